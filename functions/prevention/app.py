@@ -1,0 +1,33 @@
+"""Ensure the prevention workflows exist in HubSpot, idempotently by name."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from lifecycle_guard import steps
+from lifecycle_guard.runs import RunContext
+from lifecycle_guard.runtime import Services, Settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+services = Services(Settings.from_environment())
+
+
+class PreventionEvent(BaseModel):
+    run: RunContext
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=PreventionEvent)
+def lambda_handler(event: PreventionEvent, context: LambdaContext) -> dict[str, Any]:
+    outcome = steps.prevent(event.run, services)
+    metrics.add_metric(name="PreventionFailed", unit=MetricUnit.Count, value=int(outcome.status == "failed"))
+    logger.info("prevention workflows", status=outcome.status, flows=[f.action for f in outcome.flows])
+    return outcome.model_dump(mode="json")

@@ -1,0 +1,36 @@
+"""Check the plan against the safety caps and enqueue its jobs, then report how far they are."""
+
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from lifecycle_guard import steps
+from lifecycle_guard.runs import RunContext
+from lifecycle_guard.runtime import Services, Settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+services = Services(Settings.from_environment())
+
+
+class ProgressEvent(BaseModel):
+    step: Literal["dispatch", "poll"]
+    run: RunContext
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=ProgressEvent)
+def lambda_handler(event: ProgressEvent, context: LambdaContext) -> dict[str, Any]:
+    status = steps.dispatch(event.run, services) if event.step == "dispatch" else steps.poll(event.run, services)
+    metrics.add_metric(
+        name="FixJobsOpen", unit=MetricUnit.Count, value=status.jobs_total - status.jobs_done - status.jobs_failed
+    )
+    logger.info("fix jobs", step=event.step, **status.model_dump())
+    return status.model_dump(mode="json")

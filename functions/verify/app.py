@@ -1,0 +1,50 @@
+"""Start the live prevention test, then verify after-counts, spot checks and the test."""
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from lifecycle_guard import steps
+from lifecycle_guard.runs import RunContext
+from lifecycle_guard.runtime import Services, Settings
+from lifecycle_guard.verification import ProbeState
+from lifecycle_guard.workflows import PreventionOutcome
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+services = Services(Settings.from_environment())
+
+
+class StartProbeEvent(BaseModel):
+    step: Literal["start_probe"]
+    run: RunContext
+    prevention: PreventionOutcome
+
+
+class VerifyEvent(BaseModel):
+    step: Literal["verify"]
+    run: RunContext
+    probe: ProbeState
+    prevention: PreventionOutcome
+
+
+Event = Annotated[StartProbeEvent | VerifyEvent, Field(discriminator="step")]
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=Event)
+def lambda_handler(event: StartProbeEvent | VerifyEvent, context: LambdaContext) -> dict[str, Any]:
+    if isinstance(event, StartProbeEvent):
+        return steps.start_probe(event.run, event.prevention, services).model_dump(mode="json")
+    verification = steps.verify(event.run, event.probe, event.prevention, services)
+    failed = [check.name for check in verification.checks if check.status == "FAIL"]
+    metrics.add_metric(name="ChecksFailed", unit=MetricUnit.Count, value=len(failed))
+    logger.info("verified", failed_checks=failed)
+    return verification.model_dump(mode="json")

@@ -1,0 +1,79 @@
+"""Client-side pacing so a process stays inside its share of HubSpot's API limits and causes no 429s.
+
+HubSpot counts requests per account in a rolling 10-second window (and search requests per second). A pacer
+admits at most ``limit`` requests in any ``window`` seconds of our own clock. The window is padded by a small
+margin because HubSpot stamps a request when it arrives, not when we send it: with jittery latency, the 191st
+request sent exactly 10 s after the 1st could land inside the same server-side window.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+WINDOW_MARGIN_SECONDS = 0.25
+
+
+class SlidingWindowPacer:
+    """At most ``limit`` admissions in any ``window`` seconds; thread-safe; can be paused after a 429."""
+
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        *,
+        margin: float = WINDOW_MARGIN_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if limit < 1:
+            raise ValueError("a pacer needs a limit of at least 1")
+        self.limit = limit
+        self.window = window + margin
+        self._clock = clock
+        self._sleep = sleep
+        self._admitted: deque[float] = deque()
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+        self.waited_seconds = 0.0
+
+    def acquire(self) -> None:
+        """Block until one more request fits in the window, then count it."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._admitted and self._admitted[0] <= now - self.window:
+                    self._admitted.popleft()
+                if now < self._paused_until:
+                    delay = self._paused_until - now
+                elif len(self._admitted) < self.limit:
+                    self._admitted.append(now)
+                    return
+                else:
+                    delay = self._admitted[0] + self.window - now
+                self.waited_seconds += delay
+            self._sleep(delay)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller for ``seconds`` (HubSpot told us the window is full, whatever our count says)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+_shared: dict[tuple[str, int, float], SlidingWindowPacer] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_pacer(key: str, limit: int, window: float) -> SlidingWindowPacer:
+    """One pacer per (portal key, limit, window) per process, so every gateway in a process shares the budget.
+
+    A warm Lambda container keeps its pacer across invocations (the window is wall-clock, not per call), and the
+    offline runner, which runs every step in one process, paces all of them together.
+    """
+    with _shared_lock:
+        pacer = _shared.get((key, limit, window))
+        if pacer is None:
+            pacer = _shared[(key, limit, window)] = SlidingWindowPacer(limit, window)
+        return pacer

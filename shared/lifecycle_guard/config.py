@@ -1,0 +1,243 @@
+"""The lifecycle-guard config: rules per object type, safety caps, API budget and step options.
+
+One pydantic model, loaded from a file, the state machine input, or defaults; the defaults are the product's
+seed rules. Everything is validated twice: its shape when loaded, and its stage names against the portal's real
+stage list (``validate_for_portal``) before any write.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.stages import StageCatalog, UnknownStageError
+
+
+class ConfigError(ValueError):
+    """The config is malformed or does not fit the portal; nothing has been written."""
+
+
+class Mode(StrEnum):
+    DRY_RUN = "dry-run"
+    APPLY = "apply"
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos, and a typo in a rule must never silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FromPrimaryCompany(_Strict):
+    """Take the primary company's stage (as it will be after this run) when it is one of ``inherit``."""
+
+    derive: Literal["primary_company"] = "primary_company"
+    inherit: tuple[str, ...]
+    otherwise: str
+
+
+class FromDeals(_Strict):
+    """Derive a company's stage from its deals: any closed-won, else any open, else ``otherwise``."""
+
+    derive: Literal["deals"] = "deals"
+    closed_won: str = "customer"
+    open: str = "opportunity"
+    otherwise: str = "lead"
+
+
+ContactTarget = Annotated[str | FromPrimaryCompany, Field(union_mode="left_to_right")]
+CompanyTarget = Annotated[str | FromDeals, Field(union_mode="left_to_right")]
+
+
+def _stages_named(target: str | FromPrimaryCompany | FromDeals) -> tuple[str, ...]:
+    if isinstance(target, str):
+        return (target,)
+    if isinstance(target, FromPrimaryCompany):
+        return (*target.inherit, target.otherwise)
+    return (target.closed_won, target.open, target.otherwise)
+
+
+def _seed_contact_disallowed() -> dict[str, ContactTarget]:
+    return {
+        "subscriber": "lead",
+        "other": "lead",
+        "evangelist": FromPrimaryCompany(inherit=("customer",), otherwise="lead"),
+    }
+
+
+def _seed_company_disallowed() -> dict[str, CompanyTarget]:
+    return {"subscriber": FromDeals(), "other": FromDeals(), "evangelist": FromDeals()}
+
+
+class ContactRules(_Strict):
+    missing: ContactTarget = FromPrimaryCompany(inherit=("customer", "opportunity"), otherwise="lead")
+    disallowed: dict[str, ContactTarget] = Field(default_factory=_seed_contact_disallowed)
+
+
+class CompanyRules(_Strict):
+    missing: CompanyTarget = FromDeals()
+    disallowed: dict[str, CompanyTarget] = Field(default_factory=_seed_company_disallowed)
+
+
+class SafetyCaps(_Strict):
+    """Checked against the complete plan, before the first write; exceeding either stops the run."""
+
+    max_changes: int | None = Field(default=None, ge=0, description="Most records one run may change.")
+    max_percent: float = Field(default=50.0, gt=0, le=100, description="Most % of an object type one run may change.")
+
+
+class ApiBudget(_Strict):
+    requests_per_10s: int | None = Field(
+        default=None, ge=1, description="Burst budget for the whole run; unset = the deployed tier x percent."
+    )
+    worker_share: float | None = Field(
+        default=None, gt=0, le=1, description="Share of the budget one fix worker may use; unset = 1 / workers."
+    )
+    search_requests_per_second: float = Field(default=4.0, gt=0, le=5)
+    daily_watermark: int = Field(
+        default=10_000, ge=0, description="Stop cleanly when HubSpot reports fewer daily requests left than this."
+    )
+    max_attempts: int = Field(default=6, ge=1, le=20, description="Attempts per request on 429/5xx/network errors.")
+
+
+class PreventionOptions(_Strict):
+    enabled: bool = True
+    default_stage: str = "lead"
+    enable_flows: bool = Field(default=True, description="False creates/updates the flows disabled, for review.")
+    correction_flows: bool = Field(
+        default=False, description="Also ensure flows moving forward-correctable disallowed stages to their target."
+    )
+    contact_flow_name: str = "AUTO-FIX: Set Default Lifecycle Stage (Lead)"
+    company_flow_name: str = "AUTO-FIX: Set Default Company Lifecycle Stage (Lead)"
+
+
+class VerificationOptions(_Strict):
+    spot_check_size: int = Field(default=25, ge=0, le=1000)
+    live_test: bool = True
+    live_test_wait_seconds: int = Field(default=120, ge=0, le=3600)
+    settle_seconds: int = Field(
+        default=60, ge=0, le=900, description="How long after-counts may take to reflect writes (search lag)."
+    )
+
+
+class FixOptions(_Strict):
+    job_size: int = Field(default=1000, ge=1, le=5000, description="Changes per SQS fix job.")
+    batch_size: int = Field(default=100, ge=1, le=100, description="Records per HubSpot batch write.")
+    max_write_attempts: int = Field(default=3, ge=1, le=10, description="Writes per record before it is residue.")
+
+    @model_validator(mode="after")
+    def _whole_batches(self) -> FixOptions:
+        # Jobs that are not whole batches waste a partial write call at every job boundary.
+        if self.job_size % self.batch_size:
+            raise ValueError("fix.job_size must be a multiple of fix.batch_size")
+        return self
+
+
+class GuardConfig(_Strict):
+    contacts: ContactRules = ContactRules()
+    companies: CompanyRules = CompanyRules()
+    caps: SafetyCaps = SafetyCaps()
+    budget: ApiBudget = ApiBudget()
+    prevention: PreventionOptions = PreventionOptions()
+    verification: VerificationOptions = VerificationOptions()
+    fix: FixOptions = FixOptions()
+
+    def rules_for(self, object_type: ObjectType) -> ContactRules | CompanyRules:
+        return self.contacts if object_type is ObjectType.CONTACTS else self.companies
+
+    def disallowed(self, object_type: ObjectType) -> tuple[str, ...]:
+        return tuple(self.rules_for(object_type).disallowed)
+
+    @model_validator(mode="after")
+    def _targets_are_allowed(self) -> GuardConfig:
+        for object_type in ObjectType:
+            rules = self.rules_for(object_type)
+            disallowed = set(rules.disallowed)
+            targets = [rules.missing, *rules.disallowed.values()]
+            for target in targets:
+                for stage in _stages_named(target):
+                    if stage in disallowed:
+                        raise ValueError(
+                            f"{object_type.value}: target stage {stage!r} is itself disallowed; "
+                            "a run would never converge"
+                        )
+                    if not stage:
+                        raise ValueError(f"{object_type.value}: a target stage may not be empty")
+        if self.prevention.default_stage in self.contacts.disallowed:
+            raise ValueError("prevention.default_stage may not be a disallowed contact stage")
+        return self
+
+
+def _deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict) and key != "disallowed":
+            # A disallowed map is replaced whole: merging would keep stages the user meant to allow.
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "config"
+        problems.append(f"{where}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def load_config(
+    source: Path | str | Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None
+) -> GuardConfig:
+    """Load a config from a JSON file path, a JSON string or a mapping, with ``overrides`` deep-merged on top."""
+    data: dict[str, Any]
+    try:
+        if source is None:
+            data = {}
+        elif isinstance(source, Mapping):
+            data = dict(source)
+        elif isinstance(source, Path):
+            data = json.loads(source.read_text(encoding="utf-8"))
+        else:
+            data = json.loads(source)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read config: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a JSON object")
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return GuardConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config: {_describe(exc)}") from exc
+
+
+def validate_for_portal(config: GuardConfig, catalogs: Mapping[ObjectType, StageCatalog]) -> None:
+    """Check every stage the config names against the portal's stage list; raise one error naming them all."""
+    problems: list[str] = []
+
+    def check(catalog: StageCatalog, stage: str, what: str) -> None:
+        try:
+            catalog.require(stage, what=what)
+        except UnknownStageError as exc:
+            problems.append(str(exc))
+
+    for object_type in ObjectType:
+        catalog = catalogs[object_type]
+        rules = config.rules_for(object_type)
+        for stage in rules.disallowed:
+            check(catalog, stage, f"{object_type.value}.disallowed")
+        for trigger, target in [("missing", rules.missing), *rules.disallowed.items()]:
+            for stage in _stages_named(target):
+                check(catalog, stage, f"{object_type.value} target for {trigger}")
+    for object_type in ObjectType:
+        check(catalogs[object_type], config.prevention.default_stage, "prevention.default_stage")
+    if problems:
+        # Dedupe while keeping order: the same bad stage often appears in several rules.
+        raise ConfigError("config does not fit this portal: " + "; ".join(dict.fromkeys(problems)))

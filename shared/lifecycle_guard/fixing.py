@@ -1,0 +1,335 @@
+"""Fixing: apply planned changes in batches of 100, read every write back, journal it, and never leave a blank.
+
+For each batch:
+
+1. a *pending marker* (the batch's planned changes) is stored before the first write;
+2. forward moves are set in one batch update; backward moves, which HubSpot silently ignores, are cleared
+   (``""``) in one batch update and then - in a separate request, only for the ids whose clear took - set;
+3. every written record is read back; a record that is not at its target is written again (at most
+   ``max_write_attempts`` rounds) unless someone else changed it since, which we never fight; a record we
+   blanked but could not set gets its old value back;
+4. the batch's journal segment is stored (also when the batch fails half-way), then the marker is deleted.
+
+A crash between steps leaves the marker. Whoever finds it - the job's own retry, the verify step of the same run,
+or the start of the next run - resumes or recovers it: records that the crash left blank are finished with their
+planned target (not re-planned as "missing"), and writes that reached HubSpot are journaled as applied.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from lifecycle_guard.config import FixOptions
+from lifecycle_guard.gateway import HubSpotGateway
+from lifecycle_guard.journal import JournalEntry, Outcome, Write, segment_key, utcnow, write_segment
+from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType
+from lifecycle_guard.planning import PlannedChange
+from lifecycle_guard.stages import StageCatalog
+from lifecycle_guard.storage import PENDING_PREFIX, ObjectStore
+
+RESIDUE_SAMPLE = 100
+NOT_FOUND = "OBJECT_NOT_FOUND"
+
+
+class FixMode(Enum):
+    FRESH = "fresh"  # first attempt: records hold their planned before-value
+    RESUME = "resume"  # a retried job: read current values first, then carry on with everything left
+    RECOVER = "recover"  # an abandoned batch: only finish the records we blanked, and journal what was done
+
+
+@dataclass
+class FixOutcome:
+    """Counts of the final outcome of each planned change, plus a sample of those left off target."""
+
+    applied: int = 0
+    failed: int = 0
+    ignored: int = 0
+    skipped: int = 0
+    residue: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, other: FixOutcome) -> None:
+        self.applied += other.applied
+        self.failed += other.failed
+        self.ignored += other.ignored
+        self.skipped += other.skipped
+        self.residue.extend(other.residue[: max(0, RESIDUE_SAMPLE - len(self.residue))])
+
+    def count(self, outcome: Outcome) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+
+
+def pending_key(run_id: str, job_id: str, batch: int) -> str:
+    return f"{PENDING_PREFIX}{run_id}/{job_id}-{batch:04d}.json"
+
+
+@dataclass
+class _Batch:
+    """One batch in flight: the plan, what each record holds now, the journal so far, and settled records."""
+
+    job_id: str
+    changes: dict[str, PlannedChange]
+    current: dict[str, str]
+    entries: list[JournalEntry] = field(default_factory=list)
+    settled: dict[str, Outcome] = field(default_factory=dict)
+
+    @property
+    def object_type(self) -> ObjectType:
+        return next(iter(self.changes.values())).object_type
+
+    def open_ids(self) -> list[str]:
+        return [object_id for object_id in self.changes if object_id not in self.settled]
+
+
+class Fixer:
+    """Writes planned changes of one object type to HubSpot and journals every write."""
+
+    def __init__(
+        self,
+        gateway: HubSpotGateway,
+        catalog: StageCatalog,
+        store: ObjectStore,
+        options: FixOptions,
+        *,
+        run_id: str,
+        run_prefix: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._gateway = gateway
+        self._catalog = catalog
+        self._store = store
+        self._options = options
+        self._run_id = run_id
+        self._run_prefix = run_prefix
+        self._clock = clock
+
+    def apply(
+        self, job_id: str, changes: Sequence[PlannedChange], *, mode: FixMode = FixMode.FRESH, attempt: int = 1
+    ) -> FixOutcome:
+        outcome = FixOutcome()
+        size = self._options.batch_size
+        for number, start in enumerate(range(0, len(changes), size)):
+            batch = list(changes[start : start + size])
+            marker = pending_key(self._run_id, job_id, number)
+            if mode is not FixMode.RECOVER:
+                self._store.put(marker, _marker_body(self._run_id, job_id, batch))
+            outcome.add(self._apply_batch(job_id, number, attempt, batch, mode))
+            if mode is not FixMode.RECOVER:
+                self._store.delete(marker)
+        return outcome
+
+    def _apply_batch(
+        self, job_id: str, number: int, attempt: int, changes: list[PlannedChange], mode: FixMode
+    ) -> FixOutcome:
+        batch = _Batch(job_id, {c.object_id: c for c in changes}, {c.object_id: c.before for c in changes})
+        try:
+            if mode is not FixMode.FRESH:
+                self._reconcile(batch, blanks_only=mode is FixMode.RECOVER)
+            for _ in range(self._options.max_write_attempts):
+                todo = batch.open_ids()
+                if not todo:
+                    break
+                self._write_round(batch, todo)
+            self._restore_blanks(batch)
+        finally:
+            # Even a batch that fails half-way journals the writes it made.
+            key = segment_key(self._run_prefix, f"{job_id}-a{attempt}", number)
+            write_segment(self._store, key, batch.entries)
+        return self._outcome(batch)
+
+    def _reconcile(self, batch: _Batch, *, blanks_only: bool) -> None:
+        """Read current values: settle what is done, deleted or changed elsewhere; note blanks a crash left."""
+        found = self._gateway.read(batch.object_type, list(batch.changes), [LIFECYCLE_STAGE])
+        for object_id, change in list(batch.changes.items()):
+            record = found.get(object_id)
+            now = record.stage if record else NO_STAGE
+            batch.current[object_id] = now
+            if record is None:
+                self._settle(batch, change, Outcome.SKIPPED, "record no longer exists")
+            elif now == change.target:
+                self._journal(batch, change, Write.SET, change.before, Outcome.APPLIED, "confirmed after restart")
+                batch.settled[object_id] = Outcome.APPLIED
+            elif now not in (change.before, NO_STAGE):
+                self._settle(batch, change, Outcome.SKIPPED, f"changed elsewhere to {now!r}")
+            elif blanks_only and not (now == NO_STAGE and change.before != NO_STAGE):
+                del batch.changes[object_id]  # never written: the next plan decides its fate
+
+    def _write_round(self, batch: _Batch, todo: list[str]) -> None:
+        to_clear = [i for i in todo if self._catalog.needs_clear_first(batch.current[i], batch.changes[i].target)]
+        clearing = set(to_clear)
+        to_set = [i for i in todo if i not in clearing]
+        if to_clear:
+            to_set += self._update(batch, dict.fromkeys(to_clear, NO_STAGE), Write.CLEAR)
+        if to_set:
+            written = self._update(batch, {i: batch.changes[i].target for i in to_set}, Write.SET)
+            self._read_back(batch, written)
+
+    def _update(self, batch: _Batch, values: Mapping[str, str], write: Write) -> list[str]:
+        """One batch update; journals each record and returns the ids whose write HubSpot accepted."""
+        result = self._gateway.update(batch.object_type, {i: {LIFECYCLE_STAGE: v} for i, v in values.items()})
+        accepted = []
+        for object_id, value in values.items():
+            change = batch.changes[object_id]
+            before = batch.current[object_id]
+            reason = result.failed.get(object_id)
+            if reason is not None:
+                self._journal(batch, change, write, before, Outcome.FAILED, reason, after=value)
+                batch.settled[object_id] = Outcome.SKIPPED if reason.startswith(NOT_FOUND) else Outcome.FAILED
+            elif write is Write.CLEAR:
+                echoed = result.records.get(object_id)
+                took = echoed is None or echoed.stage == NO_STAGE
+                self._journal(batch, change, write, before, Outcome.APPLIED if took else Outcome.IGNORED, after=value)
+                if took:
+                    batch.current[object_id] = NO_STAGE
+                    accepted.append(object_id)
+            else:
+                # A set's outcome is only known from the read-back; until then it stands as ignored.
+                self._journal(batch, change, write, before, Outcome.IGNORED, after=value)
+                accepted.append(object_id)
+        return accepted
+
+    def _read_back(self, batch: _Batch, written: list[str]) -> None:
+        if not written:
+            return
+        found = self._gateway.read(batch.object_type, written, [LIFECYCLE_STAGE])
+        last_set = {entry.object_id: index for index, entry in enumerate(batch.entries) if entry.write is Write.SET}
+        for object_id in written:
+            change = batch.changes[object_id]
+            record = found.get(object_id)
+            if record is None:
+                self._settle(batch, change, Outcome.SKIPPED, "record no longer exists")
+                continue
+            expected = batch.entries[last_set[object_id]].after
+            previous, now = batch.current[object_id], record.stage
+            batch.current[object_id] = now
+            if now == expected:
+                index = last_set[object_id]
+                batch.entries[index] = batch.entries[index].model_copy(update={"outcome": Outcome.APPLIED})
+                if now == change.target:
+                    batch.settled[object_id] = Outcome.APPLIED
+            elif now not in (previous, change.before, NO_STAGE):
+                self._settle(batch, change, Outcome.SKIPPED, f"changed elsewhere to {now!r}")
+
+    def _restore_blanks(self, batch: _Batch) -> None:
+        """Records we blanked whose target never took get their old value back: a blank is worse than a wrong stage."""
+        blanked = {
+            i: batch.changes[i].before
+            for i in batch.open_ids()
+            if batch.current[i] == NO_STAGE and batch.changes[i].before != NO_STAGE
+        }
+        if blanked:
+            restored = self._update(batch, blanked, Write.SET)
+            self._read_back(batch, restored)
+
+    def _journal(
+        self,
+        batch: _Batch,
+        change: PlannedChange,
+        write: Write,
+        before: str,
+        outcome: Outcome,
+        detail: str = "",
+        *,
+        after: str | None = None,
+    ) -> None:
+        batch.entries.append(
+            JournalEntry(
+                run_id=self._run_id,
+                job_id=batch.job_id,
+                object_type=change.object_type,
+                object_id=change.object_id,
+                write=write,
+                before=before,
+                after=change.target if after is None else after,
+                rule=change.rule,
+                at=self._clock(),
+                outcome=outcome,
+                detail=detail,
+            )
+        )
+
+    def _settle(self, batch: _Batch, change: PlannedChange, outcome: Outcome, detail: str) -> None:
+        now = batch.current[change.object_id]
+        self._journal(batch, change, Write.NONE, now, outcome, detail, after=now)
+        batch.settled[change.object_id] = outcome
+
+    @staticmethod
+    def _outcome(batch: _Batch) -> FixOutcome:
+        outcome = FixOutcome()
+        for object_id, change in batch.changes.items():
+            final = batch.settled.get(object_id, Outcome.IGNORED)  # still off target after every round
+            outcome.count(final)
+            if final in (Outcome.IGNORED, Outcome.FAILED) and len(outcome.residue) < RESIDUE_SAMPLE:
+                outcome.residue.append(
+                    {"object_id": object_id, "target": change.target, "now": batch.current[object_id]}
+                )
+        return outcome
+
+
+def _marker_body(run_id: str, job_id: str, changes: Sequence[PlannedChange]) -> bytes:
+    return json.dumps(
+        {
+            "run_id": run_id,
+            "job_id": job_id,
+            "object_type": changes[0].object_type.value,
+            "changes": [change.to_row() for change in changes],
+        }
+    ).encode()
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    key: str
+    run_id: str
+    job_id: str
+    object_type: ObjectType
+    changes: list[PlannedChange]
+
+
+def pending_batches(store: ObjectStore, run_id: str | None = None) -> Iterator[PendingBatch]:
+    """Markers of batches whose writes may have been interrupted: of one run, or of every run."""
+    prefix = PENDING_PREFIX + (f"{run_id}/" if run_id else "")
+    for key in store.keys(prefix):
+        body = store.get(key)
+        if body is None:
+            continue
+        data = json.loads(body)
+        object_type = ObjectType(data["object_type"])
+        yield PendingBatch(
+            key=key,
+            run_id=data["run_id"],
+            job_id=data["job_id"],
+            object_type=object_type,
+            changes=[PlannedChange.from_row(object_type, row) for row in data["changes"]],
+        )
+
+
+def recover_pending(
+    store: ObjectStore,
+    gateway: HubSpotGateway,
+    catalogs: Mapping[ObjectType, StageCatalog],
+    options: FixOptions,
+    *,
+    run_id: str,
+    run_prefix: str,
+    of_run: str | None = None,
+) -> FixOutcome:
+    """Finish abandoned batches (of ``of_run``, or of every run) and delete their markers.
+
+    Entries are journaled under the recovering run with the original rule prefixed ``recovery:<original run>:``,
+    so they appear in the report of the run that made them.
+    """
+    outcome = FixOutcome()
+    for pending in pending_batches(store, of_run):
+        changes = [
+            PlannedChange(c.object_type, c.object_id, c.before, c.target, f"recovery:{pending.run_id}:{c.rule}")
+            for c in pending.changes
+        ]
+        fixer = Fixer(gateway, catalogs[pending.object_type], store, options, run_id=run_id, run_prefix=run_prefix)
+        job_id = "recover-" + pending.key.rsplit("/", 1)[-1].removesuffix(".json")
+        outcome.add(fixer.apply(job_id, changes, mode=FixMode.RECOVER))
+        store.delete(pending.key)
+    return outcome

@@ -1,0 +1,299 @@
+"""Planning: find every record that needs a stage, gather its context in bulk, and decide its target.
+
+Companies are planned before contacts so that a contact's context is its primary company's stage as it will be
+after this run. Records are found with keyset search (only the dirty ones: missing or at a disallowed stage), and
+context is read in bulk: association batch reads of up to 1000 records, batch reads of companies and deals of up
+to 100, cached for the run. The plan is data (``PlannedChange``) cut into fix jobs; dry-run reports it, apply
+executes it.
+
+Planning is resumable: ``Planner.plan`` stops at a deadline and returns a ``PlanCursor`` (object type, last id,
+job sequence) from which the next call continues, so a million-record portal never needs one Lambda over 15 min.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict
+
+from lifecycle_guard.config import GuardConfig
+from lifecycle_guard.gateway import (
+    ASSOCIATION_BATCH_SIZE,
+    Association,
+    FilterGroups,
+    HubSpotGateway,
+    stage_in,
+    stage_missing,
+)
+from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType, Record
+from lifecycle_guard.rules import (
+    DealState,
+    Decision,
+    company_target,
+    contact_target,
+    decide_company,
+    decide_contact,
+    needs_context,
+    trigger_of,
+)
+from lifecycle_guard.stages import StageCatalog
+
+PRIMARY_COMPANY_TYPE_ID = 1  # HUBSPOT_DEFINED contact -> company "Primary"
+# Records gathered before context is read: five association reads' worth, so partial bulk reads are rare.
+CONTEXT_BUFFER = 5 * ASSOCIATION_BATCH_SIZE
+DEAL_PROPERTIES = ("hs_is_closed_won", "hs_is_closed")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChange:
+    object_type: ObjectType
+    object_id: str
+    before: str
+    target: str
+    rule: str
+
+    def to_row(self) -> list[str]:
+        return [self.object_id, self.before, self.target, self.rule]
+
+    @classmethod
+    def from_row(cls, object_type: ObjectType, row: Sequence[str]) -> PlannedChange:
+        object_id, before, target, rule = row
+        return cls(object_type, object_id, before, target, rule)
+
+
+@dataclass(frozen=True)
+class FixJob:
+    """A unit of fan-out: up to ``fix.job_size`` changes of one object type and one move kind."""
+
+    run_id: str
+    job_id: str
+    object_type: ObjectType
+    changes: list[PlannedChange]
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "run_id": self.run_id,
+                "job_id": self.job_id,
+                "object_type": self.object_type.value,
+                "changes": [change.to_row() for change in self.changes],
+            }
+        ).encode()
+
+    @classmethod
+    def from_json(cls, body: bytes) -> FixJob:
+        data = json.loads(body)
+        object_type = ObjectType(data["object_type"])
+        return cls(
+            run_id=data["run_id"],
+            job_id=data["job_id"],
+            object_type=object_type,
+            changes=[PlannedChange.from_row(object_type, row) for row in data["changes"]],
+        )
+
+
+class PlanCursor(BaseModel):
+    """Where planning stands; small enough to travel in the state machine's payload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    object_type: ObjectType = ObjectType.COMPANIES
+    after_id: int = 0
+    next_job: int = 0
+    done: bool = False
+
+
+def primary_companies(links: Mapping[str, Mapping[str, Association]]) -> dict[str, str]:
+    """Each contact's primary company (association type 1). Unlabeled links (279) never count: a contact linked
+    to several companies, or only through unlabeled links, has no company to take a stage from but its primary."""
+    return {
+        contact_id: company_id
+        for contact_id, companies in links.items()
+        for company_id, link in companies.items()
+        if PRIMARY_COMPANY_TYPE_ID in link.type_ids
+    }
+
+
+def dirty_filter(config: GuardConfig, object_type: ObjectType) -> FilterGroups:
+    """Records missing a stage OR at a disallowed one (two ORed filter groups)."""
+    groups = [stage_missing()]
+    disallowed = config.disallowed(object_type)
+    if disallowed:
+        groups.append(stage_in(disallowed))
+    return groups
+
+
+class JobSink:
+    """Where planned changes go: cut into jobs of one object type and one move kind, then stored.
+
+    Forward moves and backward moves (clear-then-set) are kept in separate jobs so every write batch is full:
+    mixing them would leave two part-filled batches per job.
+    """
+
+    def __init__(
+        self,
+        catalogs: Mapping[ObjectType, StageCatalog],
+        job_size: int,
+        store_job: Callable[[str, ObjectType, list[PlannedChange]], None],
+        next_job: int = 0,
+    ) -> None:
+        self._catalogs = catalogs
+        self._job_size = job_size
+        self._store_job = store_job
+        self._buffers: dict[tuple[ObjectType, str], list[PlannedChange]] = {}
+        self.next_job = next_job
+        self.counts: dict[str, int] = {}
+
+    def add(self, change: PlannedChange) -> None:
+        kind = (
+            "backward"
+            if self._catalogs[change.object_type].needs_clear_first(change.before, change.target)
+            else "forward"
+        )
+        key = f"{change.object_type.value}:{kind}:{change.rule}"
+        self.counts[key] = self.counts.get(key, 0) + 1
+        buffer = self._buffers.setdefault((change.object_type, kind), [])
+        buffer.append(change)
+        if len(buffer) >= self._job_size:
+            self._write(change.object_type, kind)
+
+    def flush(self) -> None:
+        for object_type, kind in list(self._buffers):
+            self._write(object_type, kind)
+
+    def _write(self, object_type: ObjectType, kind: str) -> None:
+        changes = self._buffers.pop((object_type, kind), [])
+        if changes:
+            job_id = f"{self.next_job:06d}-{object_type.value}-{kind}"
+            self.next_job += 1
+            self._store_job(job_id, object_type, changes)
+
+
+@dataclass
+class ContextCache:
+    """Context read during one planning invocation; company targets planned earlier in the run come in whole."""
+
+    planned_company_stages: dict[str, str] = field(default_factory=dict)
+    company_stages: dict[str, str] = field(default_factory=dict)
+    deal_states: dict[str, DealState] = field(default_factory=dict)
+
+
+class Planner:
+    def __init__(
+        self,
+        gateway: HubSpotGateway,
+        config: GuardConfig,
+        sink: JobSink,
+        cache: ContextCache,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._gateway = gateway
+        self._config = config
+        self._sink = sink
+        self._cache = cache
+        self._clock = clock
+
+    def plan(self, cursor: PlanCursor, deadline: float) -> PlanCursor:
+        """Plan from ``cursor`` until everything is planned or ``deadline`` (a ``clock()`` value) passes."""
+        object_type, after_id = cursor.object_type, cursor.after_id
+        while True:
+            after_id, finished = self._plan_object(object_type, after_id, deadline)
+            if not finished:
+                self._sink.flush()
+                return PlanCursor(object_type=object_type, after_id=after_id, next_job=self._sink.next_job)
+            if object_type is ObjectType.COMPANIES:
+                object_type, after_id = ObjectType.CONTACTS, 0
+                continue
+            self._sink.flush()
+            return PlanCursor(object_type=object_type, after_id=after_id, next_job=self._sink.next_job, done=True)
+
+    def _plan_object(self, object_type: ObjectType, after_id: int, deadline: float) -> tuple[int, bool]:
+        buffer: list[Record] = []
+        pages = self._gateway.iter_pages(
+            object_type, dirty_filter(self._config, object_type), [LIFECYCLE_STAGE], after_id
+        )
+        for page in pages:
+            buffer.extend(page)
+            if len(buffer) >= CONTEXT_BUFFER:
+                after_id = self._decide_all(object_type, buffer)
+                buffer = []
+                if self._clock() >= deadline:
+                    return after_id, False
+        if buffer:
+            after_id = self._decide_all(object_type, buffer)
+        return after_id, True
+
+    def _decide_all(self, object_type: ObjectType, records: list[Record]) -> int:
+        disallowed = self._config.disallowed(object_type)
+        triggered = [(record, trigger) for record in records if (trigger := trigger_of(record.stage, disallowed))]
+        if object_type is ObjectType.COMPANIES:
+            decisions = self._decide_companies(triggered)
+        else:
+            decisions = self._decide_contacts(triggered)
+        for (record, _), decision in zip(triggered, decisions, strict=True):
+            self._sink.add(PlannedChange(object_type, record.id, record.stage, decision.target, decision.rule))
+        return int(records[-1].id)
+
+    def _decide_companies(self, triggered: list[tuple[Record, str]]) -> list[Decision]:
+        targets = [company_target(self._config, trigger) for _, trigger in triggered]
+        deals = self._deals_of(
+            [record.id for (record, _), target in zip(triggered, targets, strict=True) if needs_context(target)]
+        )
+        decisions = []
+        for (record, trigger), target in zip(triggered, targets, strict=True):
+            decision = decide_company(trigger, target, deals.get(record.id, ()))
+            self._cache.planned_company_stages[record.id] = decision.target
+            decisions.append(decision)
+        return decisions
+
+    def _decide_contacts(self, triggered: list[tuple[Record, str]]) -> list[Decision]:
+        targets = [contact_target(self._config, trigger) for _, trigger in triggered]
+        company_stage = self._primary_company_stages(
+            [record.id for (record, _), target in zip(triggered, targets, strict=True) if needs_context(target)]
+        )
+        return [
+            decide_contact(trigger, target, company_stage.get(record.id))
+            for (record, trigger), target in zip(triggered, targets, strict=True)
+        ]
+
+    def _deals_of(self, company_ids: Sequence[str]) -> dict[str, list[DealState]]:
+        if not company_ids:
+            return {}
+        links = self._gateway.associations("companies", "deals", company_ids)
+        deal_ids = {deal_id for deals in links.values() for deal_id in deals}
+        unknown = sorted(deal_ids - self._cache.deal_states.keys(), key=int)
+        for deal in self._gateway.read("deals", unknown, DEAL_PROPERTIES).values():
+            self._cache.deal_states[deal.id] = DealState.from_properties(deal.properties)
+        return {
+            company_id: [self._cache.deal_states[deal_id] for deal_id in deals if deal_id in self._cache.deal_states]
+            for company_id, deals in links.items()
+        }
+
+    def _primary_company_stages(self, contact_ids: Sequence[str]) -> dict[str, str]:
+        """Each contact's primary company's stage as it will be after this run (planned target, else current)."""
+        if not contact_ids:
+            return {}
+        primary = primary_companies(self._gateway.associations("contacts", "companies", contact_ids))
+        planned, known = self._cache.planned_company_stages, self._cache.company_stages
+        unknown = sorted({c for c in primary.values() if c not in planned and c not in known}, key=int)
+        for company in self._gateway.read("companies", unknown, [LIFECYCLE_STAGE]).values():
+            known[company.id] = company.stage
+        stages: dict[str, str] = {}
+        for contact_id, company_id in primary.items():
+            stage = planned.get(company_id, known.get(company_id))
+            if stage is not None:
+                stages[contact_id] = stage
+        return stages
+
+
+def planned_company_stages(jobs: Iterable[FixJob]) -> dict[str, str]:
+    """Company targets from stored company jobs, for contact planning in a later invocation."""
+    return {
+        change.object_id: change.target
+        for job in jobs
+        for change in job.changes
+        if job.object_type is ObjectType.COMPANIES
+    }

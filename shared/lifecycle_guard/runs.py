@@ -1,0 +1,317 @@
+"""A run's identity and shared state: the request that started it, its context, and its progress in DynamoDB.
+
+One table holds, by ``id``: ``lock#lifecycle-guard`` (one run at a time per deployment), ``run#<run>`` (status
+and counters every Lambda of the run adds to atomically) and ``job#<run>#<job>`` (each fix job's status and
+attempts). Powertools idempotency records share the table; every item expires through the ``expiration`` TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lifecycle_guard.audit import AuditSnapshot
+from lifecycle_guard.config import GuardConfig, Mode
+from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.stages import Stage, StageCatalog
+from lifecycle_guard.usage import ApiUsage
+
+LOCK_ID = "lock#lifecycle-guard"
+RUN_TTL_SECONDS = 400 * 86400
+
+
+class RunInProgressError(RuntimeError):
+    """Another run holds the lock; two runs fixing the same portal at once would fight each other."""
+
+
+class RunRequest(BaseModel):
+    """The state machine's input, from the schedule or the console (samples in events/)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["run", "undo"] = "run"
+    mode: Mode = Mode.DRY_RUN
+    config: dict[str, Any] = Field(default_factory=dict, description="Overrides merged onto the deployed config.")
+    source: str = "console"
+    undo_run_id: str | None = None
+    force: bool = Field(default=False, description="Undo: also restore records changed since the run.")
+
+
+class ExecutionInfo(BaseModel):
+    id: str
+    name: str
+    start_time: datetime
+
+
+class RunContext(BaseModel):
+    """Everything a step needs to know about its run; travels in the state machine payload (a few KB)."""
+
+    run_id: str
+    action: Literal["run", "undo"]
+    mode: Mode
+    source: str
+    started_at: datetime
+    prefix: str
+    config: GuardConfig
+    stages: dict[ObjectType, list[tuple[str, str]]]
+    before: AuditSnapshot | None = None
+    undo_run_id: str | None = None
+    undo_prefix: str | None = None
+    force: bool = False
+
+    @property
+    def apply(self) -> bool:
+        return self.mode is Mode.APPLY
+
+    def catalogs(self) -> dict[ObjectType, StageCatalog]:
+        return {
+            object_type: StageCatalog(
+                object_type, tuple(Stage(value, label, index) for index, (value, label) in enumerate(stages))
+            )
+            for object_type, stages in self.stages.items()
+        }
+
+
+class RunState(BaseModel):
+    status: str = "unknown"
+    jobs_total: int = 0
+    jobs_done: int = 0
+    jobs_failed: int = 0
+    applied: int = 0
+    failed: int = 0
+    ignored: int = 0
+    skipped: int = 0
+    recovered: int = 0
+    last_progress: float = 0.0
+    abort_reason: str | None = None
+    failed_jobs: list[str] = []
+    planned: dict[str, int] = {}
+    usage: dict[str, Any] = {}
+
+
+def _number(value: float) -> dict[str, str]:
+    return {"N": str(Decimal(str(round(value, 3))))}
+
+
+class RunTracker:
+    def __init__(self, client: Any, table: str, clock: Callable[[], float] = time.time) -> None:
+        self._db = client
+        self._table = table
+        self._clock = clock
+
+    def _expiry(self) -> dict[str, str]:
+        return {"N": str(int(self._clock()) + RUN_TTL_SECONDS)}
+
+    # ---- the lock ----
+
+    def acquire_lock(self, run_id: str, ttl_seconds: int) -> None:
+        now = int(self._clock())
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={"id": {"S": LOCK_ID}, "run_id": {"S": run_id}, "expiration": {"N": str(now + ttl_seconds)}},
+                ConditionExpression="attribute_not_exists(id) OR expiration < :now OR run_id = :run",
+                ExpressionAttributeValues={":now": {"N": str(now)}, ":run": {"S": run_id}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException as exc:
+            holder = self._db.get_item(TableName=self._table, Key={"id": {"S": LOCK_ID}}, ConsistentRead=True)
+            other = holder.get("Item", {}).get("run_id", {}).get("S", "another run")
+            raise RunInProgressError(
+                f"run {other} is still in progress; only one run at a time may fix a portal"
+            ) from exc
+
+    def release_lock(self, run_id: str) -> None:
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key={"id": {"S": LOCK_ID}},
+                ConditionExpression="run_id = :run",
+                ExpressionAttributeValues={":run": {"S": run_id}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return  # someone else's lock (or none): not ours to release
+
+    # ---- the run ----
+
+    def start_run(self, run_id: str, prefix: str) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "id": {"S": f"run#{run_id}"},
+                "status": {"S": "running"},
+                "prefix": {"S": prefix},
+                "last_progress": _number(self._clock()),
+                "expiration": self._expiry(),
+            },
+        )
+
+    def add(self, run_id: str, counts: Mapping[str, float]) -> None:
+        """Atomically add to the run's counters (any name: plan counts, API usage, outcomes)."""
+        counts = {name: value for name, value in counts.items() if value}
+        if not counts:
+            return
+        names = {f"#n{i}": name for i, name in enumerate(counts)}
+        values = {f":v{i}": _number(value) for i, value in enumerate(counts.values())}
+        values[":exp"] = self._expiry()
+        self._db.update_item(
+            TableName=self._table,
+            Key={"id": {"S": f"run#{run_id}"}},
+            UpdateExpression="ADD "
+            + ", ".join(f"#n{i} :v{i}" for i in range(len(counts)))
+            + " SET expiration = if_not_exists(expiration, :exp)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def add_usage(self, run_id: str, usage: ApiUsage) -> None:
+        counts: dict[str, float] = {f"c:{k}": v for k, v in usage.calls.items()}
+        counts |= {f"s:{k}": v for k, v in usage.statuses.items()}
+        counts |= {f"t:{k}": v for k, v in usage.throttled.items()}
+        counts |= {
+            "retries": usage.retries,
+            "paced_seconds": usage.paced_seconds,
+            "backoff_seconds": usage.backoff_seconds,
+        }
+        self.add(run_id, counts)
+        if usage.daily_remaining is not None:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"id": {"S": f"run#{run_id}"}},
+                UpdateExpression="SET daily_remaining = :d",
+                ExpressionAttributeValues={":d": {"N": str(usage.daily_remaining)}},
+            )
+
+    def set_jobs_total(self, run_id: str, total: int) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"id": {"S": f"run#{run_id}"}},
+            UpdateExpression="SET jobs_total = :t, last_progress = :now",
+            ExpressionAttributeValues={":t": {"N": str(total)}, ":now": _number(self._clock())},
+        )
+
+    def abort(self, run_id: str, reason: str) -> None:
+        """Stop the run's remaining jobs: workers check the status before they write."""
+        self._db.update_item(
+            TableName=self._table,
+            Key={"id": {"S": f"run#{run_id}"}},
+            UpdateExpression="SET #s = :aborted, abort_reason = if_not_exists(abort_reason, :why)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":aborted": {"S": "aborted"}, ":why": {"S": reason}},
+        )
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"id": {"S": f"run#{run_id}"}},
+            UpdateExpression="SET #s = :status",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":status": {"S": status}},
+        )
+
+    def state(self, run_id: str) -> RunState:
+        item = self._db.get_item(TableName=self._table, Key={"id": {"S": f"run#{run_id}"}}, ConsistentRead=True).get(
+            "Item"
+        )
+        if not item:
+            return RunState()
+        plain = {key: _plain(value) for key, value in item.items()}
+        usage = ApiUsage(
+            retries=int(plain.get("retries", 0)),
+            paced_seconds=float(plain.get("paced_seconds", 0)),
+            backoff_seconds=float(plain.get("backoff_seconds", 0)),
+            daily_remaining=int(plain["daily_remaining"]) if "daily_remaining" in plain else None,
+        )
+        for key, value in plain.items():
+            prefix, _, name = key.partition(":")
+            if name and prefix in ("c", "s", "t"):
+                {"c": usage.calls, "s": usage.statuses, "t": usage.throttled}[prefix][name] = int(value)
+        return RunState(
+            status=str(plain.get("status", "unknown")),
+            jobs_total=int(plain.get("jobs_total", 0)),
+            jobs_done=int(plain.get("jobs_done", 0)),
+            jobs_failed=int(plain.get("jobs_failed", 0)),
+            applied=int(plain.get("applied", 0)),
+            failed=int(plain.get("failed", 0)),
+            ignored=int(plain.get("ignored", 0)),
+            skipped=int(plain.get("skipped", 0)),
+            recovered=int(plain.get("recovered", 0)),
+            last_progress=float(plain.get("last_progress", 0)),
+            abort_reason=plain.get("abort_reason"),
+            failed_jobs=list(plain.get("failed_jobs", [])),
+            planned={k.removeprefix("p:"): int(v) for k, v in plain.items() if k.startswith("p:")},
+            usage=usage.to_dict(),
+        )
+
+    # ---- jobs ----
+
+    def start_job(self, run_id: str, job_id: str) -> tuple[int, str]:
+        """Count an attempt at a job; returns (attempt number, the job's status before this attempt)."""
+        reply = self._db.update_item(
+            TableName=self._table,
+            Key={"id": {"S": f"job#{run_id}#{job_id}"}},
+            UpdateExpression="ADD attempts :one SET expiration = :exp, #s = if_not_exists(#s, :started)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":exp": self._expiry(), ":started": {"S": "started"}},
+            ReturnValues="ALL_NEW",
+        )
+        attributes = reply["Attributes"]
+        return int(attributes["attempts"]["N"]), attributes["status"]["S"]
+
+    def settle_job(
+        self, run_id: str, job_id: str, status: Literal["done", "failed"], counts: Mapping[str, int]
+    ) -> bool:
+        """Mark a job done or failed exactly once, adding its counts to the run; False if it was settled before."""
+        counter = "jobs_done" if status == "done" else "jobs_failed"
+        counts = {counter: 1, **{k: v for k, v in counts.items() if v}}
+        names = {f"#n{i}": name for i, name in enumerate(counts)}
+        values: dict[str, Any] = {f":v{i}": _number(value) for i, value in enumerate(counts.values())}
+        values |= {":now": _number(self._clock()), ":job": {"L": [{"S": job_id}]}, ":empty": {"L": []}}
+        update = "ADD " + ", ".join(f"#n{i} :v{i}" for i in range(len(counts))) + " SET last_progress = :now"
+        if status == "failed":
+            update += ", failed_jobs = list_append(if_not_exists(failed_jobs, :empty), :job)"
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"id": {"S": f"job#{run_id}#{job_id}"}},
+                            "UpdateExpression": "SET #s = :status, expiration = :exp",
+                            "ConditionExpression": "attribute_not_exists(#s) OR #s = :started",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {
+                                ":status": {"S": status},
+                                ":started": {"S": "started"},
+                                ":exp": self._expiry(),
+                            },
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"id": {"S": f"run#{run_id}"}},
+                            "UpdateExpression": update,
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": values,
+                        }
+                    },
+                ]
+            )
+        except self._db.exceptions.TransactionCanceledException:
+            return False
+        return True
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    ((kind, inner),) = value.items()
+    if kind == "N":
+        number = Decimal(inner)
+        return int(number) if number == number.to_integral_value() else float(number)
+    if kind == "L":
+        return [_plain(element) for element in inner]
+    return inner

@@ -1,0 +1,105 @@
+"""Object storage for plans, journals, reports and pending-write markers (S3 in AWS, moto offline).
+
+Layout in the bucket (``<run>`` = the run id, ``<day>`` = ``YYYY/MM/DD`` of its start):
+
+- ``runs/<day>/<run>/report.json|report.html|journal.jsonl|plan.jsonl`` - what users read; kept for the
+  bucket's run retention, and ``latest/`` holds a copy of the newest report;
+- ``runs/<day>/<run>/journal/<job>-<batch>.jsonl`` - journal segments written as batches finish, compacted into
+  ``journal.jsonl`` by the report step;
+- ``work/<run>/jobs/<job>.json`` - the plan, cut into fix jobs;
+- ``work/pending/<run>/<job>-<batch>.json`` - a marker per write batch in flight (see ``fixing``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+PENDING_PREFIX = "work/pending/"
+MULTIPART_PART_BYTES = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, body: bytes, content_type: str = "application/json") -> None: ...
+
+    def put_chunks(self, key: str, chunks: Iterable[bytes], content_type: str = "application/json") -> None: ...
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def keys(self, prefix: str) -> Iterator[str]: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def copy(self, source: str, destination: str) -> None: ...
+
+
+def run_prefix(run_id: str, started_at_iso: str) -> str:
+    """``runs/YYYY/MM/DD/<run>/`` from the run's ISO start time."""
+    day = started_at_iso[:10].replace("-", "/")
+    return f"runs/{day}/{run_id}/"
+
+
+def jobs_prefix(run_id: str) -> str:
+    return f"work/{run_id}/jobs/"
+
+
+class S3Store:
+    """``ObjectStore`` on one S3 bucket."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._s3 = client
+        self.bucket = bucket
+
+    def put(self, key: str, body: bytes, content_type: str = "application/json") -> None:
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    def put_chunks(self, key: str, chunks: Iterable[bytes], content_type: str = "application/json") -> None:
+        """Stream a large object in multipart parts without holding it in memory; small ones go in one put."""
+        buffer = bytearray()
+        upload_id: str | None = None
+        parts: list[dict[str, Any]] = []
+        try:
+            for chunk in chunks:
+                buffer += chunk
+                if len(buffer) >= MULTIPART_PART_BYTES:
+                    if upload_id is None:
+                        upload_id = self._s3.create_multipart_upload(
+                            Bucket=self.bucket, Key=key, ContentType=content_type
+                        )["UploadId"]
+                    parts.append(self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
+                    buffer.clear()
+            if upload_id is None:
+                self.put(key, bytes(buffer), content_type)
+                return
+            if buffer:
+                parts.append(self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
+            self._s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            if upload_id is not None:
+                self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+        reply = self._s3.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
+        return {"PartNumber": number, "ETag": reply["ETag"]}
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self._s3.exceptions.NoSuchKey:
+            return None
+        return body
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def copy(self, source: str, destination: str) -> None:
+        self._s3.copy_object(Bucket=self.bucket, Key=destination, CopySource={"Bucket": self.bucket, "Key": source})

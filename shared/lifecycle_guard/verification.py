@@ -1,0 +1,269 @@
+"""Verification: prove the portal is in the state the run promised, with numbers, check by check.
+
+- after counts per object type; 0 records missing a stage and 0 at a disallowed stage. Search totals can lag
+  writes by seconds, so a non-zero total is polled until it settles, then its candidates are batch-read: only
+  records HubSpot really holds blank (or disallowed) count against the check;
+- every fix job finished and nothing was left off target;
+- spot checks: a seeded sample of this run's contacts whose target came from their primary company is re-read
+  with a fresh association lookup - the contact must be at its target and the company at a consistent stage;
+- the live prevention test: a contact (and a company) created with no stage must have been given the default
+  stage by the prevention workflow after the wait; the probes are deleted either way.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
+
+from pydantic import BaseModel
+
+from lifecycle_guard.audit import AuditSnapshot, audit
+from lifecycle_guard.config import FromPrimaryCompany, GuardConfig
+from lifecycle_guard.gateway import FilterGroups, HubSpotGateway, stage_in, stage_missing
+from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType
+from lifecycle_guard.planning import PlannedChange, primary_companies
+from lifecycle_guard.rules import contact_target
+from lifecycle_guard.stages import StageCatalog
+from lifecycle_guard.workflows import PreventionOutcome
+
+CONFIRM_SAMPLE = 1000  # candidates batch-read to tell a real violation from search lag
+SETTLE_POLL_SECONDS = 5.0
+PROBE_EMAIL_DOMAIN = "lifecycle-guard.invalid"
+
+
+class Check(BaseModel):
+    name: str
+    status: Literal["PASS", "FAIL", "SKIPPED"]
+    expected: str = ""
+    observed: str = ""
+    detail: str = ""
+
+
+class Probe(BaseModel):
+    object_type: ObjectType
+    object_id: str
+
+
+class ProbeState(BaseModel):
+    started: bool
+    wait_seconds: int = 0
+    probes: list[Probe] = []
+    reason: str = ""
+
+
+class Verification(BaseModel):
+    after: AuditSnapshot | None = None
+    checks: list[Check] = []
+
+    @property
+    def passed(self) -> bool:
+        return all(check.status != "FAIL" for check in self.checks)
+
+
+def start_probes(
+    gateway: HubSpotGateway, config: GuardConfig, prevention: PreventionOutcome, *, run_id: str, apply: bool
+) -> ProbeState:
+    """Create a contact and a company with no stage, for the prevention workflows to act on during the wait."""
+    options = config.verification
+    if not apply:
+        return ProbeState(started=False, reason="dry run: the live test writes, so it only runs in apply mode")
+    if not options.live_test:
+        return ProbeState(started=False, reason="the live prevention test is disabled in the config")
+    if prevention.status != "ok":
+        return ProbeState(started=False, reason="the prevention workflows are not in place")
+    if not all(flow.enabled for flow in prevention.flows if flow.action != "not_possible"):
+        return ProbeState(started=False, reason="the prevention workflows are disabled (review mode)")
+    probes = [
+        Probe(
+            object_type=ObjectType.CONTACTS,
+            object_id=gateway.create(
+                ObjectType.CONTACTS,
+                {
+                    "email": f"probe-{run_id}@{PROBE_EMAIL_DOMAIN}",
+                    "firstname": "lifecycle-guard",
+                    "lastname": "prevention probe",
+                },
+            ).id,
+        ),
+        Probe(
+            object_type=ObjectType.COMPANIES,
+            object_id=gateway.create(
+                ObjectType.COMPANIES,
+                {"name": f"lifecycle-guard prevention probe {run_id}", "domain": PROBE_EMAIL_DOMAIN},
+            ).id,
+        ),
+    ]
+    return ProbeState(started=True, wait_seconds=options.live_test_wait_seconds, probes=probes)
+
+
+class Verifier:
+    def __init__(
+        self,
+        gateway: HubSpotGateway,
+        config: GuardConfig,
+        catalogs: Mapping[ObjectType, StageCatalog],
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._gateway = gateway
+        self._config = config
+        self._catalogs = catalogs
+        self._sleep = sleep
+        self._clock = clock
+
+    def verify(
+        self,
+        *,
+        probe: ProbeState,
+        contact_changes: Sequence[PlannedChange],
+        jobs_failed: int,
+        residue: int,
+        seed: str,
+    ) -> Verification:
+        probe_ids = {p.object_id for p in probe.probes}
+        checks: list[Check] = []
+        for object_type in ObjectType:
+            checks.append(self._none_matching(object_type, "missing a stage", [stage_missing()], probe_ids))
+            disallowed = self._config.disallowed(object_type)
+            if disallowed:
+                checks.append(
+                    self._none_matching(object_type, "at a disallowed stage", [stage_in(disallowed)], probe_ids)
+                )
+        checks.append(
+            Check(
+                name="every fix job finished on target",
+                status="PASS" if jobs_failed == 0 and residue == 0 else "FAIL",
+                expected="0 failed jobs, 0 records off target",
+                observed=f"{jobs_failed} failed jobs, {residue} records off target",
+            )
+        )
+        checks.append(self._spot_check(contact_changes, seed))
+        checks.extend(self._probe_checks(probe))
+        after = audit(self._gateway, self._catalogs)
+        return Verification(after=after, checks=checks)
+
+    def _none_matching(self, object_type: ObjectType, what: str, groups: FilterGroups, excluded: set[str]) -> Check:
+        name = f"no {object_type.value} {what}"
+        deadline = self._clock() + self._config.verification.settle_seconds
+        total = self._gateway.count(object_type, groups)
+        while total > len(excluded) and self._clock() < deadline:
+            self._sleep(SETTLE_POLL_SECONDS)
+            total = self._gateway.count(object_type, groups)
+        if total == 0:
+            return Check(name=name, status="PASS", expected="0", observed="0")
+        candidates = self._first_matching(object_type, groups, CONFIRM_SAMPLE + len(excluded))
+        candidates = [c for c in candidates if c not in excluded]
+        current = self._gateway.read(object_type, candidates, [LIFECYCLE_STAGE])
+        matching = _matches(groups)
+        confirmed = [object_id for object_id, record in current.items() if matching(record.stage)]
+        if not confirmed and total - len(excluded) <= len(candidates):
+            return Check(
+                name=name,
+                status="PASS",
+                expected="0",
+                observed="0",
+                detail=f"search still listed {total} (index lag); reading them showed none",
+            )
+        return Check(
+            name=name,
+            status="FAIL",
+            expected="0",
+            observed=str(max(len(confirmed), total - len(excluded))),
+            detail=f"e.g. ids {', '.join(confirmed[:10])}"
+            if confirmed
+            else "search lists them; not confirmed by reads",
+        )
+
+    def _first_matching(self, object_type: ObjectType, groups: FilterGroups, limit: int) -> list[str]:
+        ids: list[str] = []
+        for page in self._gateway.iter_pages(object_type, groups, [LIFECYCLE_STAGE]):
+            ids.extend(record.id for record in page)
+            if len(ids) >= limit:
+                break
+        return ids[:limit]
+
+    def _spot_check(self, contact_changes: Sequence[PlannedChange], seed: str) -> Check:
+        name = "spot check: contacts agree with their primary company"
+        size = self._config.verification.spot_check_size
+        eligible = [c for c in contact_changes if c.rule.endswith((":primary_company", ":no_qualifying_company"))]
+        if size == 0 or not eligible:
+            return Check(name=name, status="SKIPPED", detail="no contact in this run took its stage from a company")
+        sample = random.Random(seed).sample(eligible, min(size, len(eligible)))  # noqa: S311 - sampling, not security
+        ids = [c.object_id for c in sample]
+        contacts = self._gateway.read(ObjectType.CONTACTS, ids, [LIFECYCLE_STAGE])
+        primary = primary_companies(self._gateway.associations(ObjectType.CONTACTS, ObjectType.COMPANIES, ids))
+        companies = self._gateway.read(ObjectType.COMPANIES, sorted(set(primary.values())), [LIFECYCLE_STAGE])
+        wrong = []
+        for change in sample:
+            contact = contacts.get(change.object_id)
+            company = companies.get(primary.get(change.object_id, ""))
+            company_stage = company.stage if company else None
+            target = contact_target(self._config, change.rule.split(":", 1)[0])
+            inherit = target.inherit if isinstance(target, FromPrimaryCompany) else ()
+            if change.rule.endswith(":primary_company"):
+                consistent = company_stage == change.target
+            else:
+                consistent = company_stage not in inherit
+            if contact is None or contact.stage != change.target or not consistent:
+                now = contact.stage if contact else "(deleted)"
+                wrong.append(
+                    f"{change.object_id}: contact {now!r}, company {company_stage!r}, planned {change.target!r}"
+                )
+        return Check(
+            name=name,
+            status="PASS" if not wrong else "FAIL",
+            expected=f"{len(sample)} sampled contacts at their planned stage, inherited ones equal to their company",
+            observed=f"{len(sample) - len(wrong)} of {len(sample)} consistent",
+            detail="; ".join(wrong[:10]),
+        )
+
+    def _probe_checks(self, probe: ProbeState) -> list[Check]:
+        name = "live prevention test"
+        if not probe.started:
+            return [Check(name=name, status="SKIPPED", detail=probe.reason)]
+        expected = self._config.prevention.default_stage
+        checks = []
+        for item in probe.probes:
+            try:
+                record = self._gateway.get(item.object_type, item.object_id, [LIFECYCLE_STAGE])
+            finally:
+                self._gateway.archive(item.object_type, item.object_id)
+            observed = record.stage if record else "(probe deleted)"
+            checks.append(
+                Check(
+                    name=f"{name}: new {item.object_type.value} get a stage",
+                    status="PASS" if observed == expected else "FAIL",
+                    expected=expected,
+                    observed=observed or "(no stage)",
+                    detail=f"probe {item.object_id} created with no stage, read after {probe.wait_seconds}s, deleted",
+                )
+            )
+        return checks
+
+
+def _matches(groups: FilterGroups) -> Callable[[str], bool]:
+    """A local reading of our own two filter shapes, to confirm what search returned."""
+    stages: set[str] = set()
+    blank = False
+    for group in groups:
+        for f in group:
+            if f["operator"] == "NOT_HAS_PROPERTY":
+                blank = True
+            elif f["operator"] == "IN":
+                stages.update(f["values"])
+    return lambda stage: (blank and stage == NO_STAGE) or stage in stages
+
+
+def prevention_check(prevention: PreventionOutcome) -> Check:
+    name = "prevention workflows in place"
+    if prevention.status == "skipped":
+        return Check(name=name, status="SKIPPED", detail=prevention.error or "")
+    if prevention.status == "failed":
+        return Check(
+            name=name, status="FAIL", expected="flows present", observed="error", detail=prevention.error or ""
+        )
+    summary = ", ".join(f"{flow.name}: {flow.action}" for flow in prevention.flows)
+    return Check(name=name, status="PASS", expected="flows present and enabled", observed=summary)

@@ -1,0 +1,89 @@
+"""Config: shape errors are clear, overrides merge, and every stage is checked against the portal."""
+
+import json
+
+import pytest
+
+from lifecycle_guard.config import ConfigError, FromDeals, GuardConfig, load_config, validate_for_portal
+from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.stages import StageCatalog
+
+DEFAULT_OPTIONS = [
+    {"value": v, "label": v.title(), "displayOrder": i}
+    for i, v in enumerate(
+        [
+            "subscriber",
+            "lead",
+            "marketingqualifiedlead",
+            "salesqualifiedlead",
+            "opportunity",
+            "customer",
+            "evangelist",
+            "other",
+        ]
+    )
+]
+
+
+def catalogs(options=DEFAULT_OPTIONS):
+    return {t: StageCatalog.from_property(t, {"options": options}) for t in ObjectType}
+
+
+def test_defaults_are_the_seed_rules():
+    config = GuardConfig()
+    assert config.disallowed(ObjectType.CONTACTS) == ("subscriber", "other", "evangelist")
+    assert config.contacts.disallowed["subscriber"] == "lead"
+    assert config.companies.missing == FromDeals(closed_won="customer", open="opportunity", otherwise="lead")
+    validate_for_portal(config, catalogs())
+
+
+def test_file_and_overrides_merge_but_a_disallowed_map_is_replaced_whole(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"caps": {"max_changes": 10}, "contacts": {"disallowed": {"other": "lead"}}}))
+    config = load_config(path, {"caps": {"max_percent": 5}})
+    assert (config.caps.max_changes, config.caps.max_percent) == (10, 5)
+    assert config.disallowed(ObjectType.CONTACTS) == ("other",)
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"caps": {"max_percnt": 5}}, "caps.max_percnt: Extra inputs are not permitted"),
+        ({"contacts": {"disallowed": {"subscriber": "other", "other": "lead"}}}, "is itself disallowed"),
+        ({"fix": {"job_size": 150}}, "multiple of fix.batch_size"),
+        ({"budget": {"search_requests_per_second": 9}}, "budget.search_requests_per_second"),
+    ],
+)
+def test_malformed_config_is_a_clear_error(data, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        load_config(data)
+
+
+def test_unreadable_config_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "missing.json")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config("{not json")
+
+
+def test_unknown_stage_names_the_valid_values():
+    config = load_config({"contacts": {"disallowed": {"subscriber": "leed"}}})
+    with pytest.raises(ConfigError) as error:
+        validate_for_portal(config, catalogs())
+    message = str(error.value)
+    assert "'leed' is not a lifecycle stage" in message
+    assert "valid values are: subscriber, lead, marketingqualifiedlead" in message
+
+
+def test_portal_without_lead_fails_the_default_config():
+    without_lead = [o for o in DEFAULT_OPTIONS if o["value"] != "lead"]
+    with pytest.raises(ConfigError, match="'lead' is not a lifecycle stage"):
+        validate_for_portal(GuardConfig(), catalogs(without_lead))
+
+
+def test_custom_stage_targets_validate_against_the_portal():
+    custom = [*DEFAULT_OPTIONS, {"value": "7001", "label": "Nurture", "displayOrder": 2}]
+    config = load_config({"contacts": {"disallowed": {"subscriber": "7001", "other": "lead", "evangelist": "lead"}}})
+    validate_for_portal(config, catalogs(custom))
+    with pytest.raises(ConfigError, match="'7001'"):
+        validate_for_portal(config, catalogs())

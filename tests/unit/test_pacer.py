@@ -1,0 +1,38 @@
+"""The client-side pacer admits at most N requests in any rolling window, and can be paused by a 429."""
+
+from lifecycle_guard.budget import SlidingWindowPacer
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_never_more_than_the_limit_in_any_window():
+    clock = FakeClock()
+    pacer = SlidingWindowPacer(5, 10.0, margin=0.25, clock=clock, sleep=clock.sleep)
+    admitted = []
+    for _ in range(23):
+        pacer.acquire()
+        admitted.append(clock.now)
+    for i, t in enumerate(admitted):
+        in_window = [u for u in admitted if t <= u < t + 10.25]
+        assert len(in_window) <= 5, (i, in_window)
+    # and it is not slower than it must be: 23 requests at 5 per 10.25 s need 4 full windows
+    assert admitted[-1] == 4 * 10.25
+
+
+def test_pause_holds_every_caller():
+    clock = FakeClock()
+    pacer = SlidingWindowPacer(100, 10.0, clock=clock, sleep=clock.sleep)
+    pacer.acquire()
+    pacer.pause(10.0)
+    pacer.acquire()
+    assert clock.now == 10.0
+    assert pacer.waited_seconds == 10.0
