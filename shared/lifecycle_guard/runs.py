@@ -109,21 +109,42 @@ class RunTracker:
 
     # ---- the lock ----
 
-    def acquire_lock(self, run_id: str, ttl_seconds: int) -> None:
+    def acquire_lock(
+        self, run_id: str, execution_arn: str, ttl_seconds: int, holder_running: Callable[[str], bool]
+    ) -> None:
+        """Take the one-run-at-a-time lock; a lock whose execution is no longer running is taken over."""
         now = int(self._clock())
+        item = {
+            "id": {"S": LOCK_ID},
+            "run_id": {"S": run_id},
+            "execution_arn": {"S": execution_arn},
+            "expiration": {"N": str(now + ttl_seconds)},
+        }
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item={"id": {"S": LOCK_ID}, "run_id": {"S": run_id}, "expiration": {"N": str(now + ttl_seconds)}},
+                Item=item,
                 ConditionExpression="attribute_not_exists(id) OR expiration < :now OR run_id = :run",
                 ExpressionAttributeValues={":now": {"N": str(now)}, ":run": {"S": run_id}},
             )
+            return
+        except self._db.exceptions.ConditionalCheckFailedException:
+            pass
+        holder = self._db.get_item(TableName=self._table, Key={"id": {"S": LOCK_ID}}, ConsistentRead=True)
+        held = holder.get("Item", {})
+        other = held.get("run_id", {}).get("S", "")
+        if holder_running(held.get("execution_arn", {}).get("S", "")):
+            raise RunInProgressError(f"run {other} is still in progress; only one run at a time may fix a portal")
+        try:
+            # The holder died without releasing it (aborted, timed out): take over, unless someone else just did.
+            self._db.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="run_id = :other",
+                ExpressionAttributeValues={":other": {"S": other}},
+            )
         except self._db.exceptions.ConditionalCheckFailedException as exc:
-            holder = self._db.get_item(TableName=self._table, Key={"id": {"S": LOCK_ID}}, ConsistentRead=True)
-            other = holder.get("Item", {}).get("run_id", {}).get("S", "another run")
-            raise RunInProgressError(
-                f"run {other} is still in progress; only one run at a time may fix a portal"
-            ) from exc
+            raise RunInProgressError("another run took the lock at the same moment") from exc
 
     def release_lock(self, run_id: str) -> None:
         try:

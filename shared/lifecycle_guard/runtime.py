@@ -76,14 +76,24 @@ class Services:
     s3: Any = None
     dynamodb: Any = None
     sqs: Any = None
+    stepfunctions: Any = None
     usages: list[ApiUsage] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.s3 = self.s3 or boto3.client("s3")
         self.dynamodb = self.dynamodb or boto3.client("dynamodb")
         self.sqs = self.sqs or boto3.client("sqs")
+        self.stepfunctions = self.stepfunctions or boto3.client("stepfunctions")
         self.store = S3Store(self.s3, self.settings.bucket)
         self.tracker = RunTracker(self.dynamodb, self.settings.table)
+
+    def execution_running(self, execution_arn: str) -> bool:
+        """Whether a Step Functions execution is still running (False if it no longer exists)."""
+        try:
+            status = self.stepfunctions.describe_execution(executionArn=execution_arn)["status"]
+        except (self.stepfunctions.exceptions.ExecutionDoesNotExist, self.stepfunctions.exceptions.InvalidArn):
+            return False
+        return bool(status == "RUNNING")
 
     def token(self) -> str:
         secret = parameters.get_secret(self.settings.token_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)

@@ -99,7 +99,7 @@ def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> 
         gateway = services.gateway(config)
         catalogs = {object_type: gateway.stage_catalog(object_type) for object_type in ObjectType}
         validate_for_portal(config, catalogs)
-        services.tracker.acquire_lock(run_id, LOCK_TTL_SECONDS)
+        services.tracker.acquire_lock(run_id, execution.id, LOCK_TTL_SECONDS, services.execution_running)
         services.tracker.start_run(run_id, prefix)
         services.store.put(_index_key(run_id), json.dumps({"prefix": prefix}).encode())
         if request.mode.value == "apply":

@@ -1,0 +1,287 @@
+"""Lambda's SQS event source, emulated by polling as Lambda does (written against moto 5.2.5).
+
+moto's own SQS -> Lambda mapping invokes the function synchronously inside SendMessage, in the sender's thread, and
+deletes the whole batch on success even when the function reports `batchItemFailures` (moto/sqs/models.py,
+`Queue.add_message`). Here each mapping is disabled in moto (UpdateEventSourceMapping Enabled=False, so moto's
+GetEventSourceMapping then reports it "Disabled") and served by pollers on background threads instead:
+
+- ReceiveMessage up to BatchSize (at most 10 per call; with MaximumBatchingWindowInSeconds it keeps receiving until
+  the batch is full or the window has passed), with the queue's own visibility timeout;
+- invoke the function through the moto Lambda API with the real SQS event shape (so `lambda_dispatch` runs it);
+- on success delete the batch - all of it, or, when the mapping has FunctionResponseTypes ReportBatchItemFailures,
+  all but the reported items (a malformed report fails the whole batch, as in Lambda);
+- on a function error delete nothing.
+
+A message that is not deleted would come back after the queue's visibility timeout (1800 s in template.yaml), so
+the poller shortens it to `retry_delay_seconds` (ChangeMessageVisibility) - the one deliberate deviation. moto moves
+a message to the dead-letter queue on the receive after its receive count reached maxReceiveCount, as SQS does.
+
+Concurrency: one worker thread per concurrent batch - `concurrency`, or the mapping's
+ScalingConfig.MaximumConcurrency when that is None (Lambda's initial 5 pollers if unset). Offline the handlers still
+run one at a time (`lambda_dispatch` serialises them); the threads only model concurrent receives. Idle workers
+poll with short sleeps (ReceiveMessage without long polling, so stop() is prompt).
+"""
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+_LOG = logging.getLogger(__name__)
+_MAX_RECEIVE = 10  # SQS ReceiveMessage limit
+_LAMBDA_INITIAL_POLLERS = 5
+
+
+class SqsEventSourceError(RuntimeError):
+    """A poller stopped on an unexpected error (a harness or moto bug, not a function error)."""
+
+
+@dataclass(frozen=True)
+class SqsMapping:
+    uuid: str
+    function_arn: str
+    queue_arn: str
+    queue_url: str
+    batch_size: int
+    batching_window_seconds: int
+    report_batch_item_failures: bool
+    maximum_concurrency: int | None
+
+    @classmethod
+    def from_configuration(cls, configuration: Mapping[str, Any], queue_url: str) -> "SqsMapping":
+        """From a GetEventSourceMapping/ListEventSourceMappings entry."""
+        return cls(
+            uuid=configuration["UUID"],
+            function_arn=configuration["FunctionArn"],
+            queue_arn=configuration["EventSourceArn"],
+            queue_url=queue_url,
+            batch_size=int(configuration.get("BatchSize", _MAX_RECEIVE)),
+            batching_window_seconds=int(configuration.get("MaximumBatchingWindowInSeconds") or 0),
+            report_batch_item_failures="ReportBatchItemFailures" in (configuration.get("FunctionResponseTypes") or []),
+            maximum_concurrency=configuration.get("ScalingConfig", {}).get("MaximumConcurrency"),
+        )
+
+
+class SqsMappingPoller:
+    """Lambda's pollers for one SQS event source mapping."""
+
+    def __init__(
+        self,
+        session: boto3.session.Session,
+        mapping: SqsMapping,
+        *,
+        concurrency: int,
+        retry_delay_seconds: int,
+        idle_wait_seconds: float,
+    ) -> None:
+        self.mapping = mapping
+        self._sqs = session.client("sqs")
+        self._lambda = session.client("lambda")
+        self._region = session.region_name
+        self._retry_delay_seconds = retry_delay_seconds
+        self._idle_wait_seconds = idle_wait_seconds
+        self._stopping = threading.Event()
+        self._failures: list[BaseException] = []
+        self._workers = [
+            threading.Thread(target=self._work, name=f"sqs-poller-{mapping.uuid[:8]}-{n}", daemon=True)
+            for n in range(concurrency)
+        ]
+
+    def start(self) -> None:
+        for worker in self._workers:
+            worker.start()
+
+    def stop(self, timeout_seconds: float) -> None:
+        """Stops after the batches in flight; raises if a worker failed or did not stop in time."""
+        self._stopping.set()
+        deadline = time.monotonic() + timeout_seconds
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        stuck = [worker.name for worker in self._workers if worker.is_alive()]
+        if stuck:
+            raise SqsEventSourceError(f"pollers still busy after {timeout_seconds} s: {stuck}")
+        if self._failures:
+            raise SqsEventSourceError(f"poller for {self.mapping.queue_arn} failed") from self._failures[0]
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                polled = self._poll_once()
+            except Exception as exc:  # not a function error (those come back as payloads): a bug to surface
+                _LOG.exception("SQS poller for %s stopped", self.mapping.queue_arn)
+                self._failures.append(exc)
+                return
+            if not polled:
+                self._stopping.wait(self._idle_wait_seconds)
+
+    def _poll_once(self) -> bool:
+        """Receives and processes one batch; False if the queue had nothing visible."""
+        messages = self._receive_batch()
+        if not messages:
+            return False
+        failed_ids = self._invoke(messages)
+        by_id = {message["MessageId"]: message for message in messages}
+        done = [message for message in messages if message["MessageId"] not in failed_ids]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=self.mapping.queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)],
+            )
+        if failed_ids:
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self.mapping.queue_url,
+                Entries=[
+                    {
+                        "Id": str(n),
+                        "ReceiptHandle": by_id[message_id]["ReceiptHandle"],
+                        "VisibilityTimeout": self._retry_delay_seconds,
+                    }
+                    for n, message_id in enumerate(sorted(failed_ids))
+                ],
+            )
+        return True
+
+    def _receive_batch(self) -> list[dict[str, Any]]:
+        batch = self._receive(self.mapping.batch_size)
+        window_ends = time.monotonic() + self.mapping.batching_window_seconds
+        while (
+            batch
+            and len(batch) < self.mapping.batch_size
+            and time.monotonic() < window_ends
+            and not self._stopping.is_set()
+        ):
+            more = self._receive(self.mapping.batch_size - len(batch))
+            batch.extend(more)
+            if not more:
+                self._stopping.wait(self._idle_wait_seconds)
+        return batch
+
+    def _receive(self, count: int) -> list[dict[str, Any]]:
+        response = self._sqs.receive_message(
+            QueueUrl=self.mapping.queue_url,
+            MaxNumberOfMessages=min(count, _MAX_RECEIVE),
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
+
+    def _invoke(self, messages: list[dict[str, Any]]) -> set[str]:
+        """Invokes the function with one batch; returns the ids of the messages that must stay in the queue."""
+        event = {"Records": [self._record(message) for message in messages]}
+        response = self._lambda.invoke(FunctionName=self.mapping.function_arn, Payload=json.dumps(event).encode())
+        all_ids = {message["MessageId"] for message in messages}
+        if "FunctionError" in response:
+            return all_ids
+        if not self.mapping.report_batch_item_failures:
+            return set()
+        return batch_item_failures(response["Payload"].read(), all_ids)
+
+    def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        record = {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                name: _event_message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.mapping.queue_arn,
+            "awsRegion": self._region,
+        }
+        if "MD5OfMessageAttributes" in message:
+            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+        return record
+
+
+def _event_message_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A ReceiveMessage message attribute in the camel-case shape of the Lambda event."""
+    attribute: dict[str, Any] = {
+        "stringListValues": value.get("StringListValues", []),
+        "binaryListValues": [base64.b64encode(v).decode() for v in value.get("BinaryListValues", [])],
+        "dataType": value["DataType"],
+    }
+    if "StringValue" in value:
+        attribute["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return attribute
+
+
+def batch_item_failures(payload: bytes, batch_ids: set[str]) -> set[str]:
+    """The message ids a ReportBatchItemFailures response leaves in the queue, judged as Lambda judges it:
+    no report (null, {}, [] ...) is success; a malformed one or an unknown id fails the whole batch."""
+    try:
+        response = json.loads(payload) if payload else None
+    except ValueError:
+        return batch_ids
+    failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return batch_ids
+    reported = set()
+    for failure in failures:
+        item_id = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not isinstance(item_id, str) or item_id not in batch_ids:
+            return batch_ids
+        reported.add(item_id)
+    return reported
+
+
+@contextmanager
+def sqs_event_sources(
+    session: boto3.session.Session,
+    *,
+    concurrency: int | None = 1,
+    retry_delay_seconds: int = 1,
+    idle_wait_seconds: float = 0.05,
+    stop_timeout_seconds: float = 30.0,
+) -> Iterator[None]:
+    """Replaces moto's handling of every SQS event source mapping in the session's account and region."""
+    if concurrency is not None and concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    lambda_client = session.client("lambda")
+    sqs = session.client("sqs")
+    pollers = []
+    for page in lambda_client.get_paginator("list_event_source_mappings").paginate():
+        for configuration in page["EventSourceMappings"]:
+            if not configuration["EventSourceArn"].startswith("arn:aws:sqs:") or configuration["State"] != "Enabled":
+                continue
+            lambda_client.update_event_source_mapping(UUID=configuration["UUID"], Enabled=False)
+            *_, account, queue_name = configuration["EventSourceArn"].split(":")
+            queue_url = sqs.get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            mapping = SqsMapping.from_configuration(configuration, queue_url)
+            workers = concurrency or mapping.maximum_concurrency or _LAMBDA_INITIAL_POLLERS
+            pollers.append(
+                SqsMappingPoller(
+                    session,
+                    mapping,
+                    concurrency=workers,
+                    retry_delay_seconds=retry_delay_seconds,
+                    idle_wait_seconds=idle_wait_seconds,
+                )
+            )
+    for poller in pollers:
+        poller.start()
+    try:
+        yield
+    finally:
+        failures = []
+        for poller in pollers:
+            try:
+                poller.stop(stop_timeout_seconds)
+            except SqsEventSourceError as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]

@@ -1,0 +1,163 @@
+"""The engine end to end against the sandbox (real SDK over HTTP) and moto: the portal ends exactly right."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support.oracle import actual_stages, differences, expected_stages
+from support.pipeline import run_pipeline
+
+from hubspot_sandbox import PortalSpec, StageMix, generate_portal
+from lifecycle_guard.gateway import HubSpotGateway
+from lifecycle_guard.journal import JournalEntry, Outcome, Write
+
+APPLY = {"action": "run", "mode": "apply", "config": {"verification": {"live_test_wait_seconds": 1}}}
+SPEC = PortalSpec(contacts=1500, companies=150, seed=21)
+
+
+def batch_updates(stats: dict) -> int:
+    return sum(n for call, n in stats["calls"].items() if call.endswith("/batch/update"))
+
+
+def journal(aws, summary) -> list[JournalEntry]:
+    body = aws.s3.get_object(Bucket="lifecycle-guard-test-reports", Key=summary["files"]["journal"])["Body"].read()
+    return [JournalEntry.model_validate_json(line) for line in body.splitlines()]
+
+
+def test_a_dirty_portal_reaches_exactly_the_expected_state(aws, start_sandbox, make_services):
+    # GIVEN a generated dirty portal and the oracle's independent expectation of it
+    portal = generate_portal(SPEC)
+    expected = expected_stages(portal)
+    sandbox = start_sandbox(portal)
+    # WHEN one apply run goes through
+    summary = run_pipeline(make_services(sandbox), APPLY)
+    # THEN every record holds exactly the expected stage, nothing is blank, and every check passed
+    assert summary["outcome"] == "succeeded", summary
+    assert differences(expected, actual_stages(portal)) == []
+    assert all(stage for stage in actual_stages(portal).values())
+    assert set(summary["checks"].values()) == {"PASS"}
+    stats = sandbox.stats()
+    # no set was ever sent backwards: every backward move was cleared first
+    assert stats["backward_sets_ignored"] == 0
+    # the journal holds every applied write: one set per changed record, plus a clear for each backward move
+    entries = journal(aws, summary)
+    applied_sets = {e.object_id for e in entries if e.write is Write.SET and e.outcome is Outcome.APPLIED}
+    assert summary["changes_applied"] == summary["changes_planned"] == len(applied_sets)
+    assert stats["property_changes"] >= len(applied_sets)
+
+
+def test_a_second_run_writes_nothing(aws, start_sandbox, make_services):
+    sandbox = start_sandbox(SPEC)
+    services = make_services(sandbox)
+    assert run_pipeline(services, APPLY)["outcome"] == "succeeded"
+    sandbox.reset_stats()
+    summary = run_pipeline(services, APPLY)
+    assert summary["outcome"] == "succeeded", summary
+    assert summary["changes_planned"] == 0
+    assert batch_updates(sandbox.stats()) == 0
+
+
+def test_dry_run_writes_nothing_and_reports_the_plan(aws, start_sandbox, make_services):
+    portal = generate_portal(SPEC)
+    before = actual_stages(portal)
+    sandbox = start_sandbox(portal)
+    summary = run_pipeline(make_services(sandbox), {**APPLY, "mode": "dry-run"})
+    assert summary["outcome"] == "succeeded", summary
+    assert sandbox.stats()["write_requests"] == 0
+    assert actual_stages(portal) == before
+    plan = aws.s3.get_object(Bucket="lifecycle-guard-test-reports", Key=summary["files"]["plan"])["Body"].read()
+    rows = [json.loads(line) for line in plan.splitlines()]
+    expected = expected_stages(portal)
+    assert len(rows) == summary["changes_planned"] > 0
+    assert all(expected[(row["object_type"], row["object_id"])] == row["target"] for row in rows)
+
+
+def test_more_than_ten_thousand_missing_contacts_are_all_fixed(aws, start_sandbox, make_services):
+    # GIVEN 10,400 contacts missing a stage: one search for them would hit HubSpot's 10,000-result cap
+    spec = PortalSpec(
+        contacts=10_400,
+        companies=100,
+        seed=5,
+        contact_stages=StageMix(missing=1, subscriber=0, other=0, evangelist=0, custom=0, valid=0),
+    )
+    portal = generate_portal(spec)
+    expected = expected_stages(portal)
+    sandbox = start_sandbox(portal)
+    summary = run_pipeline(make_services(sandbox, config={"caps": {"max_percent": 100}}), APPLY)
+    assert summary["outcome"] == "succeeded", summary
+    assert differences(expected, actual_stages(portal)) == []
+    assert sandbox.stats()["statuses"].get("400", 0) == 0
+
+
+def test_a_bad_config_writes_nothing(aws, start_sandbox, make_services):
+    sandbox = start_sandbox(SPEC)
+    request = {**APPLY, "config": {"contacts": {"disallowed": {"subscriber": "leed"}}}}
+    summary = run_pipeline(make_services(sandbox), request)
+    assert summary["outcome"] == "failed"
+    assert "'leed' is not a lifecycle stage" in summary["cause"]
+    assert "valid values are:" in summary["cause"]
+    assert sandbox.stats()["write_requests"] == 0
+
+
+def test_caps_stop_the_run_before_any_write(aws, start_sandbox, make_services):
+    sandbox = start_sandbox(SPEC)
+    summary = run_pipeline(make_services(sandbox), {**APPLY, "config": {"caps": {"max_changes": 5}}})
+    assert summary["outcome"] == "failed"
+    assert "over caps.max_changes=5" in summary["cause"]
+    assert sandbox.stats()["write_requests"] == 0
+
+
+def test_undo_restores_the_before_state_except_records_changed_since(aws, start_sandbox, make_services):
+    portal = generate_portal(SPEC)
+    before = actual_stages(portal)
+    sandbox = start_sandbox(portal)
+    services = make_services(sandbox, config={"prevention": {"enabled": False}, "verification": {"live_test": False}})
+    fixed = run_pipeline(services, APPLY, name="fix-1")
+    assert fixed["outcome"] == "succeeded", fixed
+    changed = [key for key, stage in actual_stages(portal).items() if before[key] != stage]
+    # someone moves one fixed contact on after the run; undo must leave it alone
+    touched = next(key for key in changed if key[0] == "contacts" and actual_stages(portal)[key] != "customer")
+    portal.apply_properties("contacts", touched[1], {"lifecyclestage": "customer"})
+    undone = run_pipeline(services, {"action": "undo", "mode": "apply", "undo_run_id": "fix-1"}, name="undo-1")
+    assert undone["outcome"] == "succeeded", undone
+    after = actual_stages(portal)
+    assert after[touched] == "customer"
+    assert [key for key in changed if key != touched and after[key] != before[key]] == []
+
+
+def test_a_crash_between_clear_and_set_is_finished_with_the_planned_target(
+    aws, start_sandbox, make_services, monkeypatch
+):
+    # GIVEN contacts at "other" whose primary company is a customer: planned "other -> lead" (a backward move),
+    # while re-planning them as "missing" would give "customer" - so the outcome tells the two apart
+    portal = generate_portal(SPEC)
+    sandbox = start_sandbox(portal)
+    services = make_services(sandbox, config={"verification": {"live_test": False}})
+    expected = expected_stages(portal)
+    real_update = HubSpotGateway.update
+    crashed: list[str] = []
+
+    def update_then_crash(self, object_type, properties_by_id):
+        result = real_update(self, object_type, properties_by_id)
+        if (
+            not crashed
+            and object_type == "contacts"
+            and all(p["lifecyclestage"] == "" for p in properties_by_id.values())
+        ):
+            crashed.extend(properties_by_id)
+            raise SystemExit("simulated worker crash after the clear")  # not an Exception: nothing catches it
+        return result
+
+    monkeypatch.setattr(HubSpotGateway, "update", update_then_crash)
+    with pytest.raises(SystemExit):
+        run_pipeline(services, APPLY, name="crashed")
+    monkeypatch.setattr(HubSpotGateway, "update", real_update)
+    assert crashed
+    assert all(not portal.get_property("contacts", i, "lifecyclestage") for i in crashed)
+    # WHEN the next run starts, THEN it finishes those records with the crashed run's planned targets
+    summary = run_pipeline(services, APPLY, name="next")
+    assert summary["outcome"] == "succeeded", summary
+    assert differences(expected, actual_stages(portal)) == []
+    recovered = [e for e in journal(aws, summary) if e.rule.startswith("recovery:crashed:")]
+    assert {e.object_id for e in recovered if e.outcome is Outcome.APPLIED} == set(crashed)

@@ -1,0 +1,82 @@
+"""Structure of statemachine/lifecycle_guard.asl.json that the validators do not check."""
+
+import json
+from typing import Any
+
+from lifecycle_guard_offline.asl_substitutions import placeholder_names
+from lifecycle_guard_offline.sam_template import SamTemplate
+
+Definition = dict[str, Any]
+REPORT = "${ReportFunctionArn}"
+FAILURE_REPORTER = "ReportFailure"
+LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"}
+
+
+def tasks(definition: Definition) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in definition["States"].items() if state["Type"] == "Task"}
+
+
+def successors(state: dict[str, Any]) -> set[str]:
+    """The states a state can go to next, Catch targets excluded."""
+    following = {state["Next"]} if "Next" in state else set()
+    following |= {choice["Next"] for choice in state.get("Choices", [])}
+    return following | ({state["Default"]} if "Default" in state else set())
+
+
+def paths_to_the_end(definition: Definition, start: str) -> list[list[str]]:
+    """Every loop-free path of state names from `start` to a state without successors."""
+    paths, pending = [], [[start]]
+    while pending:
+        path = pending.pop()
+        following = successors(definition["States"][path[-1]]) - set(path)
+        if not following:
+            paths.append(path)
+        pending.extend([*path, name] for name in following)
+    return paths
+
+
+def test_every_task_retries_and_catches(definition: Definition) -> None:
+    for name, task in tasks(definition).items():
+        retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
+        assert retried >= LAMBDA_SERVICE_ERRORS, name
+        assert task["Catch"], name
+        if name != FAILURE_REPORTER:
+            assert [catcher["Next"] for catcher in task["Catch"]] == [FAILURE_REPORTER], name
+            assert all(catcher["ResultPath"] != "$" for catcher in task["Catch"]), f"{name} loses the run state"
+
+
+def test_every_catch_writes_a_report_then_fails(definition: Definition) -> None:
+    states = definition["States"]
+    for name, task in tasks(definition).items():
+        for catcher in task["Catch"]:
+            for path in paths_to_the_end(definition, catcher["Next"]):
+                assert states[path[-1]]["Type"] == "Fail", (name, path)
+                if name != FAILURE_REPORTER:  # the reporter's own failure can only end the run
+                    assert any(states[step].get("Resource") == REPORT for step in path), (name, path)
+
+
+def test_failure_reporter_is_the_report_function(definition: Definition) -> None:
+    assert definition["States"][FAILURE_REPORTER]["Resource"] == REPORT
+
+
+def test_no_jsonata_or_variables(definition: Definition) -> None:
+    # moto's interpreter does not run JSONata or Assign, and the offline runs are how this is tested.
+    text = json.dumps(definition)
+    assert "JSONata" not in text
+    assert "{%" not in text
+    for name, state in definition["States"].items():
+        assert not {"Assign", "Arguments", "Output", "QueryLanguage"} & state.keys(), name
+
+
+def test_task_timeouts_exceed_their_function_timeouts(definition: Definition, sam_template: SamTemplate) -> None:
+    """Lambda's own timeout must fire first, so the Task sees a Lambda error rather than States.Timeout."""
+    resources, globals_ = sam_template.resources, sam_template.body["Globals"]["Function"]
+    for name, task in tasks(definition).items():
+        function = task["Resource"].removeprefix("${").removesuffix("Arn}")
+        function_timeout = resources[function]["Properties"].get("Timeout", globals_["Timeout"])
+        assert task["TimeoutSeconds"] > function_timeout, name
+
+
+def test_substitutions_match_the_placeholders(definition_path, sam_template: SamTemplate) -> None:
+    machine = sam_template.state_machines["LifecycleGuardStateMachine"]
+    assert placeholder_names(definition_path.read_text(encoding="utf-8")) == set(machine.substitutions)
