@@ -41,7 +41,9 @@ Event = Annotated[BeginEvent | PlanEvent, Field(discriminator="step")]
 def lambda_handler(event: BeginEvent | PlanEvent, context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, BeginEvent):
         logger.info("run starting", action=event.request.action, mode=event.request.mode, source=event.request.source)
-        return steps.begin(event.request, event.execution, services)
+        begun = steps.begin(event.request, event.execution, services)
+        metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
+        return begun
     cursor = steps.plan(event.run, event.cursor, services, context.get_remaining_time_in_millis())
     metrics.add_metric(name="PlanChunks", unit=MetricUnit.Count, value=1)
     logger.info("planned", object_type=cursor.object_type, after_id=cursor.after_id, jobs=cursor.next_job)

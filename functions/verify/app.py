@@ -42,7 +42,9 @@ Event = Annotated[StartProbeEvent | VerifyEvent, Field(discriminator="step")]
 @event_parser(model=Event)
 def lambda_handler(event: StartProbeEvent | VerifyEvent, context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, StartProbeEvent):
-        return steps.start_probe(event.run, event.prevention, services).model_dump(mode="json")
+        probe = steps.start_probe(event.run, event.prevention, services)
+        metrics.add_metric(name="PreventionProbes", unit=MetricUnit.Count, value=len(probe.probes))
+        return probe.model_dump(mode="json")
     verification = steps.verify(event.run, event.probe, event.prevention, services)
     failed = [check.name for check in verification.checks if check.status == "FAIL"]
     metrics.add_metric(name="ChecksFailed", unit=MetricUnit.Count, value=len(failed))

@@ -1,0 +1,176 @@
+"""A lifecycle-guard run on a laptop: the real state machine on moto, aimed at any HubSpot-compatible API.
+
+``LocalRun`` deploys the SAM app into moto (``OfflineApp``), starts an execution, reports progress while it runs,
+and afterwards copies the run's report, journal and plan under ``<out>/<run-id>/``. moto's bucket lives only as
+long as the process, so ``<out>/.bucket/`` mirrors it between runs: what a later run or an undo finds in S3 (the
+journals, pending-write markers of a crashed run) is what earlier runs left there, as in a real bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from lifecycle_guard.runs import RunTracker
+from lifecycle_guard_offline.executions import ExecutionResult
+from lifecycle_guard_offline.harness import OfflineApp
+
+MIRROR = ".bucket"
+RUN_FILES = ("report.json", "report.html", "journal.jsonl", "plan.jsonl")
+# The state machine's states, grouped into the phases a user recognises.
+PHASES = {
+    "Begin": "audit",
+    "Plan": "plan",
+    "Dispatch": "fix",
+    "WaitForJobs": "fix",
+    "CheckProgress": "fix",
+    "EnsurePrevention": "prevent",
+    "StartProbe": "verify",
+    "WaitForPrevention": "verify",
+    "Verify": "verify",
+    "Undo": "undo",
+    "Report": "report",
+    "ReportFailure": "report",
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str
+    done: int = 0
+    total: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LocalRunResult:
+    run_id: str
+    status: str
+    report: dict[str, Any]
+    run_dir: Path
+
+    @property
+    def report_path(self) -> Path:
+        return self.run_dir / "report.json"
+
+
+class LocalRun:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        guard_config: Mapping[str, Any],
+        out_dir: Path,
+        log: TextIO,
+        parameters: Mapping[str, str] | None = None,
+    ) -> None:
+        self._base_url = base_url
+        self._token = token
+        self._config = guard_config
+        self._out = out_dir
+        self._log = log
+        self._parameters = {"ProgressPollSeconds": "1", **(parameters or {})}
+
+    def execute(
+        self,
+        request: Mapping[str, Any],
+        run_id: str,
+        on_progress: Callable[[Progress], None],
+        timeout_seconds: float,
+        seed: Mapping[str, bytes] | None = None,
+    ) -> LocalRunResult:
+        """Run to the end; ``seed`` objects are put into the bucket first (e.g. an imported journal)."""
+        # moto names each resource type its CloudFormation skips (alarms, policies, the schedule) at every parse;
+        # the harness documents them, a user need not read them on each run.
+        logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
+        # Lambda code logs JSON lines to stdout (Powertools); keep them in the run's log file, not the terminal,
+        # and with them Powertools' warning about a failed invocation that published no metric.
+        with (
+            warnings.catch_warnings(),
+            redirect_stdout(self._log),
+            OfflineApp(
+                hubspot_token=self._token,
+                hubspot_base_url=self._base_url,
+                guard_config=self._config,
+                parameters=self._parameters,
+            ) as app,
+        ):
+            warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+            self._restore_mirror(app)
+            for key, body in (seed or {}).items():
+                app.write_object(key, body)
+            arn = app.start_execution(dict(request), name=run_id)
+            tracker = RunTracker(app.client("dynamodb"), app.table_name)
+            deadline = time.monotonic() + timeout_seconds
+            result: ExecutionResult | None = None
+            while result is None:
+                on_progress(self._progress(app, tracker, arn, run_id))
+                described = app.client("stepfunctions").describe_execution(executionArn=arn)
+                if described["status"] != "RUNNING":
+                    result = app.wait_for_execution(arn, timeout_seconds=10)
+                elif time.monotonic() > deadline:
+                    result = app.wait_for_execution(arn, timeout_seconds=0)
+                else:
+                    time.sleep(0.5)
+            on_progress(Progress("done"))
+            self._save_mirror(app)
+            return self._collect(app, run_id, result)
+
+    def _progress(self, app: OfflineApp, tracker: RunTracker, arn: str, run_id: str) -> Progress:
+        events = app.client("stepfunctions").get_execution_history(executionArn=arn)["events"]
+        entered = next((e for e in reversed(events) if e["type"].endswith("StateEntered")), None)
+        state = (entered or {}).get("stateEnteredEventDetails", {}).get("name", "Begin")
+        phase = PHASES.get(state, "report")
+        if phase == "plan":
+            jobs = len(app.list_keys(f"work/{run_id}/jobs/"))
+            return Progress(phase, detail=f"{jobs} fix jobs planned")
+        if phase == "fix":
+            run = tracker.state(run_id)
+            return Progress(phase, run.jobs_done + run.jobs_failed, run.jobs_total, f"{run.applied:,} records fixed")
+        return Progress(phase)
+
+    def _collect(self, app: OfflineApp, run_id: str, result: ExecutionResult) -> LocalRunResult:
+        """Copy the run's files out of the bucket; the report exists for failed runs too (the failure path)."""
+        run_dir = self._out / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        reports = [key for key in app.list_keys("runs/") if key.endswith(f"/{run_id}/report.json")]
+        if reports:
+            prefix = reports[0].removesuffix("report.json")
+            present = set(app.list_keys(prefix))
+            for name in RUN_FILES:
+                if prefix + name in present:
+                    (run_dir / name).write_bytes(app.read_object(prefix + name))
+            report = json.loads((run_dir / "report.json").read_text())
+        else:
+            # Only if even the failure report could not be written: the execution's own error and cause.
+            report = {"run_id": run_id, "outcome": "failed", "failures": [f"{result.error}: {result.cause}"]}
+            (run_dir / "report.json").write_text(json.dumps(report, indent=2))
+        return LocalRunResult(run_id, result.status, report, run_dir)
+
+    # ---- the bucket mirror ----
+
+    def _mirror_files(self) -> Iterator[tuple[str, Path]]:
+        root = self._out / MIRROR
+        if root.is_dir():
+            for path in root.rglob("*"):
+                if path.is_file():
+                    yield path.relative_to(root).as_posix(), path
+
+    def _restore_mirror(self, app: OfflineApp) -> None:
+        for key, path in self._mirror_files():
+            app.write_object(key, path.read_bytes())
+
+    def _save_mirror(self, app: OfflineApp) -> None:
+        root = self._out / MIRROR
+        for key in app.list_keys(""):
+            target = root / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(app.read_object(key))

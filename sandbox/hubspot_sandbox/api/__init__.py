@@ -1,0 +1,1 @@
+"""HTTP handlers, one module per HubSpot API family, each exporting its ``ROUTES``."""

@@ -1,0 +1,178 @@
+"""Properties v3 and pipelines v3: what the job reads to learn stage order and closed-won stages.
+
+``lifecyclestage`` comes back as HubSpot's full ``Property`` (enumeration, fieldType radio, options with
+displayOrder). Deal pipelines carry stage metadata ``isClosed``/``probability`` as strings. Contacts and companies
+also expose the lifecycle "pipeline" (facts §1.2 B, 3RD-PARTY) whose stage ids are the lifecyclestage values.
+Default pipelines report ``createdAt`` = epoch 0, as the spec describes.
+"""
+
+from __future__ import annotations
+
+from hubspot_sandbox.api.wire import json_response, read_scopes, resolve_type
+from hubspot_sandbox.catalog import DEALSTAGE, LIFECYCLESTAGE, PIPELINE, ObjectType, PropertyDef, PropertyKind
+from hubspot_sandbox.errors import JsonObject, not_found
+from hubspot_sandbox.http_types import HttpResponse
+from hubspot_sandbox.pipelines import Pipeline
+from hubspot_sandbox.portal import Portal
+from hubspot_sandbox.routing import RequestContext, Route, RouteKind
+from hubspot_sandbox.stages import StageOption
+from hubspot_sandbox.timefmt import iso_from_ms
+
+EPOCH = iso_from_ms(0)
+
+# HubSpot's (type, fieldType) per kind; enumerations get their fieldType per property.
+_WIRE_TYPES = {
+    PropertyKind.STRING: ("string", "text"),
+    PropertyKind.NUMBER: ("number", "number"),
+    PropertyKind.DATETIME: ("datetime", "date"),
+    PropertyKind.BOOL: ("bool", "booleancheckbox"),
+    PropertyKind.ENUMERATION: ("enumeration", "select"),
+}
+_FIELD_TYPE_OVERRIDES = {LIFECYCLESTAGE: "radio"}
+
+
+def _option(value: str, label: str, order: int, *, hidden: bool = False, description: str = "") -> JsonObject:
+    return {"label": label, "value": value, "displayOrder": order, "hidden": hidden, "description": description}
+
+
+def _stage_option(stage: StageOption) -> JsonObject:
+    return _option(stage.value, stage.label, stage.display_order, hidden=stage.hidden, description=stage.description)
+
+
+def _options(portal: Portal, object_type: ObjectType, prop: PropertyDef) -> list[JsonObject]:
+    if prop.name == LIFECYCLESTAGE:
+        return [_stage_option(stage) for stage in portal.lifecycle_stages(object_type.name)]
+    pipelines = portal.deal_pipelines()
+    if prop.name == PIPELINE:
+        return [_option(pipeline.id, pipeline.label, pipeline.display_order) for pipeline in pipelines]
+    if prop.name == DEALSTAGE:
+        return [
+            _option(stage.id, f"{stage.label} ({pipeline.label})", stage.display_order)
+            for pipeline in pipelines
+            for stage in pipeline.stages
+        ]
+    if prop.kind is PropertyKind.BOOL:
+        return [_option("true", "Yes", 0), _option("false", "No", 1)]
+    return []
+
+
+def property_json(portal: Portal, object_type: ObjectType, prop: PropertyDef) -> JsonObject:
+    """``Property``."""
+    wire_type, field_type = _WIRE_TYPES[prop.kind]
+    return {
+        "name": prop.name,
+        "label": prop.label,
+        "type": wire_type,
+        "fieldType": _FIELD_TYPE_OVERRIDES.get(prop.name, field_type),
+        "description": "",
+        "groupName": prop.group,
+        "options": _options(portal, object_type, prop),
+        "displayOrder": -1,
+        "calculated": prop.read_only,
+        "externalOptions": prop.name in (PIPELINE, DEALSTAGE),
+        "hasUniqueValue": False,
+        "hidden": False,
+        "hubspotDefined": True,
+        "formField": not prop.read_only,
+        "archived": False,
+        "createdAt": EPOCH,
+        "updatedAt": EPOCH,
+        "modificationMetadata": {
+            "archivable": False,
+            "readOnlyDefinition": True,
+            "readOnlyValue": prop.read_only,
+            "readOnlyOptions": prop.name != LIFECYCLESTAGE,
+        },
+    }
+
+
+def list_properties(ctx: RequestContext) -> HttpResponse:
+    object_type = resolve_type(ctx.params)
+    return json_response(
+        {"results": [property_json(ctx.portal, object_type, prop) for prop in object_type.properties.values()]}
+    )
+
+
+def get_property(ctx: RequestContext) -> HttpResponse:
+    object_type = resolve_type(ctx.params)
+    name = ctx.params["propertyName"]
+    prop = object_type.properties.get(name)
+    if prop is None:
+        raise not_found(f"Unable to find property {name} for {object_type.name}", context={"propertyName": [name]})
+    return json_response(property_json(ctx.portal, object_type, prop))
+
+
+def _stage_json(stage_id: str, label: str, order: int, metadata: dict[str, str]) -> JsonObject:
+    return {
+        "id": stage_id,
+        "label": label,
+        "displayOrder": order,
+        "metadata": metadata,
+        "archived": False,
+        "createdAt": EPOCH,
+        "updatedAt": EPOCH,
+        "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+    }
+
+
+def _pipeline_json(pipeline_id: str, label: str, order: int, stages: list[JsonObject]) -> JsonObject:
+    """``Pipeline``."""
+    return {
+        "id": pipeline_id,
+        "label": label,
+        "displayOrder": order,
+        "stages": stages,
+        "archived": False,
+        "createdAt": EPOCH,
+        "updatedAt": EPOCH,
+    }
+
+
+def _deal_pipeline_json(pipeline: Pipeline) -> JsonObject:
+    return _pipeline_json(
+        pipeline.id,
+        pipeline.label,
+        pipeline.display_order,
+        [_stage_json(stage.id, stage.label, stage.display_order, stage.metadata) for stage in pipeline.stages],
+    )
+
+
+def _pipelines(portal: Portal, object_type: ObjectType) -> list[JsonObject]:
+    if object_type.has_lifecycle:
+        stages = [
+            _stage_json(stage.value, stage.label, stage.display_order, {})
+            for stage in portal.lifecycle_stages(object_type.name)
+        ]
+        return [_pipeline_json(f"{object_type.name}-lifecycle-pipeline", "Lifecycle Stage Pipeline", 0, stages)]
+    return [_deal_pipeline_json(pipeline) for pipeline in portal.deal_pipelines()]
+
+
+def _pipeline(ctx: RequestContext) -> JsonObject:
+    object_type = resolve_type(ctx.params)
+    pipeline_id = ctx.params["pipelineId"]
+    found = next((item for item in _pipelines(ctx.portal, object_type) if item["id"] == pipeline_id), None)
+    if found is None:
+        raise not_found(f"Unable to find pipeline {pipeline_id}", context={"pipelineId": [pipeline_id]})
+    return found
+
+
+def list_pipelines(ctx: RequestContext) -> HttpResponse:
+    return json_response({"results": _pipelines(ctx.portal, resolve_type(ctx.params))})
+
+
+def get_pipeline(ctx: RequestContext) -> HttpResponse:
+    return json_response(_pipeline(ctx))
+
+
+def list_pipeline_stages(ctx: RequestContext) -> HttpResponse:
+    return json_response({"results": _pipeline(ctx)["stages"]})
+
+
+_SCOPES = read_scopes("objectType")
+ROUTES = [
+    Route("GET", "/crm/v3/properties/{objectType}", list_properties, RouteKind.READ, _SCOPES),
+    Route("GET", "/crm/v3/properties/{objectType}/{propertyName}", get_property, RouteKind.READ, _SCOPES),
+    Route("GET", "/crm/v3/pipelines/{objectType}", list_pipelines, RouteKind.READ, _SCOPES),
+    Route("GET", "/crm/v3/pipelines/{objectType}/{pipelineId}", get_pipeline, RouteKind.READ, _SCOPES),
+    Route("GET", "/crm/v3/pipelines/{objectType}/{pipelineId}/stages", list_pipeline_stages, RouteKind.READ, _SCOPES),
+]

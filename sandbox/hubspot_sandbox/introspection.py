@@ -1,0 +1,124 @@
+"""Test-only endpoints under ``/_sandbox/`` (a prefix HubSpot never uses): no auth, never counted or limited.
+
+GET  /_sandbox/stats            counters (see :class:`hubspot_sandbox.stats.Stats`)
+POST /_sandbox/stats/reset      zero the counters (and the rate-limit windows)
+GET  /_sandbox/state            dump: records, associations, flows (``?objectType=contacts&limit=100``)
+POST /_sandbox/reset            restore the portal to the state it was served with
+GET  /_sandbox/settings         current settings; POST with a JSON object of fields changes them
+POST /_sandbox/faults           queue a fault: {method, path | path_regex, status, when, times}
+DELETE /_sandbox/faults         drop queued faults
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from hubspot_sandbox.errors import ApiError, server_error, validation_error
+from hubspot_sandbox.http_types import HttpRequest, HttpResponse
+from hubspot_sandbox.portal import Portal
+from hubspot_sandbox.settings import SandboxSettings
+
+PREFIX = "/_sandbox/"
+logger = logging.getLogger(__name__)
+
+
+class SandboxControl(Protocol):
+    portal: Portal
+
+    @property
+    def settings(self) -> SandboxSettings: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def reset_stats(self) -> None: ...
+
+    def reset_portal(self) -> None: ...
+
+    def update_settings(self, **changes: Any) -> SandboxSettings: ...
+
+    def queue_fault(
+        self,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        path_regex: str | None = None,
+        status: int = 503,
+        when: str = "before",
+        times: int = 1,
+    ) -> None: ...
+
+    def clear_faults(self) -> None: ...
+
+
+def _object(request: HttpRequest) -> Mapping[str, Any]:
+    body = request.json() or {}
+    if not isinstance(body, Mapping):
+        raise validation_error("Body must be a JSON object")
+    return body
+
+
+def _state(control: SandboxControl, request: HttpRequest) -> HttpResponse:
+    types = request.query_list("objectType")
+    limit = request.query_value("limit")
+    return HttpResponse(200, control.portal.dump(types, limit=int(limit) if limit else None))
+
+
+def _reset_stats(control: SandboxControl, _request: HttpRequest) -> HttpResponse:
+    control.reset_stats()
+    return HttpResponse(204)
+
+
+def _reset_portal(control: SandboxControl, _request: HttpRequest) -> HttpResponse:
+    try:
+        control.reset_portal()
+    except RuntimeError as error:  # a sandbox created with snapshot=False
+        raise ApiError(409, "CONFLICT", str(error)) from None
+    return HttpResponse(204)
+
+
+def _update_settings(control: SandboxControl, request: HttpRequest) -> HttpResponse:
+    try:
+        settings = control.update_settings(**_object(request))
+    except TypeError as error:
+        raise validation_error(str(error)) from None
+    return HttpResponse(200, settings.as_json())
+
+
+def _queue_fault(control: SandboxControl, request: HttpRequest) -> HttpResponse:
+    try:
+        control.queue_fault(**_object(request))
+    except (TypeError, ValueError) as error:
+        raise validation_error(str(error)) from None
+    return HttpResponse(204)
+
+
+def _clear_faults(control: SandboxControl, _request: HttpRequest) -> HttpResponse:
+    control.clear_faults()
+    return HttpResponse(204)
+
+
+_ENDPOINTS: dict[tuple[str, str], Callable[[SandboxControl, HttpRequest], HttpResponse]] = {
+    ("GET", "stats"): lambda control, _request: HttpResponse(200, control.stats()),
+    ("POST", "stats/reset"): _reset_stats,
+    ("GET", "state"): _state,
+    ("POST", "reset"): _reset_portal,
+    ("GET", "settings"): lambda control, _request: HttpResponse(200, control.settings.as_json()),
+    ("POST", "settings"): _update_settings,
+    ("POST", "faults"): _queue_fault,
+    ("DELETE", "faults"): _clear_faults,
+}
+
+
+def handle_introspection(control: SandboxControl, request: HttpRequest) -> HttpResponse:
+    endpoint = _ENDPOINTS.get((request.method, request.path.removeprefix(PREFIX).rstrip("/")))
+    if endpoint is None:
+        return HttpResponse(404, ApiError(404, "OBJECT_NOT_FOUND", f"No sandbox endpoint {request.path}").body())
+    try:
+        return endpoint(control, request)
+    except ApiError as error:
+        return HttpResponse(error.status, error.body())
+    except Exception:
+        logger.exception("sandbox introspection failed: %s %s", request.method, request.path)
+        return HttpResponse(500, server_error(500).body())

@@ -1,0 +1,82 @@
+"""Run-time settings of a sandbox: limits, lag, workflow delay, faults, tokens. Defaults are permissive."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any
+
+AUTOMATION_SCOPE = "automation"
+ALL_SCOPES: frozenset[str] = frozenset(
+    {
+        "crm.objects.contacts.read",
+        "crm.objects.contacts.write",
+        "crm.objects.companies.read",
+        "crm.objects.companies.write",
+        "crm.objects.deals.read",
+        "crm.objects.deals.write",
+        AUTOMATION_SCOPE,
+    }
+)
+# A fake private-app token; it only ever unlocks a local sandbox.
+DEFAULT_TOKEN = "pat-sandbox-00000000-0000-0000-0000-000000000000"  # noqa: S105
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSettings:
+    """Seeded, reproducible faults: 5xx before doing anything, 5xx after a write was applied, added latency."""
+
+    seed: int = 0
+    error_rate: float = 0.0  # share of API calls answered with a 5xx before anything happens
+    lost_write_rate: float = 0.0  # share of successful writes whose response is replaced by a 502
+    latency_ms: float = 0.0  # added to every API call
+    error_statuses: tuple[int, ...] = (500, 502, 503, 504)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    burst_limit_per_10s: int | None = None  # all API calls, rolling 10 s window (TEN_SECONDLY_ROLLING)
+    search_limit_per_second: int | None = None  # search calls, rolling 1 s window (SECONDLY)
+    daily_limit: int | None = None  # all API calls per UTC day (DAILY)
+    index_lag_ms: int = 0  # search sees writes only once they are this old
+    workflow_delay_seconds: float = 1.0  # enrollment -> action of acting flows
+    faults: FaultSettings = FaultSettings()
+    tokens: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({DEFAULT_TOKEN: ALL_SCOPES}))
+    workflows_entitled: bool = True  # False: flows answer 403 MISSING_SCOPES even with the automation scope
+
+    @property
+    def token(self) -> str:
+        """The token with every scope (the first token if none has them all)."""
+        return next((token for token, scopes in self.tokens.items() if scopes >= ALL_SCOPES), next(iter(self.tokens)))
+
+    def updated(self, **changes: Any) -> SandboxSettings:
+        """A copy with ``changes`` (field names); ``faults`` may be a FaultSettings or a mapping of its fields."""
+        known = {item.name for item in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise TypeError(f"unknown sandbox settings: {sorted(unknown)}")
+        faults = changes.get("faults")
+        if isinstance(faults, Mapping):
+            changes["faults"] = replace(self.faults, **_fault_fields(faults))
+        tokens = changes.get("tokens")
+        if tokens is not None:
+            changes["tokens"] = MappingProxyType({str(token): frozenset(scopes) for token, scopes in tokens.items()})
+        return replace(self, **changes)
+
+    def as_json(self) -> dict[str, Any]:
+        data = {item.name: getattr(self, item.name) for item in fields(self)}
+        data["faults"] = {**asdict(self.faults), "error_statuses": list(self.faults.error_statuses)}
+        data["tokens"] = {token: sorted(scopes) for token, scopes in self.tokens.items()}
+        return data
+
+
+def _fault_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    known = {item.name for item in fields(FaultSettings)}
+    unknown = set(raw) - known
+    if unknown:
+        raise TypeError(f"unknown fault settings: {sorted(unknown)}")
+    result = dict(raw)
+    if "error_statuses" in result:
+        result["error_statuses"] = tuple(int(status) for status in result["error_statuses"])
+    return result
