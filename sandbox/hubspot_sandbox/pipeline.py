@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from hubspot_sandbox.api import associations, flows, objects, schema, search
+from hubspot_sandbox.api import associations, flows, oauth, objects, schema, search
 from hubspot_sandbox.errors import ApiError, invalid_authentication, missing_scopes, rate_limit_body, server_error
 from hubspot_sandbox.faults import FaultInjector
 from hubspot_sandbox.http_types import HttpRequest, HttpResponse
@@ -23,7 +23,14 @@ from hubspot_sandbox.stats import Stats
 
 logger = logging.getLogger(__name__)
 
-API_ROUTES: tuple[Route, ...] = (*objects.ROUTES, *search.ROUTES, *associations.ROUTES, *schema.ROUTES, *flows.ROUTES)
+API_ROUTES: tuple[Route, ...] = (
+    *objects.ROUTES,
+    *search.ROUTES,
+    *associations.ROUTES,
+    *schema.ROUTES,
+    *flows.ROUTES,
+    *oauth.ROUTES,
+)
 MISSING_CREDENTIALS = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
     "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
@@ -97,6 +104,8 @@ class ApiPipeline:
     def _authorize(
         self, request: HttpRequest, route: Route, params: Mapping[str, str], settings: SandboxSettings
     ) -> HttpResponse | None:
+        if not route.bearer:
+            return None
         token = bearer_token(request)
         if token is None:
             return error_response(invalid_authentication(MISSING_CREDENTIALS))
@@ -120,7 +129,7 @@ class ApiPipeline:
             self._stats.fault("latency")
             self._sleep(latency)
         try:
-            response = route.handler(RequestContext(request, params, self.portal))
+            response = route.handler(RequestContext(request, params, self.portal, self.settings.tokens))
         except ApiError as error:
             return error_response(error)
         except Exception:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -28,6 +28,7 @@ class RequestContext:
     request: HttpRequest
     params: Mapping[str, str]
     portal: Portal
+    tokens: Mapping[str, frozenset[str]] = field(default_factory=dict)  # token -> scopes, for token introspection
 
 
 Handler = Callable[[RequestContext], HttpResponse]
@@ -42,6 +43,7 @@ class Route:
     kind: RouteKind
     scopes: ScopeRule
     needs_workflows: bool = False  # also requires the portal's workflows entitlement
+    bearer: bool = True  # False: the route authenticates by its body (token introspection), not the header
 
     @property
     def pattern(self) -> re.Pattern[str]:

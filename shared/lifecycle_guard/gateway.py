@@ -181,6 +181,7 @@ class HubSpotGateway:
         self._pacer = shared_pacer(portal_key, requests_per_10s, TEN_SECOND_WINDOW)
         search_limit = max(1, int(search_per_second))
         self._search_pacer = shared_pacer(portal_key + ":search", search_limit, 1.0)
+        self._token = token
         self._client = HubSpot(access_token=token, host=base_url, base_url=base_url, retry=False)
         crm = self._client.crm
         self._search_api = crm.objects.search_api
@@ -188,6 +189,23 @@ class HubSpotGateway:
         self._basic_api = crm.objects.basic_api
         self._associations_api = crm.associations.v4.batch_api
         self._properties_api = crm.properties.core_api
+
+    # ---------------- the token ----------------
+
+    def token_scopes(self) -> frozenset[str] | None:
+        """The token's scopes, from HubSpot's private-app token introspection; None when HubSpot cannot say
+        (an OAuth token, a service key): callers then learn of a missing scope from a 403 instead."""
+        options = {
+            "method": "POST",
+            "path": "/oauth/v2/private-apps/get/access-token-info",
+            "body": {"tokenKey": self._token},
+        }
+        try:
+            reply = self._flows("POST /oauth/v2/private-apps/get/access-token-info", options)
+        except (RequestRejected, NotFound, MissingScopes, AuthenticationFailed):
+            return None
+        scopes = reply.get("scopes")
+        return frozenset(str(scope) for scope in scopes) if isinstance(scopes, list) else None
 
     # ---------------- CRM reads ----------------
 
@@ -427,6 +445,8 @@ class HubSpotGateway:
         return self._send(endpoint, call, search=search, idempotent=idempotent)
 
     def _flows(self, endpoint: str, options: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
+        """A call through the SDK's ``api_request`` (flows, token introspection): endpoints without a client."""
+
         def call() -> tuple[int, Mapping[str, str], bytes]:
             response = self._client.api_request(options)
             return response.status_code, response.headers, response.content

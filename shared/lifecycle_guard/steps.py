@@ -99,6 +99,7 @@ def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> 
         gateway = services.gateway(config)
         catalogs = {object_type: gateway.stage_catalog(object_type) for object_type in ObjectType}
         validate_for_portal(config, catalogs)
+        _check_scopes(gateway.token_scopes(), write=request.mode.value == "apply")
         services.tracker.acquire_lock(run_id, execution.id, LOCK_TTL_SECONDS, services.execution_running)
         services.tracker.start_run(run_id, prefix)
         services.store.put(_index_key(run_id), json.dumps({"prefix": prefix}).encode())
@@ -124,6 +125,22 @@ def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> 
         services.flush_usage(run_id)
     cursor: BaseModel = UndoCursor() if request.action == "undo" else PlanCursor()
     return {"run": run.model_dump(mode="json"), "plan": cursor.model_dump(mode="json")}
+
+
+READ_SCOPES = ("crm.objects.contacts.read", "crm.objects.companies.read", "crm.objects.deals.read")
+WRITE_SCOPES = ("crm.objects.contacts.write", "crm.objects.companies.write")
+
+
+def _check_scopes(scopes: frozenset[str] | None, *, write: bool) -> None:
+    """Before any write: a token that cannot do the job is a clear error now, not a 403 half-way through."""
+    if scopes is None:
+        return  # HubSpot could not say (not a private-app token); a 403 later stops the run cleanly instead
+    missing = [scope for scope in READ_SCOPES + (WRITE_SCOPES if write else ()) if scope not in scopes]
+    if missing:
+        raise MissingScopes(
+            f"the HubSpot token lacks the scopes {', '.join(missing)}; nothing was written. Add them to the "
+            "private app, or run in dry-run mode."
+        )
 
 
 def _find_run_prefix(services: Services, run_id: str) -> str:
@@ -356,7 +373,7 @@ def verify(run: RunContext, probe: ProbeState, prevention: PreventionOutcome, se
             contact_changes=_spot_check_candidates(services, run),
             jobs_failed=state.jobs_failed + unfinished,
             residue=state.ignored + state.failed,
-            seed=run.run_id,
+            run_id=run.run_id,
         )
         verification.checks.append(prevention_check(prevention))
         return verification

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from lifecycle_guard.audit import AuditSnapshot, audit
 from lifecycle_guard.config import FromPrimaryCompany, GuardConfig
-from lifecycle_guard.gateway import FilterGroups, HubSpotGateway, stage_in, stage_missing
+from lifecycle_guard.gateway import FilterGroups, HubSpotError, HubSpotGateway, stage_in, stage_missing
 from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType
 from lifecycle_guard.planning import PlannedChange, primary_companies
 from lifecycle_guard.rules import contact_target
@@ -51,6 +51,7 @@ class ProbeState(BaseModel):
     wait_seconds: int = 0
     probes: list[Probe] = []
     reason: str = ""
+    failed: bool = False  # the probes could not be created: the live test failed rather than being skipped
 
 
 class Verification(BaseModel):
@@ -75,27 +76,26 @@ def start_probes(
         return ProbeState(started=False, reason="the prevention workflows are not in place")
     if not all(flow.enabled for flow in prevention.flows if flow.action != "not_possible"):
         return ProbeState(started=False, reason="the prevention workflows are disabled (review mode)")
-    probes = [
-        Probe(
-            object_type=ObjectType.CONTACTS,
-            object_id=gateway.create(
-                ObjectType.CONTACTS,
-                {
-                    "email": f"probe-{run_id}@{PROBE_EMAIL_DOMAIN}",
-                    "firstname": "lifecycle-guard",
-                    "lastname": "prevention probe",
-                },
-            ).id,
-        ),
-        Probe(
-            object_type=ObjectType.COMPANIES,
-            object_id=gateway.create(
-                ObjectType.COMPANIES,
-                {"name": f"lifecycle-guard prevention probe {run_id}", "domain": PROBE_EMAIL_DOMAIN},
-            ).id,
-        ),
-    ]
+    probes = []
+    try:
+        for object_type, properties in probe_properties(run_id).items():
+            probes.append(Probe(object_type=object_type, object_id=gateway.create(object_type, properties).id))
+    except HubSpotError as exc:
+        # A create whose response was lost may still have made a probe: verify deletes strays by their marker.
+        return ProbeState(started=False, probes=probes, reason=f"could not create the probes: {exc}", failed=True)
     return ProbeState(started=True, wait_seconds=options.live_test_wait_seconds, probes=probes)
+
+
+def probe_properties(run_id: str) -> dict[ObjectType, dict[str, str]]:
+    """A probe per object type, created with no stage and recognisable by a marker unique to the run."""
+    return {
+        ObjectType.CONTACTS: {
+            "email": f"probe-{run_id.lower()}@{PROBE_EMAIL_DOMAIN}",
+            "firstname": "lifecycle-guard",
+            "lastname": "prevention probe",
+        },
+        ObjectType.COMPANIES: {"name": f"lifecycle-guard prevention probe {run_id}", "domain": PROBE_EMAIL_DOMAIN},
+    }
 
 
 class Verifier:
@@ -121,8 +121,9 @@ class Verifier:
         contact_changes: Sequence[PlannedChange],
         jobs_failed: int,
         residue: int,
-        seed: str,
+        run_id: str,
     ) -> Verification:
+        self._delete_stray_probes(probe, run_id)
         probe_ids = {p.object_id for p in probe.probes}
         checks: list[Check] = []
         for object_type in ObjectType:
@@ -140,7 +141,7 @@ class Verifier:
                 observed=f"{jobs_failed} failed jobs, {residue} records off target",
             )
         )
-        checks.append(self._spot_check(contact_changes, seed))
+        checks.append(self._spot_check(contact_changes, run_id))
         checks.extend(self._probe_checks(probe))
         after = audit(self._gateway, self._catalogs)
         return Verification(after=after, checks=checks)
@@ -176,6 +177,17 @@ class Verifier:
             if confirmed
             else "search lists them; not confirmed by reads",
         )
+
+    def _delete_stray_probes(self, probe: ProbeState, run_id: str) -> None:
+        """Probes created by a create whose response was lost (so not in ``probe``): found by marker, deleted."""
+        known = {p.object_id for p in probe.probes}
+        for object_type, properties in probe_properties(run_id).items():
+            marker = "email" if object_type is ObjectType.CONTACTS else "name"
+            groups = [[{"propertyName": marker, "operator": "EQ", "value": properties[marker]}]]
+            for page in self._gateway.iter_pages(object_type, groups, [marker]):
+                for record in page:
+                    if record.id not in known:
+                        self._gateway.archive(object_type, record.id)
 
     def _first_matching(self, object_type: ObjectType, groups: FilterGroups, limit: int) -> list[str]:
         ids: list[str] = []
@@ -223,7 +235,9 @@ class Verifier:
     def _probe_checks(self, probe: ProbeState) -> list[Check]:
         name = "live prevention test"
         if not probe.started:
-            return [Check(name=name, status="SKIPPED", detail=probe.reason)]
+            for item in probe.probes:
+                self._gateway.archive(item.object_type, item.object_id)
+            return [Check(name=name, status="FAIL" if probe.failed else "SKIPPED", detail=probe.reason)]
         expected = self._config.prevention.default_stage
         checks = []
         for item in probe.probes:

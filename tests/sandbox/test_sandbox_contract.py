@@ -342,6 +342,13 @@ def _normalised(template: str) -> str:
     return re.sub(r"\{\w+\}", "{}", template)
 
 
+# Routes HubSpot documents outside the spec files held in shared/hubspot-openapi/.
+DOCUMENTED_ELSEWHERE = {
+    # https://developers.hubspot.com/docs/api/private-apps (token introspection, lists a token's scopes)
+    "POST /oauth/v2/private-apps/get/access-token-info",
+}
+
+
 def test_every_sandbox_route_is_a_hubspot_path() -> None:
     spec_paths = {
         _normalised(path)
@@ -361,7 +368,10 @@ def test_every_sandbox_route_is_a_hubspot_path() -> None:
         _normalised(template.replace("{objectType}", "contacts")),
     }
     unknown = [
-        f"{route.method} {route.template}" for route in API_ROUTES if not candidates(route.template) & spec_paths
+        f"{route.method} {route.template}"
+        for route in API_ROUTES
+        if not candidates(route.template) & spec_paths
+        and f"{route.method} {route.template}" not in DOCUMENTED_ELSEWHERE
     ]
     assert not unknown
 

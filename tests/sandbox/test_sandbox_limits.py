@@ -139,3 +139,22 @@ def test_token_without_write_scope_is_403_on_writes_only() -> None:
     assert raised.value.status == 403
     assert body["category"] == "MISSING_SCOPES"
     assert body["errors"][0]["context"]["requiredGranularScopes"] == ["crm.objects.contacts.write"]
+
+
+def test_private_app_token_introspection_lists_each_tokens_scopes() -> None:
+    read_only = frozenset({"crm.objects.contacts.read", "crm.objects.companies.read"})
+    settings = SandboxSettings(tokens={"full": ALL_SCOPES, "reader": read_only})
+    with Sandbox(Portal.empty(), settings) as sandbox:
+        client = sdk_client(sandbox, "reader")
+
+        def info(token: str):
+            return client.api_request(
+                {"method": "POST", "path": "/oauth/v2/private-apps/get/access-token-info", "body": {"tokenKey": token}}
+            )
+
+        # no bearer needed: the body names the token, and any token may ask about any token
+        assert sorted(info("reader").json()["scopes"]) == sorted(read_only)
+        assert sorted(info("full").json()["scopes"]) == sorted(ALL_SCOPES)
+        unknown = info("nobody")
+        assert unknown.status_code == 400
+        assert unknown.json()["category"] == "BAD_REQUEST"
