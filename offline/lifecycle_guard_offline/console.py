@@ -90,6 +90,10 @@ def outcome_line(report: Mapping[str, Any]) -> str:
     outcome = report.get("outcome", "failed")
     planned = sum(int(rule.get("planned", 0)) for rule in report.get("changes", []))
     applied = int((report.get("fix") or {}).get("applied", 0))
+    if outcome == "succeeded" and report.get("action") == "undo":
+        skipped = int((report.get("fix") or {}).get("skipped", 0))
+        verb = "restored" if report.get("mode") == "apply" else "would restore"
+        return f"succeeded: {verb} {planned:,} records; {skipped:,} left alone (changed since the run)"
     if outcome == "succeeded":
         checks = report.get("checks", [])
         passed = sum(1 for check in checks if check.get("status") == "PASS")

@@ -13,7 +13,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -39,6 +39,23 @@ PHASES = {
     "Report": "report",
     "ReportFailure": "report",
 }
+
+
+@contextmanager
+def _moto_logs_to(stream: TextIO) -> Iterator[None]:
+    """moto's own log lines (resource types its CloudFormation skips, the ASL interpreter's account of a failed
+    execution) go to the run's log file: the run's report already tells the user what failed."""
+    moto_log = logging.getLogger("moto")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    previous = moto_log.propagate
+    moto_log.addHandler(handler)
+    moto_log.propagate = False
+    try:
+        yield
+    finally:
+        moto_log.removeHandler(handler)
+        moto_log.propagate = previous
 
 
 @dataclass(frozen=True)
@@ -88,14 +105,12 @@ class LocalRun:
         seed: Mapping[str, bytes] | None = None,
     ) -> LocalRunResult:
         """Run to the end; ``seed`` objects are put into the bucket first (e.g. an imported journal)."""
-        # moto names each resource type its CloudFormation skips (alarms, policies, the schedule) at every parse;
-        # the harness documents them, a user need not read them on each run.
-        logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
         # Lambda code logs JSON lines to stdout (Powertools); keep them in the run's log file, not the terminal,
         # and with them Powertools' warning about a failed invocation that published no metric.
         with (
             warnings.catch_warnings(),
             redirect_stdout(self._log),
+            _moto_logs_to(self._log),
             OfflineApp(
                 hubspot_token=self._token,
                 hubspot_base_url=self._base_url,

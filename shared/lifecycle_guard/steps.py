@@ -15,18 +15,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from lifecycle_guard.audit import audit
+from lifecycle_guard.audit import AuditSnapshot, audit
 from lifecycle_guard.config import ConfigError, load_config, validate_for_portal
 from lifecycle_guard.fixing import Fixer, FixMode, recover_pending
 from lifecycle_guard.gateway import AuthenticationFailed, DailyLimitReached, MissingScopes
-from lifecycle_guard.journal import JournalEntry, Outcome, Write, compact_journal, read_journal, utcnow, write_segment
-from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
+from lifecycle_guard.journal import compact_journal, read_journal, utcnow
+from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.planning import ContextCache, FixJob, JobSink, PlanCursor, PlannedChange, Planner
 from lifecycle_guard.reporting import ApiSummary, FixSummary, RuleCount, RunReport, render_html
 from lifecycle_guard.runs import ExecutionInfo, RunContext, RunRequest
 from lifecycle_guard.runtime import Services
 from lifecycle_guard.storage import jobs_prefix, run_prefix
-from lifecycle_guard.undo import journal_jobs, net_changes, undo_plan
+from lifecycle_guard.undo import Undoer, journal_jobs
 from lifecycle_guard.verification import ProbeState, Verification, Verifier, prevention_check, start_probes
 from lifecycle_guard.workflows import PreventionOutcome, ensure_flows
 
@@ -60,8 +60,9 @@ class ProgressStatus(BaseModel):
 class UndoCursor(BaseModel):
     done: bool = False
     after_job: str = ""
-    restored: int = 0
-    skipped: int = 0
+    restored: dict[str, int] = {}  # per object type (would be restored, in a dry run)
+    skipped: dict[str, int] = {}  # per object type: changed since the run, left alone
+    after: AuditSnapshot | None = None  # the portal's counts once the undo is done
 
 
 class FixJobMessage(BaseModel):
@@ -401,70 +402,42 @@ def undo(run: RunContext, cursor: UndoCursor, services: Services, remaining_ms: 
     if run.undo_prefix is None or run.undo_run_id is None:
         raise UnknownRunError("this run has nothing to undo")
     deadline = _deadline(remaining_ms)
-    catalogs = run.catalogs()
     gateway = services.gateway(run.config)
-    restored, skipped, after_job = cursor.restored, cursor.skipped, cursor.after_job
+    undoer = Undoer(
+        gateway,
+        run.catalogs(),
+        services.store,
+        run.config.fix,
+        run_id=run.run_id,
+        run_prefix=run.prefix,
+        undo_run_id=run.undo_run_id,
+        force=run.force,
+        apply=run.apply,
+    )
+    restored, skipped = Counter(cursor.restored), Counter(cursor.skipped)
     try:
         for job_id, entries in journal_jobs(read_journal(services.store, run.undo_prefix)):
-            if after_job and job_id <= after_job:
+            if cursor.after_job and job_id <= cursor.after_job:
                 continue
-            changes = net_changes(entries)
-            for object_type in ObjectType:
-                of_type = [c for c in changes if c.object_type is object_type]
-                if not of_type:
-                    continue
-                found = gateway.read(object_type, [c.object_id for c in of_type], [LIFECYCLE_STAGE])
-                current = {object_id: record.stage for object_id, record in found.items()}
-                restore, unchanged = undo_plan(of_type, current, run_id=run.undo_run_id, force=run.force)
-                skipped += len(unchanged)
-                write_segment(
-                    services.store,
-                    f"{run.prefix}journal/undo-{job_id}-{object_type.value}-skipped.jsonl",
-                    [
-                        JournalEntry(
-                            run_id=run.run_id,
-                            job_id=f"undo-{job_id}",
-                            object_type=c.object_type,
-                            object_id=c.object_id,
-                            write=Write.NONE,
-                            before=current.get(c.object_id, ""),
-                            after=current.get(c.object_id, ""),
-                            rule=f"undo:{run.undo_run_id}",
-                            at=utcnow(),
-                            outcome=Outcome.SKIPPED,
-                            detail="changed since the run (or deleted); use force to restore anyway",
-                        )
-                        for c in unchanged
-                    ],
-                )
-                if run.apply and restore:
-                    fixer = Fixer(
-                        gateway,
-                        catalogs[object_type],
-                        services.store,
-                        run.config.fix,
-                        run_id=run.run_id,
-                        run_prefix=run.prefix,
-                    )
-                    outcome = fixer.apply(f"undo-{job_id}-{object_type.value}", restore)
-                    restored += outcome.applied
-                    services.tracker.add(
-                        run.run_id,
-                        {
-                            "applied": outcome.applied,
-                            "failed": outcome.failed,
-                            "ignored": outcome.ignored,
-                            "skipped": outcome.skipped,
-                        },
-                    )
-                elif restore:
-                    restored += len(restore)
-            after_job = job_id
+            counts = undoer.undo_job(job_id, entries)
+            restored.update(counts.restored)
+            skipped.update(counts.skipped)
+            outcome = counts.outcome
+            services.tracker.add(
+                run.run_id,
+                {
+                    "applied": outcome.applied,
+                    "failed": outcome.failed,
+                    "ignored": outcome.ignored,
+                    "skipped": sum(counts.skipped.values()) + outcome.skipped,
+                },
+            )
+            cursor = UndoCursor(after_job=job_id, restored=dict(restored), skipped=dict(skipped))
             if time.monotonic() >= deadline:
-                return UndoCursor(after_job=after_job, restored=restored, skipped=skipped)
+                return cursor
+        return cursor.model_copy(update={"done": True, "after": audit(gateway, run.catalogs())})
     finally:
         services.flush_usage(run.run_id)
-    return UndoCursor(done=True, after_job=after_job, restored=restored, skipped=skipped)
 
 
 # ---------------------------------------------------------------- report
@@ -486,9 +459,9 @@ def report(execution: ExecutionInfo, state: dict[str, Any], services: Services) 
         failures.append(f"fix jobs failed: {', '.join(tracker_state.failed_jobs[:20])}")
     if tracker_state.abort_reason:
         failures.append(tracker_state.abort_reason)
-    if state.get("verification") is None and run and run.action == "undo" and "plan" in state:
-        undone = UndoCursor.model_validate(state["plan"])
-        failures += [] if undone.done else ["the undo did not finish"]
+    undone = UndoCursor.model_validate(state["plan"]) if run and run.action == "undo" and "plan" in state else None
+    if undone and not undone.done:
+        failures.append("the undo did not finish")
 
     files = {
         "report_json": f"{prefix}report.json",
@@ -496,6 +469,11 @@ def report(execution: ExecutionInfo, state: dict[str, Any], services: Services) 
         "journal": compact_journal(services.store, prefix)[0],
     }
     changes: list[RuleCount] = []
+    if run and undone:
+        changes = [
+            RuleCount(object_type=ObjectType(t), rule=f"undo:{run.undo_run_id}", kind="restore", planned=n)
+            for t, n in sorted(undone.restored.items())
+        ]
     if run and run.action == "run":
         counts_body = services.store.get(f"work/{run_id}/plan-counts.json")
         changes = [RuleCount.model_validate(c) for c in json.loads(counts_body)] if counts_body else []
@@ -512,7 +490,7 @@ def report(execution: ExecutionInfo, state: dict[str, Any], services: Services) 
         finished_at=utcnow(),
         stages=run.stages if run else {},
         before=run.before if run else None,
-        after=verification.after if verification else None,
+        after=verification.after if verification else undone.after if undone else None,
         changes=changes,
         fix=FixSummary(
             jobs_total=tracker_state.jobs_total,

@@ -9,13 +9,19 @@ itself be undone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import groupby
 
-from lifecycle_guard.journal import JournalEntry, Outcome, Write
-from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.config import FixOptions
+from lifecycle_guard.fixing import Fixer, FixOutcome
+from lifecycle_guard.gateway import HubSpotGateway
+from lifecycle_guard.journal import JournalEntry, Outcome, Write, segment_key, utcnow, write_segment
+from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
 from lifecycle_guard.planning import PlannedChange
+from lifecycle_guard.stages import StageCatalog
+from lifecycle_guard.storage import ObjectStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +68,87 @@ def undo_plan(
         elif now != change.original:
             restore.append(PlannedChange(change.object_type, change.object_id, now, change.original, f"undo:{run_id}"))
     return restore, skipped
+
+
+@dataclass
+class UndoCounts:
+    restored: Counter[str]
+    skipped: Counter[str]
+    outcome: FixOutcome
+
+
+class Undoer:
+    """Undoes one journaled job at a time: reads current values, skips what changed since, restores the rest."""
+
+    def __init__(
+        self,
+        gateway: HubSpotGateway,
+        catalogs: Mapping[ObjectType, StageCatalog],
+        store: ObjectStore,
+        options: FixOptions,
+        *,
+        run_id: str,
+        run_prefix: str,
+        undo_run_id: str,
+        force: bool,
+        apply: bool,
+    ) -> None:
+        self._gateway = gateway
+        self._catalogs = catalogs
+        self._store = store
+        self._options = options
+        self._run_id = run_id
+        self._run_prefix = run_prefix
+        self._undo_run_id = undo_run_id
+        self._force = force
+        self._apply = apply
+
+    def undo_job(self, job_id: str, entries: Iterable[JournalEntry]) -> UndoCounts:
+        counts = UndoCounts(Counter(), Counter(), FixOutcome())
+        changes = net_changes(entries)
+        for object_type in ObjectType:
+            of_type = [c for c in changes if c.object_type is object_type]
+            if not of_type:
+                continue
+            found = self._gateway.read(object_type, [c.object_id for c in of_type], [LIFECYCLE_STAGE])
+            current = {object_id: record.stage for object_id, record in found.items()}
+            restore, unchanged = undo_plan(of_type, current, run_id=self._undo_run_id, force=self._force)
+            undo_job_id = f"undo-{job_id}-{object_type.value}"
+            self._journal_skips(undo_job_id, unchanged, current)
+            counts.skipped[object_type.value] += len(unchanged)
+            if not restore:
+                continue
+            if self._apply:
+                fixer = Fixer(
+                    self._gateway,
+                    self._catalogs[object_type],
+                    self._store,
+                    self._options,
+                    run_id=self._run_id,
+                    run_prefix=self._run_prefix,
+                )
+                outcome = fixer.apply(undo_job_id, restore)
+                counts.outcome.add(outcome)
+                counts.restored[object_type.value] += outcome.applied
+            else:
+                counts.restored[object_type.value] += len(restore)
+        return counts
+
+    def _journal_skips(self, job_id: str, skipped: list[NetChange], current: Mapping[str, str]) -> None:
+        entries = [
+            JournalEntry(
+                run_id=self._run_id,
+                job_id=job_id,
+                object_type=change.object_type,
+                object_id=change.object_id,
+                write=Write.NONE,
+                before=current.get(change.object_id, ""),
+                after=current.get(change.object_id, ""),
+                rule=f"undo:{self._undo_run_id}",
+                at=utcnow(),
+                outcome=Outcome.SKIPPED,
+                detail="changed since the run (or deleted); undo with force to restore it anyway",
+            )
+            for change in skipped
+        ]
+        write_segment(self._store, segment_key(self._run_prefix, f"{job_id}-skipped", 0), entries)

@@ -1,0 +1,152 @@
+"""The `lifecycle-guard` command end to end: exit codes, the files under --out, and the portal's final state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SPEC, run_cli
+from support.oracle import actual_stages, differences, expected_stages
+
+from hubspot_sandbox import Sandbox, generate_portal
+
+RUN_FILES = {"report.json", "report.html", "journal.jsonl", "plan.jsonl", "lambda.log"}
+
+
+def last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+def test_demo_run_fixes_the_built_in_portal_and_writes_its_files(tmp_path: Path):
+    # GIVEN the built-in sandbox's generated portal (the same one the CLI will generate from the seed)
+    portal = generate_portal(SPEC)
+    expected = expected_stages(portal)
+    # WHEN the demo command runs
+    result = run_cli(
+        "run", "--contacts", "1200", "--companies", "120", "--seed", "13", "--out", str(tmp_path), "--run-id", "demo-1"
+    )
+    # THEN it succeeds, and the last stdout line is the absolute path of the run's report
+    assert result.returncode == 0, result.stderr
+    report_path = Path(last_line(result.stdout))
+    assert report_path.is_absolute()
+    assert report_path == tmp_path / "demo-1" / "report.json"
+    assert {p.name for p in report_path.parent.iterdir()} >= RUN_FILES
+    report = json.loads(report_path.read_text())
+    assert report["outcome"] == "succeeded"
+    assert {c["status"] for c in report["checks"]} == {"PASS"}
+    # the portal's final state: every record written got exactly the expected stage ...
+    journal = [json.loads(line) for line in (report_path.parent / "journal.jsonl").read_text().splitlines()]
+    written = {
+        (e["object_type"], e["object_id"]): e["after"]
+        for e in journal
+        if e["write"] == "set" and e["outcome"] == "applied"
+    }
+    assert written
+    assert all(expected[key] == stage for key, stage in written.items())
+    # ... every record not written was already right, and the after-counts are the expected counts per stage
+    before = actual_stages(portal)
+    assert all(expected[key] == stage for key, stage in before.items() if key not in written)
+    for object_type in ("contacts", "companies"):
+        counts = report["after"]["counts"][object_type]
+        want = [stage for (kind, _), stage in expected.items() if kind == object_type]
+        assert counts["missing"] == 0
+        assert counts["by_stage"] == {stage: want.count(stage) for stage in counts["by_stage"]}
+    assert "before" in result.stdout
+    assert "after" in result.stdout
+
+
+def test_against_a_portal_reached_by_url_the_default_is_a_dry_run(
+    tmp_path: Path, external_sandbox: Sandbox, fast_config: Path
+):
+    before = actual_stages(external_sandbox.portal)
+    result = run_cli(
+        "run",
+        "--hubspot-url",
+        external_sandbox.url,
+        "--token",
+        external_sandbox.token,
+        "--config",
+        str(fast_config),
+        "--rate-budget",
+        "1000",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert external_sandbox.stats()["write_requests"] == 0
+    assert actual_stages(external_sandbox.portal) == before
+    report = json.loads(Path(last_line(result.stdout)).read_text())
+    assert report["mode"] == "dry-run"
+    plan = (Path(last_line(result.stdout)).parent / "plan.jsonl").read_text().splitlines()
+    assert len(plan) == sum(rule["planned"] for rule in report["changes"]) > 0
+
+
+def test_apply_against_a_portal_by_url_then_undo_it(tmp_path: Path, external_sandbox: Sandbox):
+    # Without prevention workflows: they would (rightly) give records that undo restores to "no stage" a stage again.
+    config = tmp_path / "no-prevention.json"
+    config.write_text(json.dumps({"prevention": {"enabled": False}, "verification": {"live_test": False}}))
+    portal = external_sandbox.portal
+    before = actual_stages(portal)
+    expected = expected_stages(portal)
+    target = ["--hubspot-url", external_sandbox.url, "--config", str(config), "--rate-budget", "1000"]
+    common = [*target, "--out", str(tmp_path)]
+    env = {"HUBSPOT_TOKEN": external_sandbox.token, "PATH": "/usr/bin:/bin"}
+    fixed = run_cli("run", *common, "--apply", "--run-id", "fix-1", env=env)
+    assert fixed.returncode == 0, fixed.stderr
+    assert differences(expected, actual_stages(portal)) == []
+    # the token came from the environment and appears in nothing the run wrote
+    for path in (tmp_path / "fix-1").iterdir():
+        assert external_sandbox.token not in path.read_text(errors="replace"), path
+    undone = run_cli("undo", "--run-id", "fix-1", *common, "--apply", env=env)
+    assert undone.returncode == 0, undone.stderr
+    after_undo = actual_stages(portal)
+    assert [key for key, stage in before.items() if after_undo[key] != stage] == []
+    changed = sum(1 for key, stage in before.items() if expected[key] != stage)
+    assert f"restored {changed:,} records" in undone.stdout
+
+
+def test_a_bad_config_file_is_a_one_line_error_before_anything_runs(tmp_path: Path):
+    config = tmp_path / "bad.json"
+    config.write_text('{"caps": {"max_percnt": 5}}')
+    result = run_cli("run", "--config", str(config), "--contacts", "50", "--companies", "5", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("lifecycle-guard: invalid config: caps.max_percnt")
+
+
+def test_a_wrong_token_fails_with_the_reason(tmp_path: Path, external_sandbox: Sandbox, fast_config: Path):
+    result = run_cli(
+        "run",
+        "--hubspot-url",
+        external_sandbox.url,
+        "--token",
+        "not-the-token",
+        "--config",
+        str(fast_config),
+        "--out",
+        str(tmp_path),
+        "--apply",
+    )
+    assert result.returncode == 1
+    assert "401" in result.stderr
+    report = json.loads(Path(last_line(result.stdout)).read_text())
+    assert report["outcome"] == "failed"
+    assert external_sandbox.stats()["write_requests"] == 0
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["audit"], ["undo"], ["sandbox"]])
+def test_every_command_explains_itself(command: list[str]):
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: lifecycle-guard" in result.stdout
+    assert len(result.stdout.splitlines()) > 5
+
+
+def test_audit_counts_a_portal_without_writing(external_sandbox: Sandbox):
+    result = run_cli("audit", "--hubspot-url", external_sandbox.url, "--token", external_sandbox.token, "--json")
+    assert result.returncode == 0, result.stderr
+    counts = json.loads(result.stdout)["counts"]["contacts"]
+    stages = [stage for (kind, _), stage in actual_stages(external_sandbox.portal).items() if kind == "contacts"]
+    assert counts["total"] == len(stages)
+    assert counts["missing"] == stages.count("")
+    assert external_sandbox.stats()["write_requests"] == 0
