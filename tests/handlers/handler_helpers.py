@@ -1,0 +1,288 @@
+"""Shared by the handler tests: the deployed app in front of a sandbox, invoking a function as Lambda does, and
+capturing what a function writes to stdout/stderr (what Lambda ships to CloudWatch Logs)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+
+from hubspot_sandbox import ALL_SCOPES, PortalSpec, Sandbox, SandboxSettings, generate_portal
+from lifecycle_guard_offline import LambdaContext, OfflineApp
+from lifecycle_guard_offline.environment import patched_environ
+
+# Small, yet every rule fires and there is a forward and a backward fix job of each object type.
+SPEC = PortalSpec(contacts=150, companies=20, seed=7)
+# A private-app token only this sandbox knows; distinctive, so a scan of the logs cannot miss it.
+TOKEN = "pat-na1-7f3c2a91-4be8-4d1e-9c55-handlersecret"
+CONFIG: dict[str, Any] = {
+    "budget": {"worker_share": 1.0, "requests_per_10s": 1000, "search_requests_per_second": 5},
+    "verification": {"live_test_wait_seconds": 1, "settle_seconds": 2},
+    "fix": {"job_size": 100},
+}
+SERVICE = "lifecycle-guard"  # POWERTOOLS_SERVICE_NAME in template.yaml: the Powertools logger's name
+
+
+@dataclass(frozen=True)
+class Stack:
+    app: OfflineApp
+    sandbox: Sandbox
+
+
+@contextlib.contextmanager
+def running_stack(spec: PortalSpec = SPEC, **app_options: Any) -> Iterator[Stack]:
+    """A sandbox knowing only ``TOKEN``, and template.yaml deployed into moto with ``TOKEN`` in its secret."""
+    settings = SandboxSettings(workflow_delay_seconds=0.2, tokens={TOKEN: ALL_SCOPES})
+    app_options["parameters"] = {"ProgressPollSeconds": "1", **app_options.get("parameters", {})}
+    with (
+        Sandbox(generate_portal(spec), settings) as sandbox,
+        OfflineApp(hubspot_token=TOKEN, hubspot_base_url=sandbox.url, guard_config=CONFIG, **app_options) as app,
+    ):
+        yield Stack(app, sandbox)
+
+
+# ---------------------------------------------------------------- what a function writes
+
+
+@dataclass
+class Captured:
+    text: str = ""
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.text.splitlines():
+            with contextlib.suppress(ValueError):
+                value = json.loads(line)
+                if isinstance(value, dict):
+                    lines.append(value)
+        return lines
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The Embedded Metric Format documents written."""
+        return [line for line in self.json_lines() if "_aws" in line]
+
+    def log_records(self) -> list[dict[str, Any]]:
+        return [line for line in self.json_lines() if "_aws" not in line and "message" in line]
+
+
+@contextlib.contextmanager
+def captured_output() -> Iterator[Captured]:
+    """Everything written to stdout and stderr meanwhile, including the Powertools logger's stream.
+
+    The logger binds the stream it writes to when the first handler module creates it (``Logger()`` at import),
+    so redirecting ``sys.stdout`` alone would miss it once it exists: its handlers are pointed here as well.
+    """
+    buffer = io.StringIO()
+    handlers = [
+        handler
+        for handler in logging.getLogger(SERVICE).handlers
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
+    ]
+    previous = [handler.setStream(buffer) for handler in handlers]
+    captured = Captured()
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            yield captured
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            handler.setStream(stream)
+        captured.text = buffer.getvalue()
+
+
+# ---------------------------------------------------------------- invoking
+
+
+@dataclass(frozen=True)
+class Invocation:
+    payload: Any  # the function's response (the error document when it failed)
+    error_type: str | None
+    error_message: str | None
+    output: Captured
+
+    @property
+    def failed(self) -> bool:
+        return self.error_type is not None
+
+
+def invoke(app: OfflineApp, logical_id: str, event: Any, *, capture: bool = True) -> Invocation:
+    """Invoke a function of the stack through the Lambda API (as Step Functions and the SQS event source do);
+    ``capture=False`` leaves its output to an enclosing ``captured_output()``."""
+    with captured_output() if capture else contextlib.nullcontext(Captured()) as output:
+        response = app.client("lambda").invoke(
+            FunctionName=app.stack.physical_ids[logical_id], Payload=json.dumps(event).encode()
+        )
+    payload = json.loads(response["Payload"].read() or b"null")
+    if "FunctionError" in response:
+        return Invocation(payload, payload["errorType"], payload["errorMessage"], output)
+    return Invocation(payload, None, None, output)
+
+
+def succeeded(invocation: Invocation) -> Any:
+    assert not invocation.failed, f"{invocation.error_type}: {invocation.error_message}"
+    return invocation.payload
+
+
+class LoadedFunction:
+    """A function's app.py imported afresh in this process, with the function's deployed environment (plus
+    ``overrides``), and invoked with a Lambda context - for tests that must not share the stack's SQS pollers."""
+
+    def __init__(self, app: OfflineApp, logical_id: str, overrides: Mapping[str, str] | None = None) -> None:
+        name = app.stack.physical_ids[logical_id]
+        configuration = app.client("lambda").get_function_configuration(FunctionName=name)
+        variables = {key: str(value) for key, value in configuration["Environment"]["Variables"].items()}
+        self._environment = {
+            **variables,
+            **(overrides or {}),
+            "AWS_REGION": app.region,
+            "AWS_DEFAULT_REGION": app.region,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+        }
+        self._configuration = configuration
+        self._module_name = f"handler_test_{logical_id}_{uuid.uuid4().hex[:8]}"
+        source = app.template.function_code_dirs[logical_id] / "app.py"
+        spec = importlib.util.spec_from_file_location(self._module_name, source)
+        assert spec is not None
+        assert spec.loader is not None
+        self.module: ModuleType = importlib.util.module_from_spec(spec)
+        sys.modules[self._module_name] = self.module
+        with patched_environ(self._environment):
+            spec.loader.exec_module(self.module)
+
+    def __call__(self, event: Any, *, timeout_seconds: int | None = None) -> Any:
+        """One invocation; ``timeout_seconds`` (default: the function's Timeout) sets the context's countdown."""
+        context = LambdaContext(
+            function_name=self._configuration["FunctionName"],
+            function_version="$LATEST",
+            invoked_function_arn=self._configuration["FunctionArn"],
+            memory_limit_in_mb=str(self._configuration["MemorySize"]),
+            log_group_name=f"/aws/lambda/{self._configuration['FunctionName']}",
+            log_stream_name="test",
+            timeout_seconds=timeout_seconds or int(self._configuration["Timeout"]),
+        )
+        with patched_environ(self._environment):
+            # Lambda hands the handler a JSON document and serialises what it returns.
+            return json.loads(json.dumps(self.module.lambda_handler(json.loads(json.dumps(event)), context)))
+
+    def unload(self) -> None:
+        sys.modules.pop(self._module_name, None)
+
+
+# ---------------------------------------------------------------- a run, step by step
+
+
+def execution(name: str, start_time: str | None = None) -> dict[str, str]:
+    """``$$.Execution`` as the state machine passes it (the id need not exist: the run lock is taken over)."""
+    return {
+        "id": f"arn:aws:states:us-east-1:123456789012:execution:lifecycle-guard-lifecycle-guard:{name}",
+        "name": name,
+        "start_time": start_time or datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+
+
+def begin_event(name: str, mode: str = "apply", config: Mapping[str, Any] | None = None, **execution_options: Any):
+    request: dict[str, Any] = {"action": "run", "mode": mode, "source": "console"}
+    if config:
+        request["config"] = dict(config)
+    return {"step": "begin", "request": request, "execution": execution(name, **execution_options)}
+
+
+def begin_and_plan(
+    app: OfflineApp, name: str, mode: str = "apply", *, capture: bool = True, **options: Any
+) -> dict[str, Any]:
+    """The state after Begin and every Plan chunk, as the state machine holds it (``{"run", "plan"}``)."""
+    begin = begin_event(name, mode, **options)
+    state: dict[str, Any] = succeeded(invoke(app, "AuditPlanFunction", begin, capture=capture))
+    while not state["plan"]["done"]:
+        event = {"step": "plan", "run": state["run"], "cursor": state["plan"]}
+        state["plan"] = succeeded(invoke(app, "AuditPlanFunction", event, capture=capture))
+    return state
+
+
+def drive_run(app: OfflineApp, name: str, mode: str = "apply", timeout_seconds: float = 60) -> dict[str, Any]:
+    """One whole run, step by step in the state machine's order, every handler invoked through the Lambda API (fix
+    jobs go through the queue to the worker, by the stack's SQS event source). Returns the final state, with the
+    run summary under "summary". Output is left to an enclosing ``captured_output()``."""
+    state = begin_and_plan(app, name, mode, capture=False)
+    run = {"run": state["run"]}
+
+    def step(function: str, event: dict[str, Any]) -> Any:
+        return succeeded(invoke(app, function, event, capture=False))
+
+    state["progress"] = step("ProgressFunction", {"step": "dispatch", **run})
+    deadline = time.monotonic() + timeout_seconds
+    while not state["progress"]["done"]:
+        assert time.monotonic() < deadline, f"fix jobs still open: {state['progress']}"
+        time.sleep(0.2)
+        state["progress"] = step("ProgressFunction", {"step": "poll", **run})
+    state["prevention"] = step("PreventionFunction", run)
+    state["probe"] = step("VerifyFunction", {"step": "start_probe", **run, "prevention": state["prevention"]})
+    if state["probe"]["started"]:
+        time.sleep(state["probe"]["wait_seconds"])
+    state["verification"] = step(
+        "VerifyFunction",
+        {
+            "step": "verify",
+            **run,
+            "probe": state["probe"],
+            "progress": state["progress"],
+            "prevention": state["prevention"],
+        },
+    )
+    state["summary"] = step("ReportFunction", {"step": "report", "execution": execution(name), "state": state})
+    return state
+
+
+def job_messages(app: OfflineApp, run_id: str) -> dict[str, dict[str, str]]:
+    """The fix job messages dispatch would send for a run, by job id."""
+    keys = app.list_keys(f"work/{run_id}/jobs/")
+    messages = {}
+    for key in keys:
+        job_id = key.rsplit("/", 1)[-1].removesuffix(".json")
+        messages[job_id] = {"run_id": run_id, "job_id": job_id, "job_key": key}
+    return messages
+
+
+def sqs_record(app: OfflineApp, body: str, *, message_id: str | None = None, receive_count: int = 1) -> dict:
+    """One record of an SQS event, in the shape Lambda's event source gives the worker."""
+    queue_url = app.queue_urls["FixJobQueue"]
+    queue_arn = app.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    now = str(int(time.time() * 1000))
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": uuid.uuid4().hex,
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": now,
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": now,
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # the checksum SQS itself sends
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": app.region,
+    }
+
+
+def run_item(app: OfflineApp, key: str) -> dict[str, Any] | None:
+    """A raw item of the run table by id."""
+    item: dict[str, Any] | None = (
+        app.client("dynamodb")
+        .get_item(TableName=app.table_name, Key={"id": {"S": key}}, ConsistentRead=True)
+        .get("Item")
+    )
+    return item

@@ -1,0 +1,159 @@
+"""The fix worker as Lambda's SQS event source calls it: partial batch failures (``batchItemFailures`` lists only
+the records that failed) and idempotency on the job (a duplicate delivery makes no second write).
+
+moto's own SQS -> Lambda mapping ignores ``batchItemFailures``, so these call the handler with SQS events directly.
+The module's run is begun and planned by the real AuditPlan handler; each test takes jobs of its own kind, so the
+tests do not depend on one another.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from handler_helpers import Stack, begin_and_plan, invoke, job_messages, run_item, running_stack, sqs_record
+
+from lifecycle_guard.runs import RunTracker
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+RUN = "worker-run"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    stack: Stack
+    run_id: str
+    jobs: dict[str, dict[str, str]]  # job id -> its fix job message
+
+    def job(self, kind: str) -> dict[str, str]:
+        """The message of the run's one job of ``kind`` (e.g. "companies-forward")."""
+        (message,) = [message for job_id, message in self.jobs.items() if job_id.endswith(f"-{kind}")]
+        return message
+
+    def planned_changes(self, message: dict[str, str]) -> list[dict[str, str]]:
+        """The job's changes as stored in S3 (rows of object id, before, target, rule)."""
+        rows = self.stack.app.read_json(message["job_key"])["changes"]
+        return [{"object_id": row[0], "before": row[1], "target": row[2]} for row in rows]
+
+    def stage(self, object_type: str, object_id: str) -> str:
+        return self.stack.sandbox.portal.get_property(object_type, object_id, "lifecyclestage") or ""
+
+
+@pytest.fixture(scope="module")
+def planned_run() -> Iterator[PlannedRun]:
+    # GIVEN an apply run begun and planned by the real AuditPlan handler: its fix jobs are in S3
+    with running_stack() as stack:
+        state = begin_and_plan(stack.app, RUN)
+        jobs = job_messages(stack.app, state["run"]["run_id"])
+        assert {job_id.split("-", 1)[1] for job_id in jobs} >= {
+            "companies-forward",
+            "companies-backward",
+            "contacts-forward",
+            "contacts-backward",
+        }
+        yield PlannedRun(stack, state["run"]["run_id"], jobs)
+
+
+def body(message: dict[str, str]) -> str:
+    return json.dumps(message)
+
+
+def job_status(run: PlannedRun, job_id: str) -> tuple[str, int]:
+    item = run_item(run.stack.app, f"job#{run.run_id}#{job_id}")
+    assert item is not None, f"job {job_id} was never started"
+    return item["status"]["S"], int(item["attempts"]["N"])
+
+
+def assert_applied(run: PlannedRun, message: dict[str, str]) -> None:
+    object_type = message["job_id"].split("-")[1]
+    for change in run.planned_changes(message):
+        assert run.stage(object_type, change["object_id"]) == change["target"], change
+
+
+# ---------------------------------------------------------------- partial batch failures
+
+
+def test_a_malformed_record_is_the_only_batch_item_failure(planned_run: PlannedRun):
+    app = planned_run.stack.app
+    good = planned_run.job("companies-forward")
+    # GIVEN a batch of one good fix job and one record whose body is not a fix job
+    good_record = sqs_record(app, body(good))
+    bad_record = sqs_record(app, '{"run_id": "' + planned_run.run_id + '", "job": "lost its job id"}')
+    # WHEN the worker gets the batch
+    invocation = invoke(app, "FixWorkerFunction", {"Records": [good_record, bad_record]})
+    # THEN it succeeds, reporting only the bad record for redelivery
+    assert not invocation.failed, invocation.error_message
+    assert invocation.payload == {"batchItemFailures": [{"itemIdentifier": bad_record["messageId"]}]}
+    # ... and the good job was applied and settled
+    assert job_status(planned_run, good["job_id"]) == ("done", 1)
+    assert_applied(planned_run, good)
+
+
+def test_a_job_that_fails_is_the_only_batch_item_failure(planned_run: PlannedRun):
+    app = planned_run.stack.app
+    good = planned_run.job("companies-backward")
+    broken = {**planned_run.job("contacts-backward"), "job_key": f"work/{planned_run.run_id}/jobs/missing.json"}
+    # GIVEN a batch of one good fix job and one whose plan cannot be read (its first delivery)
+    good_record, broken_record = sqs_record(app, body(good)), sqs_record(app, body(broken))
+    # WHEN the worker gets the batch
+    invocation = invoke(app, "FixWorkerFunction", {"Records": [broken_record, good_record]})
+    # THEN only the failed job is reported, so SQS redelivers it and deletes the good one
+    assert not invocation.failed, invocation.error_message
+    assert invocation.payload == {"batchItemFailures": [{"itemIdentifier": broken_record["messageId"]}]}
+    assert job_status(planned_run, good["job_id"]) == ("done", 1)
+    assert_applied(planned_run, good)
+    # ... the failed job is not settled yet: a later delivery may still succeed
+    assert job_status(planned_run, broken["job_id"]) == ("started", 1)
+    state = RunTracker(app.client("dynamodb"), app.table_name).state(planned_run.run_id)
+    assert broken["job_id"] not in state.failed_jobs
+
+
+# ---------------------------------------------------------------- idempotency
+
+
+def test_a_duplicate_delivery_returns_the_stored_result_and_writes_nothing(planned_run: PlannedRun):
+    app, sandbox = planned_run.stack.app, planned_run.stack.sandbox
+    message = planned_run.job("contacts-forward")
+    record = sqs_record(app, body(message))
+    # GIVEN a fix job delivered and applied once
+    first = invoke(app, "FixWorkerFunction", {"Records": [record]})
+    assert first.payload == {"batchItemFailures": []}
+    assert_applied(planned_run, message)
+    (settled,) = [line for line in first.output.log_records() if line["message"] == "fix job settled"]
+    assert settled["status"] == "done"
+    assert settled["applied"] > 0
+    tracker = RunTracker(app.client("dynamodb"), app.table_name)
+    applied_after_first = tracker.state(planned_run.run_id).applied
+    stats_after_first = sandbox.stats()
+
+    # WHEN SQS delivers it again: the same record, and the same job in a second message (at-least-once delivery)
+    again = invoke(app, "FixWorkerFunction", {"Records": [record]})
+    duplicate = sqs_record(app, body(message), receive_count=2)
+    third = invoke(app, "FixWorkerFunction", {"Records": [duplicate]})
+
+    # THEN both succeed, returning the result stored by the first delivery
+    for delivery in (again, third):
+        assert delivery.payload == {"batchItemFailures": []}
+        (logged,) = [line for line in delivery.output.log_records() if line["message"] == "fix job settled"]
+        assert {key: logged[key] for key in settled if key in ("job_id", "status", "applied", "failed")} == {
+            key: settled[key] for key in ("job_id", "status", "applied", "failed")
+        }
+    # ... without a single HubSpot request (so no write), and without counting the job again
+    assert sandbox.stats() == stats_after_first
+    assert tracker.state(planned_run.run_id).applied == applied_after_first
+    # ... because the idempotency layer answered before the job ran: the job was attempted exactly once
+    assert job_status(planned_run, message["job_id"]) == ("done", 1)
+    records = app.client("dynamodb").scan(
+        TableName=app.table_name,
+        FilterExpression="begins_with(id, :fn)",
+        ExpressionAttributeValues={":fn": {"S": app.stack.physical_ids["FixWorkerFunction"]}},
+    )["Items"]
+    completed = [item for item in records if item["status"]["S"] == "COMPLETED"]
+    assert len(completed) == len({r["id"]["S"] for r in completed}) >= 1
+    stored = [json.loads(item["data"]["S"]) for item in completed]
+    assert {"job_id": message["job_id"], "status": "done", "applied": settled["applied"]}.items() <= next(
+        result for result in stored if result["job_id"] == message["job_id"]
+    ).items()

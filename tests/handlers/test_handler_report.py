@@ -1,0 +1,99 @@
+"""The report handler writes a run's report (JSON and HTML), journal and plan under ``runs/YYYY/MM/DD/<run>/`` -
+the day the execution started - and copies the newest report to ``latest/``; a run that failed before it had a
+run context still gets its report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from handler_helpers import Stack, begin_and_plan, execution, invoke, run_item, running_stack, succeeded
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+LOCK = "lock#lifecycle-guard"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with running_stack() as stack:
+        yield stack
+
+
+def dry_run_through_dispatch(stack: Stack, name: str, start_time: str) -> dict[str, Any]:
+    """A dry run's state when it reaches Report (no fix phase, no verification)."""
+    state = begin_and_plan(stack.app, name, mode="dry-run", start_time=start_time)
+    state["progress"] = succeeded(invoke(stack.app, "ProgressFunction", {"step": "dispatch", "run": state["run"]}))
+    return state
+
+
+def report(stack: Stack, name: str, start_time: str, state: dict[str, Any], step: str = "report") -> dict[str, Any]:
+    event = {"step": step, "execution": execution(name, start_time), "state": state}
+    summary: dict[str, Any] = succeeded(invoke(stack.app, "ReportFunction", event))
+    return summary
+
+
+def test_report_writes_the_run_files_under_its_day_and_latest(stack: Stack):
+    app = stack.app
+    # GIVEN a run whose execution started a second before midnight (UTC) on 9 March 2025, at the Report state
+    state = dry_run_through_dispatch(stack, "report-one", "2025-03-09T23:59:59.000Z")
+    assert run_item(app, LOCK)["run_id"]["S"] == "report-one"
+    # WHEN the report handler runs
+    summary = report(stack, "report-one", "2025-03-09T23:59:59.000Z", state)
+    # THEN its files are under that day's prefix, and the summary names them
+    prefix = "runs/2025/03/09/report-one/"
+    assert summary["files"] == {
+        "report_json": f"{prefix}report.json",
+        "report_html": f"{prefix}report.html",
+        "journal": f"{prefix}journal.jsonl",
+        "plan": f"{prefix}plan.jsonl",
+    }
+    assert set(summary["files"].values()) <= set(app.list_keys(prefix))
+    written = app.read_json(f"{prefix}report.json")
+    assert (written["run_id"], written["mode"], written["outcome"]) == ("report-one", "dry-run", "succeeded")
+    assert summary["outcome"] == "succeeded"
+    assert summary["changes_planned"] == sum(rule["planned"] for rule in written["changes"]) > 0
+    plan = app.read_object(summary["files"]["plan"]).splitlines()
+    assert len(plan) == summary["changes_planned"]
+    assert app.read_object(summary["files"]["report_html"]).startswith(b"<!")
+    # ... the same report is the newest under latest/
+    assert app.read_object("latest/report.json") == app.read_object(f"{prefix}report.json")
+    assert app.read_object("latest/report.html") == app.read_object(f"{prefix}report.html")
+    # ... and the run is finished and its lock released, so the next run may start
+    assert run_item(app, "run#report-one")["status"]["S"] == "succeeded"
+    assert run_item(app, LOCK) is None
+
+    # WHEN a later run is reported, THEN latest/ holds the newer report, and the older stays under its own day
+    later = dry_run_through_dispatch(stack, "report-two", "2025-03-10T00:00:01.000Z")
+    report(stack, "report-two", "2025-03-10T00:00:01.000Z", later)
+    assert app.read_json("latest/report.json")["run_id"] == "report-two"
+    assert app.read_object("latest/report.json") == app.read_object("runs/2025/03/10/report-two/report.json")
+    assert app.read_json(f"{prefix}report.json") == written
+
+
+def test_a_run_that_failed_before_it_began_still_gets_its_report(stack: Stack):
+    app = stack.app
+    # GIVEN the state the ReportFailure state receives when Begin failed: the input, plus the Catch's failure
+    cause = {"errorType": "AuthenticationFailed", "errorMessage": "HubSpot rejected the token (401): invalid"}
+    state = {
+        "action": "run",
+        "mode": "apply",
+        "source": "schedule",
+        "failure": {"Error": "AuthenticationFailed", "Cause": json.dumps(cause)},
+    }
+    # WHEN the report handler runs as ReportFailure
+    summary = report(stack, "failed-early", "2025-12-31T23:59:59.999Z", state, step="failed")
+    # THEN the run is reported failed, with the error the state machine's Fail state will carry
+    assert summary["outcome"] == "failed"
+    assert summary["error"] == "LifecycleGuard.Failed"
+    assert summary["cause"] == "AuthenticationFailed: HubSpot rejected the token (401): invalid"
+    # ... and its report is under the execution's day, and the newest under latest/
+    prefix = "runs/2025/12/31/failed-early/"
+    assert summary["files"]["report_json"] == f"{prefix}report.json"
+    written = app.read_json(f"{prefix}report.json")
+    assert (written["outcome"], written["mode"], written["source"]) == ("failed", "apply", "schedule")
+    assert written["failures"] == [summary["cause"]]
+    assert app.read_object("latest/report.json") == app.read_object(f"{prefix}report.json")
+    assert "plan" not in summary["files"]  # nothing was planned

@@ -1,0 +1,128 @@
+"""Shared by the state machine tests: the small portal, the fast run settings, and readers of an execution."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC
+from typing import Any
+
+from hubspot_sandbox import Portal, PortalSpec, Sandbox, SandboxSettings, generate_portal
+from lifecycle_guard_offline import ExecutionResult, OfflineApp
+
+# A few hundred contacts: every seed rule fires and each object type gets a forward and a backward fix job.
+SPEC = PortalSpec(contacts=300, companies=30, seed=3)
+# What a local run configures (local_run, cli): one process holds the whole budget, and the sandbox's timing
+# (no search index lag, so verification need not wait a minute for counts to settle).
+FAST_CONFIG: dict[str, Any] = {
+    "budget": {"worker_share": 1.0, "requests_per_10s": 1000, "search_requests_per_second": 5},
+    "verification": {"live_test_wait_seconds": 1, "settle_seconds": 2},
+    "fix": {"job_size": 100},
+}
+FAST_PARAMETERS = {"ProgressPollSeconds": "1"}
+RUN_TIMEOUT_SECONDS = 150
+APPLY = {"action": "run", "mode": "apply", "source": "console"}
+DRY_RUN = {"action": "run", "mode": "dry-run", "source": "console"}
+
+# Step Functions' hard limits.
+PAYLOAD_LIMIT_BYTES = 256 * 1024
+HISTORY_LIMIT_EVENTS = 25_000
+
+
+def fresh_portal(spec: PortalSpec = SPEC) -> Portal:
+    return generate_portal(spec)
+
+
+@contextmanager
+def running_sandbox(portal: Portal, **settings: Any) -> Iterator[Sandbox]:
+    """A sandbox serving ``portal``; workflows act 0.2 s after enrollment unless ``settings`` say otherwise."""
+    with Sandbox(portal, SandboxSettings(**{"workflow_delay_seconds": 0.2, **settings})) as sandbox:
+        yield sandbox
+
+
+@contextmanager
+def deployed_app(sandbox: Sandbox, *, token: str | None = None, **options: Any) -> Iterator[OfflineApp]:
+    """template.yaml deployed into moto and aimed at ``sandbox``, with the fast config and a 1 s progress poll."""
+    options.setdefault("guard_config", FAST_CONFIG)
+    options["parameters"] = {**FAST_PARAMETERS, **options.get("parameters", {})}
+    with OfflineApp(hubspot_token=token or sandbox.token, hubspot_base_url=sandbox.url, **options) as app:
+        yield app
+
+
+def wait_for(condition: Callable[[], Any], timeout_seconds: float = 15.0) -> Any:
+    """Poll until ``condition()`` is truthy; return that value (fail the test after ``timeout_seconds``)."""
+    deadline = time.monotonic() + timeout_seconds
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_seconds} s")
+        time.sleep(0.05)
+    return value
+
+
+# ---------------------------------------------------------------- reading an execution
+
+
+def execution_name(result: ExecutionResult) -> str:
+    return result.arn.rsplit(":", 1)[-1]
+
+
+def execution_day(app: OfflineApp, result: ExecutionResult) -> str:
+    """``YYYY/MM/DD`` of the execution's start in UTC: what the run's S3 prefix is partitioned by."""
+    started = app.client("stepfunctions").describe_execution(executionArn=result.arn)["startDate"]
+    return str(started.astimezone(UTC).strftime("%Y/%m/%d"))
+
+
+def run_prefix(app: OfflineApp, result: ExecutionResult) -> str:
+    return f"runs/{execution_day(app, result)}/{execution_name(result)}/"
+
+
+def state_payloads(history: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """(event type, bytes) of every input and output the execution, a state or a task carried."""
+    sizes = []
+    for event in history:
+        for key, details in event.items():
+            if key.endswith("EventDetails") and isinstance(details, Mapping):
+                for field in ("input", "output"):
+                    if isinstance(details.get(field), str):
+                        sizes.append((event["type"], len(details[field].encode())))
+    return sizes
+
+
+def state_visits(history: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """(state name, events) for each time a state was entered: its own events and those of its task, up to the
+    next state's entry. ExecutionStarted and the final execution event belong to no visit."""
+    visits: list[tuple[str, int]] = []
+    for event in history:
+        if event["type"].endswith("StateEntered"):
+            visits.append((event["stateEnteredEventDetails"]["name"], 1))
+        elif visits and not event["type"].startswith("Execution"):
+            name, count = visits[-1]
+            visits[-1] = (name, count + 1)
+    return visits
+
+
+def report_of(app: OfflineApp, result: ExecutionResult) -> dict[str, Any]:
+    """The run's report.json, found under ``runs/`` by the execution's name."""
+    name = execution_name(result)
+    keys = [key for key in app.list_keys("runs/") if key.endswith(f"/{name}/report.json")]
+    assert len(keys) == 1, f"expected one report for {name}, found {keys}"
+    report: dict[str, Any] = app.read_json(keys[0])
+    return report
+
+
+def compact_json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+READ_SUFFIXES = ("/search", "/batch/read", "/get/access-token-info")
+
+
+def attempted_writes(stats: Mapping[str, Any]) -> dict[str, int]:
+    """Calls the sandbox received on anything but a read endpoint, whether or not the write took (its
+    ``write_requests`` only counts writes that were applied)."""
+    calls: Mapping[str, int] = stats["calls"]
+    return {
+        call: count for call, count in calls.items() if not (call.startswith("GET ") or call.endswith(READ_SUFFIXES))
+    }

@@ -1,0 +1,244 @@
+"""A fix job that fails on every delivery: it must end in the dead-letter queue and fail the run - never vanish -
+and it must leave no record blank.
+
+The fix worker is replaced (``handler_overrides``) by a wrapper around the real handler that sabotages the
+deliveries of one job; every other job goes through the real handler untouched.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Literal
+from unittest import mock
+
+import pytest
+from statemachine_helpers import (
+    APPLY,
+    RUN_TIMEOUT_SECONDS,
+    deployed_app,
+    fresh_portal,
+    report_of,
+    running_sandbox,
+    state_visits,
+    wait_for,
+)
+from support.oracle import actual_stages, differences, expected_stages
+
+from hubspot_sandbox import Sandbox
+from lifecycle_guard.gateway import HubSpotGateway
+from lifecycle_guard_offline import DEFAULT_TEMPLATE_PATH, ExecutionResult, LambdaContext, OfflineApp
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:No application metrics to publish"),
+]
+
+FIX_WORKER_SOURCE = DEFAULT_TEMPLATE_PATH.parent / "functions" / "fix_worker" / "app.py"
+REAL_WORKER_MODULE = "statemachine_test_real_fix_worker"
+MAX_ATTEMPTS = 3  # the template's FixJobMaxAttempts default: deliveries before the dead-letter queue
+
+
+class InjectedCrash(RuntimeError):
+    pass
+
+
+def _load_real_fix_worker() -> ModuleType:
+    """functions/fix_worker/app.py, imported as the runtime does (inside an invocation, so with its env set)."""
+    spec = importlib.util.spec_from_file_location(REAL_WORKER_MODULE, FIX_WORKER_SOURCE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[REAL_WORKER_MODULE] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def is_contacts_backward(job_id: str) -> bool:
+    """The contacts' backward moves (clear, then set): one job in this portal."""
+    return job_id.endswith("-contacts-backward")
+
+
+_real_update = HubSpotGateway.update
+
+
+def _update_but_never_set(self: HubSpotGateway, object_type: str, properties_by_id: Any) -> Any:
+    if any(properties["lifecyclestage"] for properties in properties_by_id.values()):
+        raise InjectedCrash("injected: the worker died before setting the target stage")
+    return _real_update(self, object_type, properties_by_id)
+
+
+@dataclass
+class SabotagedWorker:
+    """The real fix worker, except for deliveries of the job ``targets`` picks:
+
+    - ``crash``: the invocation fails before the real handler runs (as if the container died);
+    - ``crash_before_set``: the real handler runs, but every batch update that sets a stage fails, so each
+      delivery gets as far as clearing the stages of its backward moves and dies before setting the targets.
+    """
+
+    targets: Callable[[str], bool] = is_contacts_backward
+    how: Literal["crash", "crash_before_set"] = "crash"
+    deliveries: dict[str, int] = field(default_factory=dict)
+    _real: ModuleType | None = None
+
+    def __call__(self, event: dict[str, Any], context: LambdaContext) -> Any:
+        if self._real is None:
+            self._real = _load_real_fix_worker()
+        job_ids = [json.loads(record["body"])["job_id"] for record in event["Records"]]
+        sabotaged = [job_id for job_id in job_ids if self.targets(job_id)]
+        for job_id in sabotaged:
+            self.deliveries[job_id] = self.deliveries.get(job_id, 0) + 1
+        if sabotaged and self.how == "crash":
+            raise InjectedCrash(f"injected: the worker died on fix job {sabotaged[0]}")
+        if sabotaged:
+            with mock.patch.object(HubSpotGateway, "update", _update_but_never_set):
+                return self._real.lambda_handler(event, context)
+        return self._real.lambda_handler(event, context)
+
+    def forget(self) -> None:
+        sys.modules.pop(REAL_WORKER_MODULE, None)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    app: OfflineApp
+    sandbox: Sandbox
+    worker: SabotagedWorker
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Iterator[Deployment]:
+    worker = SabotagedWorker()
+    with (
+        running_sandbox(fresh_portal()) as sandbox,
+        deployed_app(sandbox, handler_overrides={"FixWorkerFunction": worker}) as app,
+    ):
+        yield Deployment(app, sandbox, worker)
+    worker.forget()
+
+
+@dataclass(frozen=True)
+class FailedJobRun:
+    result: ExecutionResult
+    job_id: str
+    deliveries: dict[str, int]
+    job_changes: list[dict[str, str]]  # the failed job's planned changes (its plan.jsonl rows)
+    expected: dict[tuple[str, str], str]
+    before: dict[tuple[str, str], str]
+    after: dict[tuple[str, str], str]
+    dead_letters: int  # messages this run added to the dead-letter queue
+    jobs_queued_after: int
+
+
+def run_with_a_failing_job(
+    deployment: Deployment, how: Literal["crash", "crash_before_set"], name: str
+) -> FailedJobRun:
+    """GIVEN the pristine dirty portal and a worker sabotaging the contacts' backward job, WHEN an apply run goes
+    through the state machine."""
+    app, sandbox, worker = deployment.app, deployment.sandbox, deployment.worker
+    sandbox.reset_portal()
+    dead_letters_before = app.messages_in_queue("FixJobDeadLetterQueue")
+    expected, before = expected_stages(sandbox.portal), actual_stages(sandbox.portal)
+    worker.how = how
+    worker.deliveries.clear()
+    result = app.run(APPLY, name=name, timeout_seconds=RUN_TIMEOUT_SECONDS)
+    (job_id,) = worker.deliveries
+    # A message received FixJobMaxAttempts times moves to the dead-letter queue on its next receive (moto, as SQS).
+    wait_for(lambda: app.messages_in_queue("FixJobDeadLetterQueue") > dead_letters_before)
+    time.sleep(1)  # time enough for a second dead letter to show, were there one
+    dead_letters = app.messages_in_queue("FixJobDeadLetterQueue") - dead_letters_before
+    report = report_of(app, result)
+    plan = [json.loads(line) for line in app.read_object(report["files"]["plan"]).splitlines()]
+    return FailedJobRun(
+        result=result,
+        job_id=job_id,
+        deliveries=dict(worker.deliveries),
+        job_changes=[row for row in plan if row["job_id"] == job_id],
+        expected=expected,
+        before=before,
+        after=actual_stages(sandbox.portal),
+        dead_letters=dead_letters,
+        jobs_queued_after=app.messages_in_queue("FixJobQueue"),
+    )
+
+
+def assert_the_run_failed_naming_the_job(app: OfflineApp, run: FailedJobRun) -> dict[str, Any]:
+    result = run.result
+    assert is_contacts_backward(run.job_id)
+    assert run.job_changes
+    # THEN the job was delivered exactly FixJobMaxAttempts times, then dead-lettered
+    assert run.deliveries == {run.job_id: MAX_ATTEMPTS}
+    assert run.dead_letters == 1
+    assert run.jobs_queued_after == 0
+    # ... and the run FAILED - it did not succeed silently - naming the job in its cause and its report
+    assert result.status == "FAILED"
+    assert result.error == "LifecycleGuard.Failed"
+    assert f"fix jobs failed: {run.job_id}" in result.cause
+    report = report_of(app, result)
+    assert report["outcome"] == "failed"
+    assert report["fix"]["failed_jobs"] == [run.job_id]
+    assert report["fix"]["jobs_failed"] == 1
+    assert report["fix"]["jobs_done"] == report["fix"]["jobs_total"] - 1 > 0
+    checks = {check["name"]: check["status"] for check in report["checks"]}
+    assert checks["every fix job finished on target"] == "FAIL"
+    return report
+
+
+def test_a_job_whose_worker_dies_on_every_delivery_is_dead_lettered_and_fails_the_run(deployment: Deployment):
+    # GIVEN a fix worker that dies on every delivery of the contacts' backward job, before touching HubSpot
+    # WHEN an apply run goes through the state machine
+    run = run_with_a_failing_job(deployment, "crash", "job-dies")
+    # THEN the job is dead-lettered and fails the run, named (the worker never settled it: only the dead-letter
+    # queue could tell the run about it)
+    assert_the_run_failed_naming_the_job(deployment.app, run)
+    # ... none of the job's records was touched or left blank, and every other record was fixed
+    job_records = {(row["object_type"], row["object_id"]) for row in run.job_changes}
+    assert {key: run.after[key] for key in job_records} == {key: run.before[key] for key in job_records}
+    assert all(run.after.values())
+    off_target = {key for key, want in run.expected.items() if run.after[key] != want}
+    assert off_target == job_records
+    assert len(differences(run.expected, run.after)) == len(job_records)
+    # ... and while the job was retried the run kept polling, every poll iteration costing the same 9 events: the
+    # history grows with the number of polls, never with the number of jobs or records
+    visits = state_visits(run.result.history)
+    polls = [events for name, events in visits if name == "CheckProgress"]
+    waits = [events for name, events in visits if name == "WaitForJobs"]
+    choices = [events for name, events in visits if name == "AreJobsComplete"]
+    assert len(polls) >= 2
+    assert set(polls) == {5}
+    assert set(waits) == {2}
+    assert set(choices) == {2}
+    assert len(choices) == len(waits) + 1 == len(polls) + 1  # one after Dispatch, one after each poll
+
+
+def test_a_job_that_dies_between_clear_and_set_leaves_no_blank_record(deployment: Deployment):
+    # GIVEN a fix worker whose every delivery of the contacts' backward job clears the stages (the first half of a
+    # backward move) and dies before setting the targets
+    # WHEN an apply run goes through the state machine
+    run = run_with_a_failing_job(deployment, "crash_before_set", "job-dies-half-way")
+    # THEN the job is dead-lettered and fails the run, named, after its last delivery
+    assert_the_run_failed_naming_the_job(deployment.app, run)
+    # ... yet no record of the job is left blank: the run's verify step finished the interrupted batch with the
+    # planned targets (the pending-write marker the dying worker left), and the whole portal matches the oracle
+    job_ids = {row["object_id"] for row in run.job_changes}
+    assert all(run.after[(row["object_type"], row["object_id"])] == row["target"] for row in run.job_changes)
+    assert all(run.after.values())
+    assert differences(run.expected, run.after) == []
+    # ... the journal shows it: each delivery really cleared the stages it then never set, and the verify step's
+    # recovery set the planned targets
+    report = report_of(deployment.app, run.result)
+    journal = [json.loads(line) for line in deployment.app.read_object(report["files"]["journal"]).splitlines()]
+    cleared = {e["object_id"] for e in journal if e["job_id"] == run.job_id and e["write"] == "clear"}
+    assert cleared == job_ids
+    assert all(run.before[("contacts", object_id)] for object_id in cleared)  # none was blank before the run
+    recovered = {
+        e["object_id"]
+        for e in journal
+        if e["rule"].startswith(f"recovery:{report['run_id']}:") and e["write"] == "set" and e["outcome"] == "applied"
+    }
+    assert recovered == job_ids
