@@ -31,10 +31,10 @@ demo: setup  ## run the whole pipeline offline against a generated dirty portal 
 	$(VENV)/bin/lifecycle-guard run --contacts 5000 --companies 500 --seed 7 --out $(DEMO_OUT)
 
 test: setup tools lint typecheck  ## lint, type-check and run the test suite (what CI runs)
-	LIFECYCLE_GUARD_REQUIRE_TOOLS=1 $(PY) -m pytest -m "not slow" -n 2 --dist loadgroup
+	LIFECYCLE_GUARD_REQUIRE_TOOLS=1 $(PY) -m pytest -m "not slow" -n 2
 
 test-all: setup tools  ## the suite including slow scale tests
-	LIFECYCLE_GUARD_REQUIRE_TOOLS=1 $(PY) -m pytest -n 2 --dist loadgroup
+	LIFECYCLE_GUARD_REQUIRE_TOOLS=1 $(PY) -m pytest -n 2
 
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check $(SOURCES)

@@ -88,6 +88,7 @@ class RunState(BaseModel):
     skipped: int = 0
     recovered: int = 0
     last_progress: float = 0.0
+    dispatched_at: float = 0.0
     abort_reason: str | None = None
     failed_jobs: list[str] = []
     planned: dict[str, int] = {}
@@ -121,12 +122,14 @@ class RunTracker:
             "expiration": {"N": str(now + ttl_seconds)},
         }
         try:
-            self._db.put_item(
+            replaced = self._db.put_item(
                 TableName=self._table,
                 Item=item,
                 ConditionExpression="attribute_not_exists(id) OR expiration < :now OR run_id = :run",
                 ExpressionAttributeValues={":now": {"N": str(now)}, ":run": {"S": run_id}},
+                ReturnValues="ALL_OLD",
             )
+            self._abandon(replaced.get("Attributes", {}).get("run_id", {}).get("S", ""), run_id)
             return
         except self._db.exceptions.ConditionalCheckFailedException:
             pass
@@ -145,6 +148,24 @@ class RunTracker:
             )
         except self._db.exceptions.ConditionalCheckFailedException as exc:
             raise RunInProgressError("another run took the lock at the same moment") from exc
+        self._abandon(other, run_id)
+
+    def _abandon(self, previous: str, run_id: str) -> None:
+        """The run whose lock was taken over is dead; its fix jobs still in the queue must not write any more (a
+        worker skips the jobs of a run that is not running). A run that finished keeps its final status."""
+        if not previous or previous == run_id:
+            return
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"id": {"S": f"run#{previous}"}},
+                UpdateExpression="SET #s = :abandoned",
+                ConditionExpression="#s = :running",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":abandoned": {"S": "abandoned"}, ":running": {"S": "running"}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return
 
     def release_lock(self, run_id: str) -> None:
         try:
@@ -211,7 +232,7 @@ class RunTracker:
         self._db.update_item(
             TableName=self._table,
             Key={"id": {"S": f"run#{run_id}"}},
-            UpdateExpression="SET jobs_total = :t, last_progress = :now",
+            UpdateExpression="SET jobs_total = :t, last_progress = :now, dispatched_at = :now",
             ExpressionAttributeValues={":t": {"N": str(total)}, ":now": _number(self._clock())},
         )
 
@@ -262,6 +283,7 @@ class RunTracker:
             skipped=int(plain.get("skipped", 0)),
             recovered=int(plain.get("recovered", 0)),
             last_progress=float(plain.get("last_progress", 0)),
+            dispatched_at=float(plain.get("dispatched_at", 0)),
             abort_reason=plain.get("abort_reason"),
             failed_jobs=list(plain.get("failed_jobs", [])),
             planned={k.removeprefix("p:"): int(v) for k, v in plain.items() if k.startswith("p:")},

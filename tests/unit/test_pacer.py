@@ -31,8 +31,21 @@ def test_never_more_than_the_limit_in_any_window():
 def test_pause_holds_every_caller():
     clock = FakeClock()
     pacer = SlidingWindowPacer(100, 10.0, clock=clock, sleep=clock.sleep)
-    assert pacer.acquire() == 0.0
+    assert pacer.acquire().waited == 0.0
     pacer.pause(10.0)
-    assert pacer.acquire() == 10.0  # what the caller waited: the gateway reports it as paced seconds
+    assert pacer.acquire().waited == 10.0  # what the caller waited: the gateway reports it as paced seconds
     assert clock.now == 10.0
     assert pacer.waited_seconds == 10.0
+
+
+def test_a_request_counts_from_its_answer_not_its_admission():
+    # GIVEN a request admitted at 0 that reached HubSpot late: its answer came back at 3
+    clock = FakeClock()
+    pacer = SlidingWindowPacer(1, 10.0, margin=0.0, clock=clock, sleep=clock.sleep)
+    admission = pacer.acquire()
+    clock.now = 3.0
+    pacer.sent(admission)
+    # WHEN the next request asks
+    pacer.acquire()
+    # THEN it waits a whole window after that answer, not after the admission
+    assert clock.now == 13.0
