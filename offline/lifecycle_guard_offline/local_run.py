@@ -13,7 +13,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,6 +23,7 @@ from lifecycle_guard_offline.executions import ExecutionResult
 from lifecycle_guard_offline.harness import OfflineApp
 
 MIRROR = ".bucket"
+SERVICE_NAME = "lifecycle-guard"  # POWERTOOLS_SERVICE_NAME in template.yaml
 RUN_FILES = ("report.json", "report.html", "journal.jsonl", "plan.jsonl")
 # The state machine's states, grouped into the phases a user recognises.
 PHASES = {
@@ -56,6 +57,17 @@ def _moto_logs_to(stream: TextIO) -> Iterator[None]:
     finally:
         moto_log.removeHandler(handler)
         moto_log.propagate = previous
+
+
+def _lambda_logs_to(stream: TextIO) -> None:
+    """Point the handlers' Powertools logger at this run's log file. Powertools configures the logger of a service
+    once per process and keeps its stream, so a second run in the same process would otherwise log to the first
+    run's (closed) file; a logger not configured yet picks up the redirected stdout when the handlers load."""
+    for handler in logging.getLogger(SERVICE_NAME).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            # Not setStream(): it flushes the old stream, which the previous run has closed.
+            with handler.lock or nullcontext():
+                handler.stream = stream
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,7 @@ class LocalRun:
             ) as app,
         ):
             warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+            _lambda_logs_to(self._log)
             self._restore_mirror(app)
             for key, body in (seed or {}).items():
                 app.write_object(key, body)

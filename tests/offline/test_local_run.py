@@ -1,0 +1,44 @@
+"""LocalRun, the CLI's engine: two runs in one process each keep their own files and logs, and the bucket persists."""
+
+import json
+from pathlib import Path
+
+from hubspot_sandbox import PortalSpec, Sandbox, SandboxSettings, generate_portal
+from lifecycle_guard_offline.local_run import LocalRun, Progress
+
+QUICK = {
+    "budget": {"worker_share": 1.0, "requests_per_10s": 1000},
+    "prevention": {"enabled": False},
+    "verification": {"live_test": False, "settle_seconds": 0},
+}
+
+
+def run_once(sandbox: Sandbox, out: Path, run_id: str, mode: str = "apply") -> tuple[dict, str]:
+    seen: list[Progress] = []
+    with (out / f"{run_id}.log").open("w") as log:
+        local = LocalRun(base_url=sandbox.url, token=sandbox.token, guard_config=QUICK, out_dir=out, log=log)
+        result = local.execute({"action": "run", "mode": mode, "source": "test"}, run_id, seen.append, 300)
+    assert seen[-1].phase == "done"
+    assert {p.phase for p in seen} >= {"audit", "report"}
+    return result.report, (out / f"{run_id}.log").read_text()
+
+
+def test_two_runs_in_one_process_keep_their_own_logs_and_share_the_bucket(tmp_path: Path):
+    with Sandbox(generate_portal(PortalSpec(contacts=150, companies=15, seed=4)), SandboxSettings()) as sandbox:
+        first, first_log = run_once(sandbox, tmp_path, "first")
+        second, second_log = run_once(sandbox, tmp_path, "second", mode="dry-run")
+    assert first["outcome"] == second["outcome"] == "succeeded"
+    assert sum(rule["planned"] for rule in first["changes"]) > 0
+    assert sum(rule["planned"] for rule in second["changes"]) == 0  # the first run fixed everything
+    # each run's Lambda log lines went to its own file
+    assert '"run_id": "second"' not in first_log
+    assert "second" in second_log
+    assert any(
+        json.loads(line).get("message") == "run starting" for line in second_log.splitlines() if line.startswith("{")
+    )
+    # the bucket mirror carries the first run's files into the second run's bucket and back out
+    mirrored = {
+        p.relative_to(tmp_path / ".bucket").as_posix() for p in (tmp_path / ".bucket").rglob("*") if p.is_file()
+    }
+    assert {"runs/index/first.json", "runs/index/second.json", "latest/report.json"} <= mirrored
+    assert (tmp_path / "first" / "journal.jsonl").read_text()
