@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.runs import FixCounts
 from lifecycle_guard.verification import Check
 from lifecycle_guard.workflows import PreventionOutcome
 
@@ -27,17 +28,8 @@ class RuleCount(BaseModel):
     planned: int
 
 
-class FixSummary(BaseModel):
-    jobs_total: int = 0
-    jobs_done: int = 0
-    jobs_failed: int = 0
-    applied: int = 0
-    failed: int = 0
-    ignored: int = 0
-    skipped: int = 0
-    recovered: int = 0
-    residue: list[dict[str, str]] = []
-    failed_jobs: list[str] = []
+class FixSummary(FixCounts):
+    residue: list[dict[str, str]] = []  # a sample of the records left off target
 
 
 class ApiSummary(BaseModel):

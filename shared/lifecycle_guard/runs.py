@@ -77,8 +77,9 @@ class RunContext(BaseModel):
         }
 
 
-class RunState(BaseModel):
-    status: str = "unknown"
+class FixCounts(BaseModel):
+    """What the fix workers of a run did, summed over its jobs."""
+
     jobs_total: int = 0
     jobs_done: int = 0
     jobs_failed: int = 0
@@ -87,11 +88,14 @@ class RunState(BaseModel):
     ignored: int = 0
     skipped: int = 0
     recovered: int = 0
+    failed_jobs: list[str] = []
+
+
+class RunState(FixCounts):
+    status: str = "unknown"
     last_progress: float = 0.0
     dispatched_at: float = 0.0
     abort_reason: str | None = None
-    failed_jobs: list[str] = []
-    planned: dict[str, int] = {}
     usage: dict[str, Any] = {}
 
 
@@ -286,7 +290,6 @@ class RunTracker:
             dispatched_at=float(plain.get("dispatched_at", 0)),
             abort_reason=plain.get("abort_reason"),
             failed_jobs=list(plain.get("failed_jobs", [])),
-            planned={k.removeprefix("p:"): int(v) for k, v in plain.items() if k.startswith("p:")},
             usage=usage.to_dict(),
         )
 

@@ -23,7 +23,7 @@ from lifecycle_guard.journal import compact_journal, read_journal, utcnow
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.planning import ContextCache, FixJob, JobSink, PlanCursor, PlannedChange, Planner
 from lifecycle_guard.reporting import ApiSummary, FixSummary, RuleCount, RunReport, render_html
-from lifecycle_guard.runs import ExecutionInfo, RunContext, RunRequest
+from lifecycle_guard.runs import ExecutionInfo, FixCounts, RunContext, RunRequest
 from lifecycle_guard.runtime import Services
 from lifecycle_guard.storage import jobs_prefix, run_prefix
 from lifecycle_guard.undo import Undoer, journal_jobs
@@ -504,16 +504,7 @@ def report(execution: ExecutionInfo, state: dict[str, Any], services: Services) 
         after=verification.after if verification else undone.after if undone else None,
         changes=changes,
         fix=FixSummary(
-            jobs_total=tracker_state.jobs_total,
-            jobs_done=tracker_state.jobs_done,
-            jobs_failed=tracker_state.jobs_failed,
-            applied=tracker_state.applied,
-            failed=tracker_state.failed,
-            ignored=tracker_state.ignored,
-            skipped=tracker_state.skipped,
-            recovered=tracker_state.recovered,
-            residue=_residue(services, run_id),
-            failed_jobs=tracker_state.failed_jobs,
+            **tracker_state.model_dump(include=set(FixCounts.model_fields)), residue=_residue(services, run_id)
         ),
         prevention=prevention,
         checks=checks,
