@@ -116,7 +116,7 @@ _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2933}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d9e2ec;padding-bottom:.3rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.3rem .5rem;
-border-bottom:1px solid #e4e7eb}th{background:#f5f7fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
+border-bottom:1px solid #e4e7eb}th{background:#f5f7fa}.n{text-align:right;font-variant-numeric:tabular-nums}
 .PASS{color:#0e7c3a;font-weight:600}.FAIL{color:#b42318;font-weight:600}.SKIPPED{color:#7b8794}
 .badge{display:inline-block;padding:.15rem .6rem;border-radius:1rem;color:#fff;font-weight:600}
 .succeeded{background:#0e7c3a}.checks_failed{background:#b54708}.failed{background:#b42318}
@@ -160,7 +160,7 @@ def _funnel_svg(
 
 def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
     numeric = numeric or set()
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    head = "".join(f'<th class="{"n" if i in numeric else ""}">{html.escape(h)}</th>' for i, h in enumerate(headers))
     body = "".join(
         "<tr>"
         + "".join(
