@@ -20,72 +20,22 @@ over all calls and the spread (min..max) of the per-repetition medians. Results 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import resource
-import signal
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import RESULTS, Stopwatch, command_line, headline, machine, memory_mb, served_sandbox, write_results
 from hubspot import HubSpot
 
 from hubspot_sandbox import Portal, PortalSpec, Sandbox, generate_portal
 from hubspot_sandbox.catalog import CONTACTS
 from hubspot_sandbox.search_query import parse_search_request
 
-RESULTS = Path(__file__).parent / "results"
 MODES = ("in_process", "server", "client")
-
-
-def current_rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def process_memory_mb(pid: int) -> dict[str, float]:
-    """VmRSS / VmHWM (peak) of another process, in MB."""
-    with open(f"/proc/{pid}/status") as status:
-        fields = dict(line.split(":", 1) for line in status if line.startswith(("VmRSS", "VmHWM")))
-    return {name: int(value.split()[0]) / 1024 for name, value in fields.items()}
-
-
-@contextmanager
-def served_portal(spec: PortalSpec) -> Iterator[tuple[str, str, int]]:
-    """The same portal served by ``python -m hubspot_sandbox serve`` in its own process: (url, token, pid)."""
-    command = [
-        sys.executable,
-        "-m",
-        "hubspot_sandbox",
-        "serve",
-        "--contacts",
-        str(spec.contacts),
-        "--companies",
-        str(spec.companies),
-        "--seed",
-        str(spec.seed),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        url, token = process.stdout.readline().strip(), process.stdout.readline().strip()
-        if not url.startswith("http://"):
-            raise RuntimeError(f"the sandbox did not start: {url!r}")
-        yield url, token, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -256,7 +206,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Machine: {report['machine']['cpus']} CPUs, Python {report['machine']['python']}, "
         f"{report['machine']['platform']}. Run: {report['run']['reps']} repetitions x {report['run']['calls']} calls "
-        "per operation after warm-up.",
+        f"per operation after warm-up. Command: `{report['run']['command']}`.",
         "",
         "## Generation and memory",
         "",
@@ -293,30 +243,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--companies", type=int, help="default: contacts / 10")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", "--repeat", type=int, default=3)
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     spec = PortalSpec(contacts=args.contacts, companies=args.companies or max(args.contacts // 10, 1), seed=args.seed)
 
+    clock = Stopwatch()
     started = time.perf_counter()
     portal = generate_portal(spec)
     seconds = time.perf_counter() - started
-    after_generation = current_rss_mb()
+    after_generation = memory_mb()["rss_mb"]
     with_snapshot = Sandbox(portal)  # not started: only to weigh the reset snapshot a served portal keeps
-    serving = current_rss_mb()
+    serving = memory_mb()["rss_mb"]
     del with_snapshot
     missing, _ = portal.search("contacts", parse_search_request(Workload.count_body("NOT_HAS_PROPERTY"), CONTACTS))
-    with served_portal(spec) as (url, token, server_pid):
-        client = HubSpot(access_token=token, host=url, base_url=url)
+    with served_sandbox(spec) as served:
+        client = HubSpot(access_token=served.token, host=served.url, base_url=served.url)
         operations = Workload(portal, client, spec.contacts).operations()
         for operation in operations:
             print(f"measuring {operation.name} ...", file=sys.stderr, flush=True)
             operation.measure(args.reps, args.calls)
-        server_memory = process_memory_mb(server_pid)
+        server_memory = served.memory_mb()
+    operation_results = {operation.name: operation.summary() for operation in operations}
     report = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "run": {"reps": args.reps, "calls": args.calls, "seed": args.seed},
+        "machine": machine(),
+        "run": {
+            "reps": args.reps,
+            "calls": args.calls,
+            "seed": args.seed,
+            "command": command_line(),
+            "seconds": clock.seconds,
+        },
         "generation": {
             "contacts": spec.contacts,
             "companies": spec.companies,
@@ -325,16 +283,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seconds": seconds,
             "rss_after_generation_mb": after_generation,
             "rss_with_reset_snapshot_mb": serving,
-            "peak_rss_mb": peak_rss_mb(),
-            "server_process_rss_mb": server_memory["VmRSS"],
-            "server_process_peak_rss_mb": server_memory["VmHWM"],
+            "peak_rss_mb": memory_mb()["peak_rss_mb"],
+            "server_process_rss_mb": server_memory["rss_mb"],
+            "server_process_peak_rss_mb": server_memory["peak_rss_mb"],
         },
-        "operations": {operation.name: operation.summary() for operation in operations},
+        "operations": operation_results,
+        "headline": [
+            headline(
+                f"sandbox, {spec.contacts:,} contacts: generation s / serving RSS MB",
+                f"{seconds:.1f} / {server_memory['rss_mb']:,.0f}",
+            ),
+            headline(
+                "sandbox server time per request, median ms: 200-result keyset page / 100-record batch update / "
+                "1000-input association read",
+                " / ".join(
+                    f"{operation_results[name]['server']['median_ms']:.2f}"
+                    for name in ("keyset_page_missing", "batch_update_100", "association_read_1000")
+                ),
+            ),
+        ],
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sandbox_perf.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "sandbox_perf.md").write_text(markdown(report))
-    print(markdown(report))
+    write_results("sandbox_perf", report, markdown(report), args.out)
     return 0
 
 

@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--index-lag-ms", type=int, default=0, help="search sees writes only after this many ms (default 0)"
     )
+    serve.add_argument(
+        "--request-log",
+        action="store_true",
+        help="log every API call's arrival time, endpoint and status (GET /_sandbox/requests)",
+    )
     return parser
 
 
@@ -73,6 +78,7 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         daily_limit=args.daily_limit,
         index_lag_ms=args.index_lag_ms,
         workflow_delay_seconds=args.workflow_delay,
+        request_log=args.request_log,
     )
     return settings.updated(tokens={args.token: ALL_SCOPES}) if args.token else settings
 

@@ -1,7 +1,9 @@
 """Test-only endpoints under ``/_sandbox/`` (a prefix HubSpot never uses): no auth, never counted or limited.
 
 GET  /_sandbox/stats            counters (see :class:`hubspot_sandbox.stats.Stats`)
-POST /_sandbox/stats/reset      zero the counters (and the rate-limit windows)
+GET  /_sandbox/requests         the request log: [unix time of arrival, endpoint, status] per API call, kept only
+                                while the ``request_log`` setting is on (for rolling-window checks)
+POST /_sandbox/stats/reset      zero the counters and the request log (and the rate-limit windows)
 GET  /_sandbox/state            dump: records, associations, flows (``?objectType=contacts&limit=100``)
 POST /_sandbox/reset            restore the portal to the state it was served with
 GET  /_sandbox/settings         current settings; POST with a JSON object of fields changes them
@@ -31,6 +33,8 @@ class SandboxControl(Protocol):
     def settings(self) -> SandboxSettings: ...
 
     def stats(self) -> dict[str, Any]: ...
+
+    def requests(self) -> list[tuple[float, str, int]]: ...
 
     def reset_stats(self) -> None: ...
 
@@ -101,6 +105,9 @@ def _clear_faults(control: SandboxControl, _request: HttpRequest) -> HttpRespons
 
 _ENDPOINTS: dict[tuple[str, str], Callable[[SandboxControl, HttpRequest], HttpResponse]] = {
     ("GET", "stats"): lambda control, _request: HttpResponse(200, control.stats()),
+    ("GET", "requests"): lambda control, _request: HttpResponse(
+        200, {"enabled": control.settings.request_log, "requests": control.requests()}
+    ),
     ("POST", "stats/reset"): _reset_stats,
     ("GET", "state"): _state,
     ("POST", "reset"): _reset_portal,

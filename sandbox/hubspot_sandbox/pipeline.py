@@ -71,6 +71,7 @@ class ApiPipeline:
             self._stats.workflow_action(backward_sets_ignored=result.outcome.ignored_backward)
 
     def handle(self, request: HttpRequest) -> HttpResponse:
+        arrived = time.time() if self.settings.request_log else None
         self.run_workflows()
         match = self._router.match(request.method, request.path)
         if match is None or match.route is None:
@@ -82,10 +83,10 @@ class ApiPipeline:
                     f"{what} for {request.method} {request.path}",
                 )
             )
-            self._stats.call(f"{request.method} <unrouted>", response.status)
+            self._stats.call(f"{request.method} <unrouted>", response.status, arrived=arrived)
             return response
         response = self._serve(request, match.route, match.params)
-        self._stats.call(match.route.stats_key(match.params), response.status)
+        self._stats.call(match.route.stats_key(match.params), response.status, arrived=arrived)
         return response
 
     def _serve(self, request: HttpRequest, route: Route, params: Mapping[str, str]) -> HttpResponse:

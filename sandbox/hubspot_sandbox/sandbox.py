@@ -127,8 +127,13 @@ class Sandbox:
     def stats(self) -> dict[str, Any]:
         return self._stats.snapshot()
 
+    def requests(self) -> list[tuple[float, str, int]]:
+        """The request log, ``(unix time of arrival, endpoint, status)`` per API call; empty unless
+        ``SandboxSettings.request_log`` is on."""
+        return self._stats.requests()
+
     def reset_stats(self) -> None:
-        """Zero the counters and the rate-limit windows."""
+        """Zero the counters (and the request log) and the rate-limit windows."""
         self._stats.reset()
         self._limiter.reset()
 

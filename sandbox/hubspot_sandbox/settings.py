@@ -44,6 +44,7 @@ class SandboxSettings:
     faults: FaultSettings = FaultSettings()
     tokens: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({DEFAULT_TOKEN: ALL_SCOPES}))
     workflows_entitled: bool = True  # False: flows answer 403 MISSING_SCOPES even with the automation scope
+    request_log: bool = False  # keep (arrival time, endpoint, status) of every API call: GET /_sandbox/requests
 
     @property
     def token(self) -> str:

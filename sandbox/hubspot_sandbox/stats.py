@@ -22,11 +22,19 @@ class Stats:
             self._property_changes = 0  # property values API writes actually changed
             self._backward_sets_ignored = 0  # lifecyclestage sets dropped by the forward-only rule
             self._workflow_actions = 0  # workflow engine actions executed
+            self._requests: list[tuple[float, str, int]] = []  # (unix time of arrival, key, status); opt-in
 
-    def call(self, key: str, status: int) -> None:
+    def call(self, key: str, status: int, *, arrived: float | None = None) -> None:
+        """Count a call; with ``arrived`` (the request log is on) also log it, for rolling-window checks."""
         with self._lock:
             self._calls[key] += 1
             self._statuses[str(status)] += 1
+            if arrived is not None:
+                self._requests.append((arrived, key, status))
+
+    def requests(self) -> list[tuple[float, str, int]]:
+        with self._lock:
+            return list(self._requests)
 
     def rate_limited(self, policy: str) -> None:
         with self._lock:

@@ -4,17 +4,27 @@ HubSpot counts requests per account in a rolling 10-second window (and search re
 admits at most ``limit`` requests in any ``window`` seconds of our own clock. The window is padded by 2.5 % (a
 quarter second on the 10-second window) because HubSpot stamps a request when it arrives, not when we send it:
 with jittery latency, the 191st request sent exactly 10 s after the 1st could land inside the same server-side
-window.
+window. For the same reason a request counts from when its answer came back (``sent``), not from its admission:
+whatever delays it between the two (a garbage collection, a slow connect) cannot push it into a later window.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 WINDOW_MARGIN = 0.025
+
+
+class Admission(NamedTuple):
+    """A request let through: when (on the pacer's clock) and how many seconds it waited for that."""
+
+    at: float
+    waited: float
 
 
 class SlidingWindowPacer:
@@ -40,8 +50,8 @@ class SlidingWindowPacer:
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
 
-    def acquire(self) -> float:
-        """Block until one more request fits in the window, then count it; returns the seconds this call waited."""
+    def acquire(self) -> Admission:
+        """Block until one more request fits in the window, then count it from now."""
         waited = 0.0
         while True:
             with self._lock:
@@ -52,12 +62,24 @@ class SlidingWindowPacer:
                     delay = self._paused_until - now
                 elif len(self._admitted) < self.limit:
                     self._admitted.append(now)
-                    return waited
+                    return Admission(now, waited)
                 else:
                     delay = self._admitted[0] + self.window - now
                 self.waited_seconds += delay
             waited += delay
             self._sleep(delay)
+
+    def sent(self, admission: Admission) -> None:
+        """Count ``admission``'s request from now on instead of from its admission: call it once the request is
+        answered. HubSpot counts a request when it arrives, and a pause after the admission (a garbage collection
+        of a large process, a slow connect) can make that later than our stamp by more than the margin; a stamp
+        moved to the answer is never earlier than the arrival, so a caller that sends one request at a time never
+        puts more than ``limit`` in any window HubSpot sees."""
+        with self._lock:
+            # Gone already if it left the window: counting it again from now is the safe side.
+            with contextlib.suppress(ValueError):
+                self._admitted.remove(admission.at)
+            self._admitted.append(self._clock())  # every stamp is in the past: the deque stays in order
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (HubSpot told us the window is full, whatever our count says)."""

@@ -33,6 +33,7 @@ from lifecycle_guard.storage import PENDING_PREFIX, ObjectStore
 
 RESIDUE_SAMPLE = 100
 NOT_FOUND = "OBJECT_NOT_FOUND"
+INTERRUPTED = "cleared by an interrupted attempt"
 
 
 class FixMode(Enum):
@@ -115,8 +116,11 @@ class Fixer:
             batch = list(changes[start : start + size])
             marker = pending_key(self._run_id, job_id, number)
             if mode is not FixMode.RECOVER:
+                # Below the daily watermark, stop between batches; a batch begun (or a recovery) is finished.
+                self._gateway.check_daily_watermark()
                 self._store.put(marker, _marker_body(self._run_id, job_id, batch))
-            outcome.add(self._apply_batch(job_id, number, attempt, batch, mode))
+            with self._gateway.finishing():
+                outcome.add(self._apply_batch(job_id, number, attempt, batch, mode))
             if mode is not FixMode.RECOVER:
                 self._store.delete(marker)
         return outcome
@@ -154,7 +158,11 @@ class Fixer:
                 batch.settled[object_id] = Outcome.APPLIED
             elif now not in (change.before, NO_STAGE):
                 self._settle(batch, change, Outcome.SKIPPED, f"changed elsewhere to {now!r}")
-            elif blanks_only and not (now == NO_STAGE and change.before != NO_STAGE):
+            elif now == NO_STAGE and change.before != NO_STAGE:
+                # The interrupted attempt's clear reached HubSpot; it may have died before journaling it, and the
+                # journal must hold it (an undo restores the first journaled before-value, not the blank).
+                self._journal(batch, change, Write.CLEAR, change.before, Outcome.APPLIED, INTERRUPTED, after=NO_STAGE)
+            elif blanks_only:
                 del batch.changes[object_id]  # never written: the next plan decides its fate
 
     def _write_round(self, batch: _Batch, todo: list[str]) -> None:

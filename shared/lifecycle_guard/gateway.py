@@ -22,6 +22,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,6 +176,7 @@ class HubSpotGateway:
         self.usage = usage or ApiUsage()
         self._max_attempts = max_attempts
         self._daily_watermark = daily_watermark
+        self._finishing = 0
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         portal_key = hashlib.sha256(f"{base_url}\n{token}".encode()).hexdigest()[:16]
@@ -355,14 +357,15 @@ class HubSpotGateway:
                 result.failed[str(object_id)] = reason
         return result
 
-    def create(self, object_type: str, properties: Mapping[str, str]) -> Record:
-        """Create one record. Not retried on 5xx: unlike our updates, a repeated create is not idempotent."""
+    def create(self, object_type: str, properties: Mapping[str, str], *, retry: bool = False) -> Record:
+        """Create one record. Not retried on 5xx unless ``retry`` (the caller can clean up a duplicate): unlike our
+        updates, a repeated create is not idempotent."""
         reply = self._sdk(
             f"POST /crm/v3/objects/{object_type}",
             self._basic_api.create,
             object_type,
             {"properties": dict(properties), "associations": []},
-            idempotent=False,
+            idempotent=retry,
         )
         return Record(str(reply["id"]), reply.get("properties") or {})
 
@@ -464,11 +467,19 @@ class HubSpotGateway:
         failures = 0
         throttles = 0
         while True:
-            self._stop_below_daily_watermark()
-            self._pacer.acquire()
+            if not self._finishing:
+                self._stop_below_daily_watermark()
+            # Search pacer first, so a burst slot is not held while search waits; the burst stamp then moves to
+            # the answer (``sent``): a request delayed after its admission (a GC pause, the search pacer) must not
+            # land in a later HubSpot window than the pacer counted it in, or that window gets limit + 1: a 429.
             if search:
-                self._search_pacer.acquire()
-            status, headers, raw = self._attempt(call)
+                self.usage.paced_seconds += self._search_pacer.acquire().waited
+            admission = self._pacer.acquire()
+            self.usage.paced_seconds += admission.waited
+            try:
+                status, headers, raw = self._attempt(call)
+            finally:
+                self._pacer.sent(admission)
             self.usage.record(endpoint, str(status) if status else "network")
             self._observe(headers)
             if 200 <= status < 300:
@@ -532,6 +543,20 @@ class HubSpotGateway:
         remaining = _header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
         if remaining and remaining.lstrip("-").isdigit():
             self.usage.daily_remaining = int(remaining)
+
+    def check_daily_watermark(self) -> None:
+        """Raise DailyLimitReached now if HubSpot last reported fewer daily requests left than the watermark."""
+        self._stop_below_daily_watermark()
+
+    @contextmanager
+    def finishing(self) -> Iterator[None]:
+        """Requests that finish work already begun go out even below the daily watermark (HubSpot's own limit
+        still applies): stopping a write batch between its clear and its set would leave records blank."""
+        self._finishing += 1
+        try:
+            yield
+        finally:
+            self._finishing -= 1
 
     def _stop_below_daily_watermark(self) -> None:
         remaining = self.usage.daily_remaining

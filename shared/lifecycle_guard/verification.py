@@ -30,6 +30,7 @@ from lifecycle_guard.workflows import PreventionOutcome
 
 CONFIRM_SAMPLE = 1000  # candidates batch-read to tell a real violation from search lag
 SETTLE_POLL_SECONDS = 5.0
+PROBE_GONE_POLL_SECONDS = 1.0
 PROBE_EMAIL_DOMAIN = "lifecycle-guard.invalid"
 
 
@@ -79,9 +80,11 @@ def start_probes(
     probes = []
     try:
         for object_type, properties in probe_properties(run_id).items():
-            probes.append(Probe(object_type=object_type, object_id=gateway.create(object_type, properties).id))
+            # Retried on 5xx: a create whose response was lost may still have made a probe, and verify deletes such
+            # strays by their marker, so a duplicate is harmless - and one server error no reason to fail the test.
+            created = gateway.create(object_type, properties, retry=True)
+            probes.append(Probe(object_type=object_type, object_id=created.id))
     except HubSpotError as exc:
-        # A create whose response was lost may still have made a probe: verify deletes strays by their marker.
         return ProbeState(started=False, probes=probes, reason=f"could not create the probes: {exc}", failed=True)
     return ProbeState(started=True, wait_seconds=options.live_test_wait_seconds, probes=probes)
 
@@ -143,6 +146,8 @@ class Verifier:
         )
         checks.append(self._spot_check(contact_changes, run_id))
         checks.extend(self._probe_checks(probe))
+        if probe.probes:
+            self._await_probes_gone(run_id)
         after = audit(self._gateway, self._catalogs)
         return Verification(after=after, checks=checks)
 
@@ -177,6 +182,15 @@ class Verifier:
             if confirmed
             else "search lists them; not confirmed by reads",
         )
+
+    def _await_probes_gone(self, run_id: str) -> None:
+        """Search lists the probes deleted a moment ago until its index catches up: the after-counts must not."""
+        deadline = self._clock() + self._config.verification.settle_seconds
+        for object_type, properties in probe_properties(run_id).items():
+            marker = "email" if object_type is ObjectType.CONTACTS else "name"
+            groups = [[{"propertyName": marker, "operator": "EQ", "value": properties[marker]}]]
+            while self._gateway.count(object_type, groups) and self._clock() < deadline:
+                self._sleep(PROBE_GONE_POLL_SECONDS)
 
     def _delete_stray_probes(self, probe: ProbeState, run_id: str) -> None:
         """Probes created by a create whose response was lost (so not in ``probe``): found by marker, deleted."""

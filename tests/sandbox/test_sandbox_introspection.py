@@ -1,6 +1,8 @@
-"""The /_sandbox/ endpoints: stats, state dump, reset, settings."""
+"""The /_sandbox/ endpoints: stats, request log, state dump, reset, settings."""
 
 from __future__ import annotations
+
+import time
 
 from hubspot import HubSpot
 from sandbox_helpers import raw
@@ -37,6 +39,26 @@ def test_stats_count_calls_by_normalised_endpoint(client: HubSpot, sandbox: Sand
     }
     assert stats["statuses"] == {"200": 3, "404": 1}
     assert (stats["write_requests"], stats["property_changes"], stats["backward_sets_ignored"]) == (1, 1, 1)
+
+
+def test_request_log_is_opt_in_and_stamps_each_call(client: HubSpot, sandbox: Sandbox) -> None:
+    client.crm.contacts.basic_api.get_page()
+    assert raw(sandbox, "GET", "/_sandbox/requests").json() == {"enabled": False, "requests": []}
+    assert raw(sandbox, "POST", "/_sandbox/settings", {"request_log": True}).status_code == 200
+    started = time.time()
+    client.crm.contacts.basic_api.get_page()
+    client.crm.contacts.search_api.do_search(public_object_search_request={"limit": 1})
+    finished = time.time()
+    log = raw(sandbox, "GET", "/_sandbox/requests").json()
+    assert log["enabled"] is True
+    assert [(key, status) for _, key, status in log["requests"]] == [
+        ("GET /crm/v3/objects/contacts", 200),
+        ("POST /crm/v3/objects/contacts/search", 200),
+    ]
+    first, second = (arrived for arrived, _, _ in log["requests"])
+    assert started <= first <= second <= finished
+    raw(sandbox, "POST", "/_sandbox/stats/reset")
+    assert sandbox.requests() == []
 
 
 def test_stats_reset(client: HubSpot, sandbox: Sandbox) -> None:
