@@ -14,3 +14,6 @@ os.environ.update(
         "POWERTOOLS_SERVICE_NAME": "lifecycle-guard",
     }
 )
+
+# aws, start_sandbox, make_services: shared by the functional and fault suites.
+pytest_plugins = ["support.fixtures"]

@@ -43,7 +43,11 @@ from lifecycle_guard.stages import StageCatalog
 
 PRIMARY_COMPANY_TYPE_ID = 1  # HUBSPOT_DEFINED contact -> company "Primary"
 # Records gathered before context is read: five association reads' worth, so partial bulk reads are rare.
-CONTEXT_BUFFER = 5 * ASSOCIATION_BATCH_SIZE
+# Records whose target needs context, gathered before the context is read: ten association reads' worth, so the
+# bulk reads (associations at 1000, companies and deals at 100) are full but for the last one of each gathering.
+CONTEXT_BUFFER = 10 * ASSOCIATION_BATCH_SIZE
+# Records of any kind gathered at most, so a portal whose dirty records need no context still checks its deadline.
+RECORD_BUFFER = 50_000
 DEAL_PROPERTIES = ("hs_is_closed_won", "hs_is_closed")
 
 
@@ -212,19 +216,37 @@ class Planner:
 
     def _plan_object(self, object_type: ObjectType, after_id: int, deadline: float) -> tuple[int, bool]:
         buffer: list[Record] = []
+        needing: list[int] = []  # positions in the buffer of records whose target needs context
         pages = self._gateway.iter_pages(
             object_type, dirty_filter(self._config, object_type), [LIFECYCLE_STAGE], after_id
         )
         for page in pages:
+            needing += [len(buffer) + i for i, record in enumerate(page) if self._needs_context(object_type, record)]
             buffer.extend(page)
-            if len(buffer) >= CONTEXT_BUFFER:
+            if len(needing) >= CONTEXT_BUFFER:
+                # Decide exactly CONTEXT_BUFFER records needing context (whole bulk reads); the rest waits.
+                split = needing[CONTEXT_BUFFER - 1] + 1
+                after_id = self._decide_all(object_type, buffer[:split])
+                buffer, needing = buffer[split:], [i - split for i in needing[CONTEXT_BUFFER:]]
+            elif len(buffer) >= RECORD_BUFFER:
                 after_id = self._decide_all(object_type, buffer)
-                buffer = []
-                if self._clock() >= deadline:
-                    return after_id, False
+                buffer, needing = [], []
+            if self._clock() >= deadline:
+                # Decide what was gathered, even with part-filled bulk reads: every invocation makes progress.
+                if buffer:
+                    after_id = self._decide_all(object_type, buffer)
+                return after_id, False
         if buffer:
             after_id = self._decide_all(object_type, buffer)
         return after_id, True
+
+    def _needs_context(self, object_type: ObjectType, record: Record) -> bool:
+        trigger = trigger_of(record.stage, self._config.disallowed(object_type))
+        if trigger is None:
+            return False
+        if object_type is ObjectType.COMPANIES:
+            return needs_context(company_target(self._config, trigger))
+        return needs_context(contact_target(self._config, trigger))
 
     def _decide_all(self, object_type: ObjectType, records: list[Record]) -> int:
         disallowed = self._config.disallowed(object_type)
