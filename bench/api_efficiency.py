@@ -211,12 +211,12 @@ def markdown(report: dict[str, Any]) -> str:
         "What the minimum counts and why is in `bench/portal_minimum.py`; the overhead is what lifecycle-guard's "
         "audit, verification, prevention and live test cost per run, whatever the portal's size.",
         "",
-        "Where calls exceed the minimum, by design: the planner reads context per buffer of 5,000 dirty records "
-        "(`planning.CONTEXT_BUFFER`), of which only those missing a stage or at evangelist need it, so each buffer "
-        "ends with a part-filled association read and a part-filled read of primary companies; and fix jobs keep "
-        "forward and backward moves apart, so each (object type, move kind) ends with a part-filled write batch and "
-        "read-back, where the minimum packs clears together with forward sets. That is at most one call per "
-        "buffer, or per object type and move kind.",
+        "Where calls exceed the minimum, by design: the planner reads context for 10,000 records at a time "
+        "(`planning.CONTEXT_BUFFER`, whole association reads), and the primary companies and deals those records "
+        "name are read 100 at a time, so each gathering ends with one part-filled company or deal read; and fix "
+        "jobs keep forward and backward moves apart, so each (object type, move kind) ends with a part-filled write "
+        "batch and read-back, where the minimum packs clears together with forward sets. That is at most one call "
+        "per gathering, or per object type and move kind.",
         "",
     ]
     return "\n".join(lines)
