@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +35,8 @@ from common import (
     command_line,
     headline,
     machine,
+    portal_arguments,
+    portal_spec,
     progress,
     run_pipeline,
     served_sandbox,
@@ -43,6 +44,7 @@ from common import (
     spread,
     table,
     verdict,
+    work_dir,
     write_results,
 )
 from portal_minimum import fixed_overhead, portal_minimum
@@ -224,14 +226,10 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--contacts", type=int, default=100_000)
-    parser.add_argument("--companies", type=int, help="default: contacts / 10")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--work", type=Path, help="where the runs' logs go (default: a new temporary directory)")
+    portal_arguments(parser, contacts=100_000, work=True)
     args = parser.parse_args(argv)
-    spec = PortalSpec(contacts=args.contacts, companies=args.companies or max(args.contacts // 10, 1), seed=args.seed)
-    work = args.work or Path(tempfile.mkdtemp(prefix="lg-bench-"))
+    spec = portal_spec(args)
+    work = work_dir(args)
     clock = Stopwatch()
 
     progress(f"{NAME}: computing the minimum of a {spec.contacts:,}-contact portal")

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,8 @@ from common import (
     machine,
     max_in_window,
     mean_window_fill,
+    portal_arguments,
+    portal_spec,
     progress,
     run_pipeline,
     seconds_in,
@@ -54,6 +55,7 @@ from common import (
     spread,
     table,
     verdict,
+    work_dir,
     write_results,
 )
 from portal_minimum import PortalMinimum, fixed_overhead, portal_minimum
@@ -345,19 +347,15 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--contacts", type=int, default=100_000)
-    parser.add_argument("--companies", type=int, help="default: contacts / 10")
-    parser.add_argument("--seed", type=int, default=1)
+    portal_arguments(parser, contacts=100_000, work=True)
     parser.add_argument("--budget", type=int, default=190, help="the run's requests per 10 s (default 190)")
     parser.add_argument("--share", type=float, default=0.5, help="also run at this share of the budget (0.5)")
     parser.add_argument("--burst-limit", type=int, default=190, help="the sandbox's limit per 10 s (190)")
     parser.add_argument("--search-limit", type=int, default=SEARCH_LIMIT_PER_SECOND, help="searches per second (5)")
     parser.add_argument("--extrapolate", type=int, default=1_000_000, help="contacts to extrapolate to (1M)")
-    parser.add_argument("--work", type=Path, help="where the runs' logs go (default: a new temporary directory)")
     args = parser.parse_args(argv)
-    spec = PortalSpec(contacts=args.contacts, companies=args.companies or max(args.contacts // 10, 1), seed=args.seed)
-    work = args.work or Path(tempfile.mkdtemp(prefix="lg-bench-"))
+    spec = portal_spec(args)
+    work = work_dir(args)
     clock = Stopwatch()
 
     budgets = {"full": args.budget, f"{args.share:.0%} share": max(1, int(args.budget * args.share))}

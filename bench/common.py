@@ -9,6 +9,7 @@ reset (``/proc/<pid>/clear_refs``) to measure the peak of one phase.
 
 from __future__ import annotations
 
+import argparse
 import bisect
 import json
 import os
@@ -17,6 +18,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -292,6 +294,24 @@ class Stopwatch:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.started
+
+
+def portal_arguments(parser: argparse.ArgumentParser, *, contacts: int, work: bool = True) -> None:
+    """The options every benchmark shares: the portal to generate, repetitions, where run logs go."""
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions (3)")
+    parser.add_argument("--contacts", type=int, default=contacts, help=f"contacts to generate ({contacts:,})")
+    parser.add_argument("--companies", type=int, help="companies to generate (default: contacts / 10)")
+    parser.add_argument("--seed", type=int, default=1, help="generator seed (1)")
+    if work:
+        parser.add_argument("--work", type=Path, help="where the runs' logs go (default: a new temporary directory)")
+
+
+def portal_spec(args: argparse.Namespace) -> PortalSpec:
+    return PortalSpec(contacts=args.contacts, companies=args.companies or max(args.contacts // 10, 1), seed=args.seed)
+
+
+def work_dir(args: argparse.Namespace) -> Path:
+    return Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="lg-bench-"))
 
 
 def progress(message: str) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ from common import (
     command_line,
     headline,
     machine,
+    portal_arguments,
+    portal_spec,
     progress,
     run_pipeline,
     seconds_in,
@@ -39,6 +40,7 @@ from common import (
     show,
     spread,
     table,
+    work_dir,
     write_results,
 )
 
@@ -130,14 +132,10 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--contacts", type=int, default=100_000)
-    parser.add_argument("--companies", type=int, help="default: contacts / 10")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--work", type=Path, help="where the runs' logs go (default: a new temporary directory)")
+    portal_arguments(parser, contacts=100_000, work=True)
     args = parser.parse_args(argv)
-    spec = PortalSpec(contacts=args.contacts, companies=args.companies or max(args.contacts // 10, 1), seed=args.seed)
-    work = args.work or Path(tempfile.mkdtemp(prefix="lg-bench-"))
+    spec = portal_spec(args)
+    work = work_dir(args)
     clock = Stopwatch()
     runs = []
     for number in range(args.repeat):

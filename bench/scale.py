@@ -43,6 +43,8 @@ from common import (
     headline,
     machine,
     memory_mb,
+    portal_arguments,
+    portal_spec,
     progress,
     reset_peak_rss,
     served_sandbox,
@@ -56,7 +58,7 @@ from hubspot import HubSpot
 from hubspot.crm.contacts.exceptions import ApiException
 from portal_minimum import portal_minimum
 
-from hubspot_sandbox import PortalSpec, generate_portal
+from hubspot_sandbox import generate_portal
 from lifecycle_guard.config import GuardConfig
 from lifecycle_guard.fixing import Fixer, FixOutcome
 from lifecycle_guard.gateway import HubSpotGateway
@@ -342,12 +344,9 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=3, help="enumeration and planning repetitions (3)")
-    parser.add_argument("--contacts", type=int, default=1_000_000)
-    parser.add_argument("--companies", type=int, help="default: contacts / 10")
-    parser.add_argument("--seed", type=int, default=1)
+    portal_arguments(parser, contacts=1_000_000, work=False)
     args = parser.parse_args(argv)
-    spec = PortalSpec(contacts=args.contacts, companies=args.companies or max(args.contacts // 10, 1), seed=args.seed)
+    spec = portal_spec(args)
     clock = Stopwatch()
 
     progress(f"{NAME}: serving {spec.contacts:,} contacts")
