@@ -10,19 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 from hubspot_sandbox import PortalSpec, Sandbox, SandboxSettings, generate_portal
-from hubspot_sandbox.cli import serve_forever
+from hubspot_sandbox.cli import serve_until_signalled
 from lifecycle_guard.audit import audit
 from lifecycle_guard.config import ConfigError, load_config
 from lifecycle_guard.gateway import HubSpotError, HubSpotGateway
@@ -211,20 +209,9 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda _number, _frame: stop.set())
-
-    def announce(sandbox: Sandbox) -> None:
-        print(sandbox.url, flush=True)
-        print(sandbox.token, flush=True)
-        print(f"serving {args.contacts:,} contacts / {args.companies:,} companies; Ctrl-C to stop", file=sys.stderr)
-
     spec = PortalSpec(contacts=args.contacts, companies=args.companies, seed=args.seed)
-    settings = SandboxSettings(
-        burst_limit_per_10s=190, search_limit_per_second=5, workflow_delay_seconds=args.workflow_delay
-    )
-    serve_forever(spec, settings, port=args.port, on_ready=announce, stop=stop)
+    settings = replace(SANDBOX_SETTINGS, workflow_delay_seconds=args.workflow_delay)
+    serve_until_signalled(spec, settings, port=args.port, program="lifecycle-guard sandbox")
     return 0
 
 

@@ -83,8 +83,10 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
     return settings.updated(tokens={args.token: ALL_SCOPES}) if args.token else settings
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def serve_until_signalled(
+    spec: PortalSpec, settings: SandboxSettings, *, host: str = "127.0.0.1", port: int = 0, program: str
+) -> None:
+    """Serve until SIGINT/SIGTERM; print the URL and the token on stdout (two lines) as soon as it listens."""
     stop = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda _number, _frame: stop.set())
@@ -93,12 +95,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(sandbox.url, flush=True)
         print(sandbox.token, flush=True)
         print(
-            f"hubspot-sandbox: serving {args.contacts} contacts / {args.companies} companies (seed {args.seed}) "
+            f"{program}: serving {spec.contacts:,} contacts / {spec.companies:,} companies (seed {spec.seed}) "
             f"at {sandbox.url}; Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )
 
+    serve_forever(spec, settings, host=host, port=port, on_ready=announce, stop=stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     spec = PortalSpec(contacts=args.contacts, companies=args.companies, seed=args.seed)
-    serve_forever(spec, settings_from_args(args), host=args.host, port=args.port, on_ready=announce, stop=stop)
+    serve_until_signalled(spec, settings_from_args(args), host=args.host, port=args.port, program="hubspot-sandbox")
     return 0

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import SPEC, run_cli
+from conftest import CLI, SPEC, run_cli
+from hubspot import HubSpot
 from support.oracle import actual_stages, differences, expected_stages
 
 from hubspot_sandbox import Sandbox, generate_portal
@@ -150,3 +153,22 @@ def test_audit_counts_a_portal_without_writing(external_sandbox: Sandbox):
     assert counts["total"] == len(stages)
     assert counts["missing"] == stages.count("")
     assert external_sandbox.stats()["write_requests"] == 0
+
+
+def test_sandbox_command_prints_its_url_and_token_and_serves_until_stopped():
+    server = subprocess.Popen(
+        [str(CLI), "sandbox", "--port", "0", "--contacts", "40", "--companies", "4", "--seed", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url, token = server.stdout.readline().strip(), server.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        client = HubSpot(access_token=token, host=url, base_url=url)
+        page = client.crm.contacts.basic_api.get_page(limit=100)
+        assert len(page.results) == 40
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
