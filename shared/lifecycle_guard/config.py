@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.stages import StageCatalog, UnknownStageError
+from lifecycle_guard.stages import StageCatalog
 
 
 class ConfigError(ValueError):
@@ -219,25 +219,30 @@ def load_config(
 
 
 def validate_for_portal(config: GuardConfig, catalogs: Mapping[ObjectType, StageCatalog]) -> None:
-    """Check every stage the config names against the portal's stage list; raise one error naming them all."""
-    problems: list[str] = []
+    """Check every stage the config names against the portal's stage list; one error names every unknown stage,
+    where the config uses it, and (once per object type) the valid values."""
+    unknown: dict[tuple[ObjectType, str], list[str]] = {}
 
-    def check(catalog: StageCatalog, stage: str, what: str) -> None:
-        try:
-            catalog.require(stage, what=what)
-        except UnknownStageError as exc:
-            problems.append(str(exc))
+    def check(object_type: ObjectType, stage: str, what: str) -> None:
+        if stage in catalogs[object_type]:
+            return
+        places = unknown.setdefault((object_type, stage), [])
+        if what not in places:
+            places.append(what)
 
     for object_type in ObjectType:
-        catalog = catalogs[object_type]
         rules = config.rules_for(object_type)
         for stage in rules.disallowed:
-            check(catalog, stage, f"{object_type.value}.disallowed")
+            check(object_type, stage, f"{object_type.value}.disallowed")
         for trigger, target in [("missing", rules.missing), *rules.disallowed.items()]:
             for stage in _stages_named(target):
-                check(catalog, stage, f"{object_type.value} target for {trigger}")
-    for object_type in ObjectType:
-        check(catalogs[object_type], config.prevention.default_stage, "prevention.default_stage")
-    if problems:
-        # Dedupe while keeping order: the same bad stage often appears in several rules.
-        raise ConfigError("config does not fit this portal: " + "; ".join(dict.fromkeys(problems)))
+                check(object_type, stage, f"{object_type.value} target for {trigger}")
+        check(object_type, config.prevention.default_stage, "prevention.default_stage")
+    if unknown:
+        problems = [
+            f"{', '.join(places)}: {stage!r} is not a lifecycle stage of this portal's {object_type.value}"
+            for (object_type, stage), places in unknown.items()
+        ]
+        for object_type in dict.fromkeys(object_type for object_type, _ in unknown):
+            problems.append(f"{object_type.value}: valid values are: {', '.join(catalogs[object_type].values)}")
+        raise ConfigError("config does not fit this portal: " + "; ".join(problems))

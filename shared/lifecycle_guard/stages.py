@@ -10,10 +10,6 @@ from typing import Any
 from lifecycle_guard.objects import NO_STAGE, ObjectType
 
 
-class UnknownStageError(ValueError):
-    """A stage value that is not one of the portal's lifecycle-stage options."""
-
-
 @dataclass(frozen=True, slots=True)
 class Stage:
     value: str
@@ -66,15 +62,6 @@ class StageCatalog:
             if stage.value == value:
                 return stage.label
         return value or "(no stage)"
-
-    def require(self, value: str, *, what: str) -> None:
-        """Raise a clear error naming the valid values when ``value`` is not one of this portal's stages."""
-        if value not in self:
-            valid = ", ".join(self.values)
-            raise UnknownStageError(
-                f"{what}: {value!r} is not a lifecycle stage of this portal's {self.object_type.value}; "
-                f"valid values are: {valid}"
-            )
 
     def needs_clear_first(self, current: str, target: str) -> bool:
         """Whether setting ``target`` over ``current`` would be a backward move that HubSpot ignores.
