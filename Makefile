@@ -44,8 +44,9 @@ format: setup  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format $(SOURCES)
 	$(VENV)/bin/ruff check --fix $(SOURCES)
 
-typecheck: setup  ## mypy (strict) on the shipped code
+typecheck: setup  ## mypy (strict) on the shipped code and the benchmarks
 	$(VENV)/bin/mypy shared sandbox offline functions
+	MYPYPATH=bench $(VENV)/bin/mypy bench
 
 validate: setup tools  ## sam validate --lint, cfn-lint on the template and its transform, ASL validators
 	LIFECYCLE_GUARD_REQUIRE_TOOLS=1 $(PY) -m pytest tests/template -q
