@@ -51,15 +51,3 @@ class ApiUsage:
             "backoff_seconds": round(self.backoff_seconds, 3),
             "daily_remaining": self.daily_remaining,
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ApiUsage:
-        return cls(
-            calls=Counter(data.get("calls", {})),
-            statuses=Counter(data.get("statuses", {})),
-            throttled=Counter(data.get("throttled", {})),
-            retries=int(data.get("retries", 0)),
-            paced_seconds=float(data.get("paced_seconds", 0.0)),
-            backoff_seconds=float(data.get("backoff_seconds", 0.0)),
-            daily_remaining=data.get("daily_remaining"),
-        )
