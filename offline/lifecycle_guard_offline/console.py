@@ -18,15 +18,13 @@ class ProgressPrinter:
         self._stream = stream
         self._tty = stream.isatty()
         self._phase = ""
-        self._started = time.monotonic()
-        self._phase_started = self._started
         self._last_line = ""
 
     def __call__(self, progress: Progress) -> None:
         if progress.phase != self._phase:
             if self._phase:
                 self._finish_line()
-            self._phase, self._phase_started = progress.phase, time.monotonic()
+            self._phase = progress.phase
             if progress.phase == "done":
                 return
         line = self._render(progress)
@@ -36,16 +34,16 @@ class ProgressPrinter:
         self._last_line = line
 
     def _render(self, progress: Progress) -> str:
-        elapsed = time.monotonic() - self._phase_started
         if progress.total:
             filled = round(BAR_WIDTH * progress.done / progress.total)
             bar = "#" * filled + "." * (BAR_WIDTH - filled)
             middle = f"[{bar}] {progress.done}/{progress.total}"
+        elif progress.ended:
+            middle = "done"
         else:
-            spinner = "|/-\\"[int(elapsed * 4) % 4] if self._tty else " "
-            middle = f"[{spinner}]"
+            middle = "[" + "|/-\\"[int(time.monotonic() * 4) % 4] + "]"
         detail = f"  {progress.detail}" if progress.detail else ""
-        return f"{progress.phase:<8} {middle}{detail}  {elapsed:5.1f}s"
+        return f"{progress.phase:<8} {middle}{detail}  {progress.seconds:5.1f}s"
 
     def _finish_line(self) -> None:
         if self._tty:

@@ -34,16 +34,20 @@ def wait_for_execution(
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{execution_arn} still {description['status']} after {timeout_seconds} s")
         time.sleep(poll_seconds)
-    history = [
-        event
-        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
-        for event in page["events"]
-    ]
     return ExecutionResult(
         arn=execution_arn,
         status=description["status"],
         output=json.loads(description["output"]) if "output" in description else None,
         error=description.get("error"),
         cause=description.get("cause"),
-        history=history,
+        history=execution_history(sfn, execution_arn),
     )
+
+
+def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every GetExecutionHistory event so far, oldest first."""
+    return [
+        event
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+        for event in page["events"]
+    ]

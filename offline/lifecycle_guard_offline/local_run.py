@@ -15,11 +15,12 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext, redirect_stdout
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from lifecycle_guard.runs import RunTracker
-from lifecycle_guard_offline.executions import ExecutionResult
+from lifecycle_guard_offline.executions import ExecutionResult, execution_history
 from lifecycle_guard_offline.harness import OfflineApp
 
 MIRROR = ".bucket"
@@ -76,6 +77,55 @@ class Progress:
     done: int = 0
     total: int = 0
     detail: str = ""
+    seconds: float = 0.0  # time spent in the phase so far
+    ended: bool = False  # the figures are the phase's final ones
+
+
+class _PhaseWatch:
+    """Turns the execution's history into progress: every phase entered is reported in order, even one that began
+    and ended between two samples, and a phase that has ended is reported once more with its final figures and its
+    duration from the history's timestamps, so a log shows each phase's outcome rather than its last sample."""
+
+    def __init__(
+        self, app: OfflineApp, tracker: RunTracker, arn: str, run_id: str, on_progress: Callable[[Progress], None]
+    ) -> None:
+        self._app, self._tracker, self._arn, self._run_id = app, tracker, arn, run_id
+        self._on_progress = on_progress
+        self._ended = 0  # phases already reported with their final figures
+
+    def sample(self, stopped: datetime | None) -> None:
+        """Report progress; ``stopped`` is when the execution stopped, None while it runs."""
+        phases = _phases(execution_history(self._app.client("stepfunctions"), self._arn))
+        for index in range(self._ended, len(phases)):
+            phase, started = phases[index]
+            ended = phases[index + 1][1] if index + 1 < len(phases) else stopped
+            seconds = ((ended or datetime.now(UTC)) - started).total_seconds()
+            self._on_progress(self._figures(phase, max(seconds, 0.0), ended is not None))
+            if ended is not None:
+                self._ended = index + 1
+
+    def _figures(self, phase: str, seconds: float, ended: bool) -> Progress:
+        if phase == "plan":
+            jobs = len(self._app.list_keys(f"work/{self._run_id}/jobs/"))
+            return Progress(phase, detail=f"{jobs:,} fix jobs planned", seconds=seconds, ended=ended)
+        if phase == "fix":
+            run = self._tracker.state(self._run_id)
+            done = run.jobs_done + run.jobs_failed
+            detail = f"{run.applied:,} records fixed"
+            return Progress(phase, done, run.jobs_total, detail, seconds=seconds, ended=ended)
+        return Progress(phase, seconds=seconds, ended=ended)
+
+
+def _phases(history: list[dict[str, Any]]) -> list[tuple[str, datetime]]:
+    """The phases entered so far, in order, each with when it began; Choice and end states belong to the phase
+    they sit in."""
+    phases: list[tuple[str, datetime]] = []
+    for event in history:
+        if event["type"].endswith("StateEntered"):
+            phase = PHASES.get(event["stateEnteredEventDetails"]["name"])
+            if phase is not None and (not phases or phases[-1][0] != phase):
+                phases.append((phase, event["timestamp"]))
+    return phases
 
 
 @dataclass(frozen=True)
@@ -136,34 +186,23 @@ class LocalRun:
             for key, body in (seed or {}).items():
                 app.write_object(key, body)
             arn = app.start_execution(dict(request), name=run_id)
-            tracker = RunTracker(app.client("dynamodb"), app.table_name)
+            watch = _PhaseWatch(app, RunTracker(app.client("dynamodb"), app.table_name), arn, run_id, on_progress)
+            sfn = app.client("stepfunctions")
             deadline = time.monotonic() + timeout_seconds
-            result: ExecutionResult | None = None
-            while result is None:
-                on_progress(self._progress(app, tracker, arn, run_id))
-                described = app.client("stepfunctions").describe_execution(executionArn=arn)
-                if described["status"] != "RUNNING":
+            while True:
+                described = sfn.describe_execution(executionArn=arn)
+                stopped = described.get("stopDate") if described["status"] != "RUNNING" else None
+                watch.sample(stopped)
+                if stopped is not None:
                     result = app.wait_for_execution(arn, timeout_seconds=10)
-                elif time.monotonic() > deadline:
+                    break
+                if time.monotonic() > deadline:
                     result = app.wait_for_execution(arn, timeout_seconds=0)
-                else:
-                    time.sleep(0.5)
+                    break
+                time.sleep(0.5)
             on_progress(Progress("done"))
             self._save_mirror(app)
             return self._collect(app, run_id, result)
-
-    def _progress(self, app: OfflineApp, tracker: RunTracker, arn: str, run_id: str) -> Progress:
-        events = app.client("stepfunctions").get_execution_history(executionArn=arn)["events"]
-        entered = next((e for e in reversed(events) if e["type"].endswith("StateEntered")), None)
-        state = (entered or {}).get("stateEnteredEventDetails", {}).get("name", "Begin")
-        phase = PHASES.get(state, "report")
-        if phase == "plan":
-            jobs = len(app.list_keys(f"work/{run_id}/jobs/"))
-            return Progress(phase, detail=f"{jobs} fix jobs planned")
-        if phase == "fix":
-            run = tracker.state(run_id)
-            return Progress(phase, run.jobs_done + run.jobs_failed, run.jobs_total, f"{run.applied:,} records fixed")
-        return Progress(phase)
 
     def _collect(self, app: OfflineApp, run_id: str, result: ExecutionResult) -> LocalRunResult:
         """Copy the run's files out of the bucket; the report exists for failed runs too (the failure path)."""

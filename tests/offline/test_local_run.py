@@ -19,7 +19,14 @@ def run_once(sandbox: Sandbox, out: Path, run_id: str, mode: str = "apply") -> t
         local = LocalRun(base_url=sandbox.url, token=sandbox.token, guard_config=QUICK, out_dir=out, log=log)
         result = local.execute({"action": "run", "mode": mode, "source": "test"}, run_id, seen.append, 300)
     assert seen[-1].phase == "done"
-    assert {p.phase for p in seen} >= {"audit", "report"}
+    # every phase is reported in the order the state machine went through it, each ending with its final figures
+    ended = [p for p in seen if p.ended]
+    phases = ["audit", "plan", "fix", "prevent", "verify", "report"]
+    assert [p.phase for p in ended] == phases
+    assert all(p.seconds >= 0 for p in ended)
+    fix, jobs = ended[phases.index("fix")], result.report["fix"]["jobs_total"]
+    assert (fix.done, fix.total, fix.detail) == (jobs, jobs, f"{result.report['fix']['applied']:,} records fixed")
+    assert ended[phases.index("plan")].detail == f"{jobs:,} fix jobs planned"
     return result.report, (out / f"{run_id}.log").read_text()
 
 

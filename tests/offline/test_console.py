@@ -1,0 +1,58 @@
+"""The CLI's terminal output: one final line per phase in a log, the before/after table, the one-line outcome."""
+
+import io
+
+from lifecycle_guard_offline.console import ProgressPrinter, before_after_table, outcome_line
+from lifecycle_guard_offline.local_run import Progress
+
+
+def test_a_log_gets_one_line_per_phase_with_its_final_figures_not_its_samples():
+    # GIVEN a printer writing to a log (not a terminal)
+    log = io.StringIO()
+    printer = ProgressPrinter(log)
+    # WHEN the fix phase is sampled twice, ends, and the run moves on
+    printer(Progress("plan", detail="4 fix jobs planned", seconds=1.0, ended=True))
+    printer(Progress("fix", 1, 4, "100 records fixed", seconds=2.0))
+    printer(Progress("fix", 4, 4, "875 records fixed", seconds=6.1, ended=True))
+    printer(Progress("verify", seconds=13.1, ended=True))
+    printer(Progress("done"))
+    # THEN each phase is printed once, with the figures it ended with
+    lines = log.getvalue().splitlines()
+    assert [line.split()[0] for line in lines] == ["plan", "fix", "verify"]
+    assert lines[0].split() == ["plan", "done", "4", "fix", "jobs", "planned", "1.0s"]
+    assert "4/4  875 records fixed    6.1s" in lines[1]
+    assert "100 records fixed" not in log.getvalue()
+    assert lines[2].split() == ["verify", "done", "13.1s"]
+
+
+REPORT = {
+    "outcome": "succeeded",
+    "mode": "apply",
+    "stages": {"contacts": [["lead", "Lead"], ["customer", "Customer"]]},
+    "before": {"counts": {"contacts": {"by_stage": {"lead": 5, "customer": 2}, "missing": 3}}},
+    "after": {"counts": {"contacts": {"by_stage": {"lead": 8, "customer": 2}, "missing": 0}}},
+    "changes": [{"rule": "missing", "planned": 3}],
+    "fix": {"applied": 3},
+    "checks": [{"name": "no missing", "status": "PASS"}, {"name": "live test", "status": "PASS"}],
+}
+
+
+def test_the_table_lists_the_portal_stages_in_order_with_before_after_and_change():
+    rows = [line.split() for line in before_after_table(REPORT).splitlines() if line]
+    assert rows == [
+        ["contacts", "before", "after", "change"],
+        ["Lead", "5", "8", "+3"],
+        ["Customer", "2", "2"],
+        ["(no", "stage)", "3", "0", "-3"],
+    ]
+
+
+def test_the_outcome_line_counts_changes_and_checks_or_names_the_first_reason():
+    assert outcome_line(REPORT) == "succeeded: 3 of 3 changes applied; 2 of 2 checks passed"
+    failed = {
+        **REPORT,
+        "outcome": "verification_failed",
+        "failures": [],
+        "checks": [{"name": "no missing", "status": "FAIL"}],
+    }
+    assert outcome_line(failed) == "verification failed: check failed: no missing"
