@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.cli import SPEC
 
-from hubspot_sandbox import PortalSpec, Sandbox, SandboxSettings, generate_portal
-
-CLI = Path(sys.executable).with_name("lifecycle-guard")
-SPEC = PortalSpec(contacts=1200, companies=120, seed=13)
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CLI), *args], capture_output=True, text=True, timeout=timeout, env=env, check=False)
+from hubspot_sandbox import Sandbox, SandboxSettings, generate_portal
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CLI, SPEC, run_cli
 from hubspot import HubSpot
+from support.cli import CLI, SPEC, run_cli
 from support.oracle import actual_stages, differences, expected_stages
 
 from hubspot_sandbox import Sandbox, generate_portal
