@@ -162,7 +162,7 @@ def plan(url: str, token: str, catalogs: dict[ObjectType, StageCatalog]) -> tupl
     def store_job(job_id: str, object_type: ObjectType, changes: list[PlannedChange]) -> None:
         store.put(f"{jobs_prefix(RUN_ID)}{job_id}.json", FixJob(RUN_ID, job_id, object_type, changes).to_json())
 
-    sink = JobSink(catalogs, config.fix.job_size, store_job)
+    sink = JobSink(catalogs, config.fix.job_size, config.fix.batch_size, store_job)
     cache = ContextCache()
     before = memory_mb()["rss_mb"]
     reset_peak_rss()

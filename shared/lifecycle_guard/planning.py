@@ -42,13 +42,14 @@ from lifecycle_guard.rules import (
 from lifecycle_guard.stages import StageCatalog
 
 PRIMARY_COMPANY_TYPE_ID = 1  # HUBSPOT_DEFINED contact -> company "Primary"
-# Records gathered before context is read: five association reads' worth, so partial bulk reads are rare.
 # Records whose target needs context, gathered before the context is read: ten association reads' worth, so the
 # bulk reads (associations at 1000, companies and deals at 100) are full but for the last one of each gathering.
 CONTEXT_BUFFER = 10 * ASSOCIATION_BATCH_SIZE
 # Records of any kind gathered at most, so a portal whose dirty records need no context still checks its deadline.
 RECORD_BUFFER = 50_000
 DEAL_PROPERTIES = ("hs_is_closed_won", "hs_is_closed")
+# The two kinds of move (in the plan, the report and job ids), and the kind of a job holding both.
+FORWARD, BACKWARD, MIXED = "forward", "backward", "mixed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class PlannedChange:
 
 @dataclass(frozen=True)
 class FixJob:
-    """A unit of fan-out: up to ``fix.job_size`` changes of one object type and one move kind."""
+    """A unit of fan-out: up to ``fix.job_size`` changes of one object type (see ``JobSink``)."""
 
     run_id: str
     job_id: str
@@ -130,46 +131,61 @@ def dirty_filter(config: GuardConfig, object_type: ObjectType) -> FilterGroups:
     return groups
 
 
-class JobSink:
-    """Where planned changes go: cut into jobs of one object type and one move kind, then stored.
+def move_kind(catalog: StageCatalog, change: PlannedChange) -> str:
+    """ "backward" for a move HubSpot would ignore unless the stage is cleared first, else "forward"."""
+    return BACKWARD if catalog.needs_clear_first(change.before, change.target) else FORWARD
 
-    Forward moves and backward moves (clear-then-set) are kept in separate jobs so every write batch is full:
-    mixing them would leave two part-filled batches per job.
+
+class JobSink:
+    """Where planned changes go: cut into jobs of one object type, then stored.
+
+    Forward moves (one set each) and backward moves (a clear, then a set) go to separate jobs, so every write
+    batch of a job is full. What is left when the sink is flushed are two remainders per object type, each
+    shorter than a batch; where both fit in one batch they travel as one "mixed" job, whose single batch clears
+    the backward moves in one call and sets all of them in another: one write and one read-back fewer than two
+    part-filled batches.
     """
 
     def __init__(
         self,
         catalogs: Mapping[ObjectType, StageCatalog],
         job_size: int,
+        batch_size: int,
         store_job: Callable[[str, ObjectType, list[PlannedChange]], None],
         next_job: int = 0,
     ) -> None:
         self._catalogs = catalogs
         self._job_size = job_size
+        self._batch_size = batch_size
         self._store_job = store_job
         self._buffers: dict[tuple[ObjectType, str], list[PlannedChange]] = {}
         self.next_job = next_job
         self.counts: dict[str, int] = {}
 
     def add(self, change: PlannedChange) -> None:
-        kind = (
-            "backward"
-            if self._catalogs[change.object_type].needs_clear_first(change.before, change.target)
-            else "forward"
-        )
+        kind = move_kind(self._catalogs[change.object_type], change)
         key = f"{change.object_type.value}:{kind}:{change.rule}"
         self.counts[key] = self.counts.get(key, 0) + 1
         buffer = self._buffers.setdefault((change.object_type, kind), [])
         buffer.append(change)
         if len(buffer) >= self._job_size:
-            self._write(change.object_type, kind)
+            self._write(change.object_type, kind, self._buffers.pop((change.object_type, kind)))
 
     def flush(self) -> None:
-        for object_type, kind in list(self._buffers):
-            self._write(object_type, kind)
+        for object_type in dict.fromkeys(object_type for object_type, _ in self._buffers):
+            forward = self._buffers.pop((object_type, FORWARD), [])
+            backward = self._buffers.pop((object_type, BACKWARD), [])
+            forward_rest, backward_rest = len(forward) % self._batch_size, len(backward) % self._batch_size
+            if forward_rest and backward_rest and forward_rest + backward_rest <= self._batch_size:
+                mixed = forward[len(forward) - forward_rest :] + backward[len(backward) - backward_rest :]
+                forward, backward = forward[: len(forward) - forward_rest], backward[: len(backward) - backward_rest]
+            else:
+                mixed = []
+            self._write(object_type, FORWARD, forward)
+            self._write(object_type, BACKWARD, backward)
+            self._write(object_type, MIXED, mixed)
 
-    def _write(self, object_type: ObjectType, kind: str) -> None:
-        changes = self._buffers.pop((object_type, kind), [])
+    def _write(self, object_type: ObjectType, kind: str, changes: list[PlannedChange]) -> None:
         if changes:
             job_id = f"{self.next_job:06d}-{object_type.value}-{kind}"
             self.next_job += 1

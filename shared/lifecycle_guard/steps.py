@@ -21,7 +21,15 @@ from lifecycle_guard.fixing import Fixer, FixMode, recover_pending
 from lifecycle_guard.gateway import AuthenticationFailed, DailyLimitReached, MissingScopes
 from lifecycle_guard.journal import compact_journal, read_journal, utcnow
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.planning import ContextCache, FixJob, JobSink, PlanCursor, PlannedChange, Planner
+from lifecycle_guard.planning import (
+    ContextCache,
+    FixJob,
+    JobSink,
+    PlanCursor,
+    PlannedChange,
+    Planner,
+    move_kind,
+)
 from lifecycle_guard.reporting import ApiSummary, FixSummary, RuleCount, RunReport, render_html
 from lifecycle_guard.runs import ExecutionInfo, FixCounts, RunContext, RunRequest
 from lifecycle_guard.runtime import Services
@@ -181,7 +189,8 @@ def plan(run: RunContext, cursor: PlanCursor, services: Services, remaining_ms: 
     def store_job(job_id: str, object_type: ObjectType, changes: list[PlannedChange]) -> None:
         store.put(_job_key(run.run_id, job_id), FixJob(run.run_id, job_id, object_type, changes).to_json())
 
-    sink = JobSink(run.catalogs(), run.config.fix.job_size, store_job, next_job=cursor.next_job)
+    fix = run.config.fix
+    sink = JobSink(run.catalogs(), fix.job_size, fix.batch_size, store_job, next_job=cursor.next_job)
     try:
         planner = Planner(services.gateway(run.config), run.config, sink, cache)
         return planner.plan(cursor, _deadline(remaining_ms))
@@ -192,11 +201,12 @@ def plan(run: RunContext, cursor: PlanCursor, services: Services, remaining_ms: 
 # ---------------------------------------------------------------- dispatch and progress
 
 
-def _plan_counts(services: Services, run_id: str) -> list[RuleCount]:
+def _plan_counts(run: RunContext, services: Services) -> list[RuleCount]:
     counts: Counter[tuple[ObjectType, str, str]] = Counter()
-    for job in _jobs(services, run_id):
-        kind = job.job_id.rsplit("-", 1)[-1]
-        counts.update((job.object_type, change.rule, kind) for change in job.changes)
+    catalogs = run.catalogs()
+    for job in _jobs(services, run.run_id):
+        catalog = catalogs[job.object_type]
+        counts.update((job.object_type, change.rule, move_kind(catalog, change)) for change in job.changes)
     return [
         RuleCount(object_type=object_type, rule=rule, kind=kind, planned=n)
         for (object_type, rule, kind), n in sorted(counts.items())
@@ -226,7 +236,7 @@ def _check_caps(run: RunContext, counts: list[RuleCount]) -> None:
 
 def dispatch(run: RunContext, services: Services) -> ProgressStatus:
     """Check the complete plan against the caps, then (apply mode) enqueue one SQS message per job."""
-    counts = _plan_counts(services, run.run_id)
+    counts = _plan_counts(run, services)
     services.store.put(
         f"work/{run.run_id}/plan-counts.json", json.dumps([c.model_dump(mode="json") for c in counts]).encode()
     )
@@ -488,7 +498,7 @@ def report(execution: ExecutionInfo, state: dict[str, Any], services: Services) 
     if run and run.action == "run":
         counts_body = services.store.get(f"work/{run_id}/plan-counts.json")
         changes = [RuleCount.model_validate(c) for c in json.loads(counts_body)] if counts_body else []
-        files["plan"] = _write_plan(services, run_id, prefix)
+        files["plan"] = _write_plan(run, services, prefix)
     checks = verification.checks if verification else []
     outcome = "failed" if failures else "checks_failed" if any(c.status == "FAIL" for c in checks) else "succeeded"
     report_model = RunReport(
@@ -524,10 +534,12 @@ def report(execution: ExecutionInfo, state: dict[str, Any], services: Services) 
     return report_model.summary()
 
 
-def _write_plan(services: Services, run_id: str, prefix: str) -> str:
+def _write_plan(run: RunContext, services: Services, prefix: str) -> str:
+    catalogs = run.catalogs()
+
     def lines() -> Iterator[bytes]:
-        for job in _jobs(services, run_id):
-            kind = job.job_id.rsplit("-", 1)[-1]
+        for job in _jobs(services, run.run_id):
+            catalog = catalogs[job.object_type]
             for change in job.changes:
                 row = {
                     "object_type": change.object_type.value,
@@ -535,7 +547,7 @@ def _write_plan(services: Services, run_id: str, prefix: str) -> str:
                     "before": change.before,
                     "target": change.target,
                     "rule": change.rule,
-                    "move": kind,
+                    "move": move_kind(catalog, change),
                     "job_id": job.job_id,
                 }
                 yield json.dumps(row).encode() + b"\n"

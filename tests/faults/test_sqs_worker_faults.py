@@ -36,6 +36,7 @@ from support.invariants import (
     now_ms,
     portal_problems,
 )
+from support.jobs import first_job_of, is_contacts_backward
 from support.oracle import actual_stages, expected_stages
 
 from hubspot_sandbox import Sandbox, SandboxSettings, generate_portal
@@ -259,23 +260,11 @@ class PristinePortal:
         assert batch_updates(stats) == flow_writes(stats) == 0, stats["calls"]
 
 
-def first_job_of(kind: str) -> Callable[[str], bool]:
-    """A predicate true for the first job id seen that ends with ``kind`` (e.g. "-contacts-backward")."""
-    chosen: list[str] = []
-
-    def is_it(job_id: str) -> bool:
-        if not chosen and job_id.endswith(kind):
-            chosen.append(job_id)
-        return bool(chosen) and job_id == chosen[0]
-
-    return is_it
-
-
 def test_jobs_delivered_twice_and_a_lambda_timeout_mid_job_apply_every_change_once(deployment: Deployment):
     # GIVEN SQS delivering every fix job a second time (at-least-once delivery) - except a backward contacts job of
     # several write batches, whose first delivery times out right after the clear of its second batch: its first
     # batch is done, the second blank, the rest untouched
-    doomed = first_job_of("-contacts-backward")
+    doomed = first_job_of(is_contacts_backward)
 
     def choose(job_id: str, number: int) -> Sabotage | None:
         if doomed(job_id):
@@ -316,7 +305,7 @@ def test_a_job_that_keeps_dying_is_dead_lettered_its_blanks_finished_and_the_nex
 ):
     # GIVEN a backward contacts job whose every delivery times out: the first right after its first clear, the
     # others before they write anything
-    doomed = first_job_of("-contacts-backward")
+    doomed = first_job_of(is_contacts_backward)
 
     def choose(job_id: str, number: int) -> Sabotage | None:
         if not doomed(job_id):

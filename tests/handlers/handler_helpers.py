@@ -22,7 +22,7 @@ from hubspot_sandbox import ALL_SCOPES, PortalSpec, Sandbox, SandboxSettings, ge
 from lifecycle_guard_offline import LambdaContext, OfflineApp
 from lifecycle_guard_offline.environment import patched_environ
 
-# Small, yet every rule fires and there is a forward and a backward fix job of each object type.
+# Small, yet every rule fires and each object type has forward and backward moves.
 SPEC = PortalSpec(contacts=150, companies=20, seed=7)
 # A private-app token only this sandbox knows; distinctive, so a scan of the logs cannot miss it.
 TOKEN = "pat-na1-7f3c2a91-4be8-4d1e-9c55-handlersecret"
@@ -41,13 +41,19 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(spec: PortalSpec = SPEC, **app_options: Any) -> Iterator[Stack]:
-    """A sandbox knowing only ``TOKEN``, and template.yaml deployed into moto with ``TOKEN`` in its secret."""
+def running_stack(
+    spec: PortalSpec = SPEC, config: dict[str, dict[str, Any]] | None = None, **app_options: Any
+) -> Iterator[Stack]:
+    """A sandbox knowing only ``TOKEN``, and template.yaml deployed into moto with ``TOKEN`` in its secret and
+    ``CONFIG`` (with ``config``'s sections merged in) as its deployed config."""
     settings = SandboxSettings(workflow_delay_seconds=0.2, tokens={TOKEN: ALL_SCOPES})
     app_options["parameters"] = {"ProgressPollSeconds": "1", **app_options.get("parameters", {})}
+    guard_config = {section: {**CONFIG.get(section, {}), **values} for section, values in (config or {}).items()}
     with (
         Sandbox(generate_portal(spec), settings) as sandbox,
-        OfflineApp(hubspot_token=TOKEN, hubspot_base_url=sandbox.url, guard_config=CONFIG, **app_options) as app,
+        OfflineApp(
+            hubspot_token=TOKEN, hubspot_base_url=sandbox.url, guard_config={**CONFIG, **guard_config}, **app_options
+        ) as app,
     ):
         yield Stack(app, sandbox)
 

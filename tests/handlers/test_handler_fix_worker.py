@@ -9,6 +9,7 @@ tests do not depend on one another.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -28,10 +29,9 @@ class PlannedRun:
     run_id: str
     jobs: dict[str, dict[str, str]]  # job id -> its fix job message
 
-    def job(self, kind: str) -> dict[str, str]:
-        """The message of the run's one job of ``kind`` (e.g. "companies-forward")."""
-        (message,) = [message for job_id, message in self.jobs.items() if job_id.endswith(f"-{kind}")]
-        return message
+    def job(self, object_type: str, nth: int) -> dict[str, str]:
+        """The message of the run's ``nth`` fix job of ``object_type``, in plan order."""
+        return [message for job_id, message in sorted(self.jobs.items()) if f"-{object_type}-" in job_id][nth]
 
     def planned_changes(self, message: dict[str, str]) -> list[dict[str, str]]:
         """The job's changes as stored in S3 (rows of object id, before, target, rule)."""
@@ -44,16 +44,13 @@ class PlannedRun:
 
 @pytest.fixture(scope="module")
 def planned_run() -> Iterator[PlannedRun]:
-    # GIVEN an apply run begun and planned by the real AuditPlan handler: its fix jobs are in S3
-    with running_stack() as stack:
+    # GIVEN an apply run begun and planned by the real AuditPlan handler: its fix jobs (small ones, so each object
+    # type has several) are in S3
+    with running_stack(config={"fix": {"batch_size": 5, "job_size": 5}}) as stack:
         state = begin_and_plan(stack.app, RUN)
         jobs = job_messages(stack.app, state["run"]["run_id"])
-        assert {job_id.split("-", 1)[1] for job_id in jobs} >= {
-            "companies-forward",
-            "companies-backward",
-            "contacts-forward",
-            "contacts-backward",
-        }
+        object_types = Counter(job_id.split("-")[1] for job_id in jobs)
+        assert min(object_types["companies"], object_types["contacts"]) >= 2, object_types
         yield PlannedRun(stack, state["run"]["run_id"], jobs)
 
 
@@ -78,7 +75,7 @@ def assert_applied(run: PlannedRun, message: dict[str, str]) -> None:
 
 def test_a_malformed_record_is_the_only_batch_item_failure(planned_run: PlannedRun):
     app = planned_run.stack.app
-    good = planned_run.job("companies-forward")
+    good = planned_run.job("companies", 0)
     # GIVEN a batch of one good fix job and one record whose body is not a fix job
     good_record = sqs_record(app, body(good))
     bad_record = sqs_record(app, '{"run_id": "' + planned_run.run_id + '", "job": "lost its job id"}')
@@ -94,8 +91,8 @@ def test_a_malformed_record_is_the_only_batch_item_failure(planned_run: PlannedR
 
 def test_a_job_that_fails_is_the_only_batch_item_failure(planned_run: PlannedRun):
     app = planned_run.stack.app
-    good = planned_run.job("companies-backward")
-    broken = {**planned_run.job("contacts-backward"), "job_key": f"work/{planned_run.run_id}/jobs/missing.json"}
+    good = planned_run.job("companies", 1)
+    broken = {**planned_run.job("contacts", 0), "job_key": f"work/{planned_run.run_id}/jobs/missing.json"}
     # GIVEN a batch of one good fix job and one whose plan cannot be read (its first delivery)
     good_record, broken_record = sqs_record(app, body(good)), sqs_record(app, body(broken))
     # WHEN the worker gets the batch
@@ -116,7 +113,7 @@ def test_a_job_that_fails_is_the_only_batch_item_failure(planned_run: PlannedRun
 
 def test_a_duplicate_delivery_returns_the_stored_result_and_writes_nothing(planned_run: PlannedRun):
     app, sandbox = planned_run.stack.app, planned_run.stack.sandbox
-    message = planned_run.job("contacts-forward")
+    message = planned_run.job("contacts", 1)
     record = sqs_record(app, body(message))
     # GIVEN a fix job delivered and applied once
     first = invoke(app, "FixWorkerFunction", {"Records": [record]})

@@ -12,7 +12,7 @@ from typing import Any
 from hubspot_sandbox import Portal, PortalSpec, Sandbox, SandboxSettings, generate_portal
 from lifecycle_guard_offline import ExecutionResult, OfflineApp
 
-# A few hundred contacts: every seed rule fires and each object type gets a forward and a backward fix job.
+# A few hundred contacts: every seed rule fires, and each object type has forward and backward moves.
 SPEC = PortalSpec(contacts=300, companies=30, seed=3)
 # What a local run configures (local_run, cli): one process holds the whole budget, and the sandbox's timing
 # (no search index lag, so verification need not wait a minute for counts to settle).
