@@ -216,9 +216,10 @@ def markdown(report: dict[str, Any]) -> str:
         "Where calls exceed the minimum, by design: the planner reads context for 10,000 records at a time "
         "(`planning.CONTEXT_BUFFER`, whole association reads), and the primary companies and deals those records "
         "name are read 100 at a time, so each gathering ends with one part-filled company or deal read; and fix "
-        "jobs keep forward and backward moves apart, so each (object type, move kind) ends with a part-filled write "
-        "batch and read-back, where the minimum packs clears together with forward sets. That is at most one call "
-        "per gathering, or per object type and move kind.",
+        "jobs hold forward moves (one set) and backward moves (a clear, then a set) apart in full batches, so each "
+        "object type ends with a part-filled batch of each kind; where the two fit in one batch they share a mixed "
+        "job (a clear call, a set call and one read-back, instead of three writes and two read-backs). The minimum "
+        "packs every write into full requests whatever its order, so that is at most a call or two per object type.",
         "",
     ]
     return "\n".join(lines)

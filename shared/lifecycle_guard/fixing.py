@@ -3,8 +3,8 @@
 For each batch:
 
 1. a *pending marker* (the batch's planned changes) is stored before the first write;
-2. forward moves are set in one batch update; backward moves, which HubSpot silently ignores, are cleared
-   (``""``) in one batch update and then - in a separate request, only for the ids whose clear took - set;
+2. backward moves, which HubSpot silently ignores, are first cleared (``""``) in one batch update; then a
+   separate batch update sets the targets of the forward moves and of the ids whose clear took;
 3. every written record is read back; a record that is not at its target is written again (at most
    ``max_write_attempts`` rounds) unless someone else changed it since, which we never fight; a record we
    blanked but could not set gets its old value back;
