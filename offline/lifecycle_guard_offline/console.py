@@ -51,6 +51,7 @@ class ProgressPrinter:
         else:
             self._stream.write(self._last_line + "\n")
         self._stream.flush()
+        self._last_line = ""  # the next phase starts on a fresh line: nothing to overwrite
 
 
 def _count(counts: Mapping[str, Any] | None, stage: str | None) -> int | None:

@@ -56,3 +56,25 @@ def test_the_outcome_line_counts_changes_and_checks_or_names_the_first_reason():
         "checks": [{"name": "no missing", "status": "FAIL"}],
     }
     assert outcome_line(failed) == "verification failed: check failed: no missing"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_line_redraws_in_place_and_each_phase_starts_a_fresh_line():
+    # GIVEN a printer writing to a terminal
+    terminal = Terminal()
+    printer = ProgressPrinter(terminal)
+    # WHEN a long fix line is redrawn, then the short prevent phase follows
+    printer(Progress("fix", 1, 4, "100 records fixed", seconds=2.0))
+    printer(Progress("fix", 4, 4, "875 records fixed", seconds=6.1, ended=True))
+    printer(Progress("prevent", seconds=0.1, ended=True))
+    printer(Progress("done"))
+    # THEN each phase is one terminal line ending on its final figures, redrawn with carriage returns, and a new
+    # phase's line carries no padding left over from the longer line before it
+    lines = terminal.getvalue().split("\n")
+    assert lines[0].split("\r")[-1].startswith("fix      [####")
+    assert lines[0].count("\r") == 3  # two redraws, then the final draw before the newline
+    assert lines[1].split("\r")[1:] == ["prevent  done    0.1s", "prevent  done    0.1s"]
