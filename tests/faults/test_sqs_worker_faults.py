@@ -14,7 +14,6 @@ expiry into the past) before the redelivery.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from unittest import mock
 
 import pytest
 from faultkit import FAST_CONFIG, SMALL_BATCHES, SPEC, merged
+from support.functions import import_function
 from support.invariants import (
     batch_updates,
     checks_of,
@@ -43,9 +43,9 @@ from hubspot_sandbox import Sandbox, SandboxSettings, generate_portal
 from lifecycle_guard import fixing
 from lifecycle_guard.gateway import HubSpotGateway
 from lifecycle_guard.storage import S3Store
-from lifecycle_guard_offline import DEFAULT_TEMPLATE_PATH, ExecutionResult, LambdaContext, OfflineApp
+from lifecycle_guard_offline import ExecutionResult, LambdaContext, OfflineApp
 
-FIX_WORKER_SOURCE = DEFAULT_TEMPLATE_PATH.parent / "functions" / "fix_worker" / "app.py"
+REAL_WORKER_MODULE = "faults_real_fix_worker"
 MAX_ATTEMPTS = 3  # the template's FixJobMaxAttempts default
 LAMBDA_TIMEOUT_MS = 300_000  # the template's FixWorkerFunction Timeout
 RUN_TIMEOUT_SECONDS = 180
@@ -64,18 +64,6 @@ class Sabotage(Enum):
     KILL_AFTER_FIRST_CLEAR = "kill the invocation right after its first clear reached HubSpot"
     KILL_AFTER_SECOND_CLEAR = "kill the invocation right after its second clear reached HubSpot"
     KILL_BEFORE_FIRST_WRITE = "kill the invocation before its first write reaches HubSpot"
-
-
-def _load_real_fix_worker() -> ModuleType:
-    """functions/fix_worker/app.py, imported as the runtime does: inside an invocation, with its environment."""
-    name = "faults_real_fix_worker"
-    spec = importlib.util.spec_from_file_location(name, FIX_WORKER_SOURCE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -102,7 +90,7 @@ class ControlledWorker:
         assert self.app is not None
         assert self.sandbox is not None
         if self._real is None:
-            self._real = _load_real_fix_worker()
+            self._real = import_function("fix_worker", REAL_WORKER_MODULE)
         (record,) = event["Records"]  # the template's BatchSize is 1
         job_id = json.loads(record["body"])["job_id"]
         number = 1 + sum(1 for d in self.deliveries if d.job_id == job_id)
@@ -177,7 +165,7 @@ class ControlledWorker:
         return [d for d in self.deliveries if d.job_id == job_id]
 
     def forget(self) -> None:
-        sys.modules.pop("faults_real_fix_worker", None)
+        sys.modules.pop(REAL_WORKER_MODULE, None)
 
 
 @dataclass

@@ -7,7 +7,6 @@ deliveries of one job; every other job goes through the real handler untouched.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import time
@@ -29,18 +28,18 @@ from statemachine_helpers import (
     state_visits,
     wait_for,
 )
+from support.functions import import_function
 from support.jobs import first_job_of, is_contacts_backward
 from support.oracle import actual_stages, differences, expected_stages
 
 from hubspot_sandbox import Sandbox
 from lifecycle_guard.gateway import HubSpotGateway
-from lifecycle_guard_offline import DEFAULT_TEMPLATE_PATH, ExecutionResult, LambdaContext, OfflineApp
+from lifecycle_guard_offline import ExecutionResult, LambdaContext, OfflineApp
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:No application metrics to publish"),
 ]
 
-FIX_WORKER_SOURCE = DEFAULT_TEMPLATE_PATH.parent / "functions" / "fix_worker" / "app.py"
 REAL_WORKER_MODULE = "statemachine_test_real_fix_worker"
 MAX_ATTEMPTS = 3  # the template's FixJobMaxAttempts default: deliveries before the dead-letter queue
 # Jobs of one write batch of 10: the portal's backward contact moves fill whole batches, so the first of them is a
@@ -51,17 +50,6 @@ ONE_BATCH_JOBS = {**FAST_CONFIG, "fix": {"job_size": 10, "batch_size": 10}}
 
 class InjectedCrash(RuntimeError):
     pass
-
-
-def _load_real_fix_worker() -> ModuleType:
-    """functions/fix_worker/app.py, imported as the runtime does (inside an invocation, so with its env set)."""
-    spec = importlib.util.spec_from_file_location(REAL_WORKER_MODULE, FIX_WORKER_SOURCE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[REAL_WORKER_MODULE] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 _real_update = HubSpotGateway.update
@@ -90,7 +78,7 @@ class SabotagedWorker:
 
     def __call__(self, event: dict[str, Any], context: LambdaContext) -> Any:
         if self._real is None:
-            self._real = _load_real_fix_worker()
+            self._real = import_function("fix_worker", REAL_WORKER_MODULE)
         job_ids = [json.loads(record["body"])["job_id"] for record in event["Records"]]
         sabotaged = [job_id for job_id in job_ids if self.targets(job_id)]
         for job_id in sabotaged:
