@@ -30,6 +30,7 @@ from lifecycle_guard.gateway import (
 )
 from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType, Record
 from lifecycle_guard.rules import (
+    MISSING,
     DealState,
     Decision,
     company_target,
@@ -45,7 +46,7 @@ PRIMARY_COMPANY_TYPE_ID = 1  # HUBSPOT_DEFINED contact -> company "Primary"
 # Records whose target needs context, gathered before the context is read: ten association reads' worth, so the
 # bulk reads (associations at 1000, companies and deals at 100) are full but for the last one of each gathering.
 CONTEXT_BUFFER = 10 * ASSOCIATION_BATCH_SIZE
-# Records of any kind gathered at most, so a portal whose dirty records need no context still checks its deadline.
+# Records of any kind held at most: a portal whose dirty records need no context is decided in chunks of this size.
 RECORD_BUFFER = 50_000
 DEAL_PROPERTIES = ("hs_is_closed_won", "hs_is_closed")
 # The two kinds of move (in the plan, the report and job ids), and the kind of a job holding both.
@@ -233,11 +234,17 @@ class Planner:
     def _plan_object(self, object_type: ObjectType, after_id: int, deadline: float) -> tuple[int, bool]:
         buffer: list[Record] = []
         needing: list[int] = []  # positions in the buffer of records whose target needs context
+        disallowed = self._config.disallowed(object_type)
+        context_triggers = self._context_triggers(object_type)
         pages = self._gateway.iter_pages(
             object_type, dirty_filter(self._config, object_type), [LIFECYCLE_STAGE], after_id
         )
         for page in pages:
-            needing += [len(buffer) + i for i, record in enumerate(page) if self._needs_context(object_type, record)]
+            needing += [
+                len(buffer) + i
+                for i, record in enumerate(page)
+                if trigger_of(record.stage, disallowed) in context_triggers
+            ]
             buffer.extend(page)
             if len(needing) >= CONTEXT_BUFFER:
                 # Decide exactly CONTEXT_BUFFER records needing context (whole bulk reads); the rest waits.
@@ -256,13 +263,11 @@ class Planner:
             after_id = self._decide_all(object_type, buffer)
         return after_id, True
 
-    def _needs_context(self, object_type: ObjectType, record: Record) -> bool:
-        trigger = trigger_of(record.stage, self._config.disallowed(object_type))
-        if trigger is None:
-            return False
-        if object_type is ObjectType.COMPANIES:
-            return needs_context(company_target(self._config, trigger))
-        return needs_context(contact_target(self._config, trigger))
+    def _context_triggers(self, object_type: ObjectType) -> frozenset[str | None]:
+        """The triggers whose target is decided from associated records (a primary company, or deals)."""
+        rules = self._config.rules_for(object_type)
+        targets = {MISSING: rules.missing, **rules.disallowed}
+        return frozenset(trigger for trigger, target in targets.items() if needs_context(target))
 
     def _decide_all(self, object_type: ObjectType, records: list[Record]) -> int:
         disallowed = self._config.disallowed(object_type)
