@@ -48,7 +48,6 @@ class SlidingWindowPacer:
         self._admitted: deque[float] = deque()
         self._paused_until = 0.0
         self._lock = threading.Lock()
-        self.waited_seconds = 0.0
 
     def acquire(self) -> Admission:
         """Block until one more request fits in the window, then count it from now."""
@@ -65,7 +64,6 @@ class SlidingWindowPacer:
                     return Admission(now, waited)
                 else:
                     delay = self._admitted[0] + self.window - now
-                self.waited_seconds += delay
             waited += delay
             self._sleep(delay)
 

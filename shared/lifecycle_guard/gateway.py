@@ -468,7 +468,7 @@ class HubSpotGateway:
         throttles = 0
         while True:
             if not self._finishing:
-                self._stop_below_daily_watermark()
+                self.check_daily_watermark()
             # Search pacer first, so a burst slot is not held while search waits; the burst stamp then moves to
             # the answer (``sent``): a request delayed after its admission (a GC pause, the search pacer) must not
             # land in a later HubSpot window than the pacer counted it in, or that window gets limit + 1: a 429.
@@ -544,10 +544,6 @@ class HubSpotGateway:
         if remaining and remaining.lstrip("-").isdigit():
             self.usage.daily_remaining = int(remaining)
 
-    def check_daily_watermark(self) -> None:
-        """Raise DailyLimitReached now if HubSpot last reported fewer daily requests left than the watermark."""
-        self._stop_below_daily_watermark()
-
     @contextmanager
     def finishing(self) -> Iterator[None]:
         """Requests that finish work already begun go out even below the daily watermark (HubSpot's own limit
@@ -558,7 +554,8 @@ class HubSpotGateway:
         finally:
             self._finishing -= 1
 
-    def _stop_below_daily_watermark(self) -> None:
+    def check_daily_watermark(self) -> None:
+        """Raise DailyLimitReached now if HubSpot last reported fewer daily requests left than the watermark."""
         remaining = self.usage.daily_remaining
         if remaining is not None and remaining < self._daily_watermark:
             raise DailyLimitReached(

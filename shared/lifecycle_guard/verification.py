@@ -101,6 +101,15 @@ def probe_properties(run_id: str) -> dict[ObjectType, dict[str, str]]:
     }
 
 
+def probe_filters(run_id: str) -> dict[ObjectType, tuple[str, FilterGroups]]:
+    """Per object type, the marker property of the run's probes and a search for it."""
+    filters: dict[ObjectType, tuple[str, FilterGroups]] = {}
+    for object_type, properties in probe_properties(run_id).items():
+        marker = "email" if object_type is ObjectType.CONTACTS else "name"
+        filters[object_type] = (marker, [[{"propertyName": marker, "operator": "EQ", "value": properties[marker]}]])
+    return filters
+
+
 class Verifier:
     def __init__(
         self,
@@ -190,18 +199,14 @@ class Verifier:
     def _await_probes_gone(self, run_id: str) -> None:
         """Search lists the probes deleted a moment ago until its index catches up: the after-counts must not."""
         deadline = self._clock() + self._config.verification.settle_seconds
-        for object_type, properties in probe_properties(run_id).items():
-            marker = "email" if object_type is ObjectType.CONTACTS else "name"
-            groups = [[{"propertyName": marker, "operator": "EQ", "value": properties[marker]}]]
+        for object_type, (_, groups) in probe_filters(run_id).items():
             while self._gateway.count(object_type, groups) and self._clock() < deadline:
                 self._sleep(PROBE_GONE_POLL_SECONDS)
 
     def _delete_stray_probes(self, probe: ProbeState, run_id: str) -> None:
         """Probes created by a create whose response was lost (so not in ``probe``): found by marker, deleted."""
         known = {p.object_id for p in probe.probes}
-        for object_type, properties in probe_properties(run_id).items():
-            marker = "email" if object_type is ObjectType.CONTACTS else "name"
-            groups = [[{"propertyName": marker, "operator": "EQ", "value": properties[marker]}]]
+        for object_type, (marker, groups) in probe_filters(run_id).items():
             for page in self._gateway.iter_pages(object_type, groups, [marker]):
                 for record in page:
                     if record.id not in known:
