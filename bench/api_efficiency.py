@@ -47,9 +47,9 @@ from common import (
     work_dir,
     write_results,
 )
-from portal_minimum import fixed_overhead, portal_minimum
+from portal_minimum import minimum_and_overhead
 
-from hubspot_sandbox import PortalSpec, generate_portal
+from hubspot_sandbox import PortalSpec
 
 NAME = "api_efficiency"
 TARGET = 1.05
@@ -234,10 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     clock = Stopwatch()
 
     progress(f"{NAME}: computing the minimum of a {spec.contacts:,}-contact portal")
-    portal = generate_portal(spec)
-    minimum = portal_minimum(portal)
-    fixed = fixed_overhead(len(portal.lifecycle_stages("contacts")))
-    del portal
+    minimum, fixed = minimum_and_overhead(spec)
     runs = []
     for number in range(args.repeat):
         progress(f"{NAME}: run {number + 1}/{args.repeat} (logs in {work})")

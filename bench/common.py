@@ -119,7 +119,6 @@ def served_sandbox(
     burst_limit: int | None = None,
     search_limit: int | None = None,
     request_log: bool = False,
-    workflow_delay: float = 1.0,
 ) -> Iterator[SandboxProcess]:
     """Generate ``spec`` and serve it in a new process (``python -m hubspot_sandbox serve``) until the block ends."""
     command = [
@@ -128,7 +127,6 @@ def served_sandbox(
         "hubspot_sandbox",
         "serve",
         *("--contacts", str(spec.contacts), "--companies", str(spec.companies), "--seed", str(spec.seed)),
-        *("--workflow-delay", str(workflow_delay)),
         *(("--burst-limit", str(burst_limit)) if burst_limit else ()),
         *(("--search-limit", str(search_limit)) if search_limit else ()),
         *(("--request-log",) if request_log else ()),

@@ -35,7 +35,7 @@ from typing import Any
 
 from common import REPO
 
-from hubspot_sandbox import Portal
+from hubspot_sandbox import Portal, PortalSpec, generate_portal
 
 sys.path.insert(0, str(REPO / "tests"))
 from support.oracle import DISALLOWED, PRIMARY, expected_stages  # the oracle lives with the tests
@@ -164,3 +164,12 @@ def fixed_overhead(stage_count: int) -> dict[str, int]:
     calls["GET /automation/v4/flows"] += 1
     calls["POST /automation/v4/flows"] += 2  # a contact and a company prevention flow
     return dict(calls)
+
+
+def minimum_and_overhead(spec: PortalSpec) -> tuple[PortalMinimum, dict[str, int]]:
+    """The batched minimum of the portal ``spec`` generates and the fixed overhead on it (the portal is dropped)."""
+    portal = generate_portal(spec)
+    minimum = portal_minimum(portal)
+    fixed = fixed_overhead(len(portal.lifecycle_stages("contacts")))
+    del portal
+    return minimum, fixed

@@ -46,11 +46,12 @@ def run(name: str, repeat: int) -> float:
 
 
 def summary(results: dict[str, dict[str, Any]], total_seconds: float | None) -> str:
+    host = machine()
     lines = [
         "# Benchmark summary",
         "",
-        f"Machine: {machine()['cpus']} CPUs, {machine()['memory_gib']} GiB, Python {machine()['python']}, "
-        f"{machine()['platform']}. Every number is the median of the repetitions, with the spread (min..max) in "
+        f"Machine: {host['cpus']} CPUs, {host['memory_gib']} GiB, Python {host['python']}, "
+        f"{host['platform']}. Every number is the median of the repetitions, with the spread (min..max) in "
         "parentheses where they differ. Reproduce everything with `make bench` "
         "(`.venv/bin/python bench/run_all.py`), or one benchmark with the command listed below.",
         "",

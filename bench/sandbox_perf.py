@@ -28,10 +28,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, Stopwatch, command_line, headline, machine, memory_mb, served_sandbox, write_results
+from common import (
+    RESULTS,
+    Stopwatch,
+    command_line,
+    headline,
+    machine,
+    memory_mb,
+    portal_spec,
+    served_sandbox,
+    write_results,
+)
 from hubspot import HubSpot
 
-from hubspot_sandbox import Portal, PortalSpec, Sandbox, generate_portal
+from hubspot_sandbox import Portal, Sandbox, generate_portal
 from hubspot_sandbox.catalog import CONTACTS
 from hubspot_sandbox.search_query import parse_search_request
 
@@ -247,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    spec = PortalSpec(contacts=args.contacts, companies=args.companies or max(args.contacts // 10, 1), seed=args.seed)
+    spec = portal_spec(args)
 
     clock = Stopwatch()
     started = time.perf_counter()

@@ -28,7 +28,6 @@ to compare the planning calls with it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections import Counter
@@ -54,6 +53,7 @@ from common import (
     verdict,
     write_results,
 )
+from common import cpu_seconds as process_cpu
 from hubspot import HubSpot
 from hubspot.crm.contacts.exceptions import ApiException
 from portal_minimum import portal_minimum
@@ -114,11 +114,6 @@ def unpaced_gateway(url: str, token: str) -> HubSpotGateway:
     return HubSpotGateway(token, base_url=url, requests_per_10s=UNPACED, search_per_second=UNPACED)
 
 
-def cpu() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
 def enumerate_dirty(url: str, token: str) -> dict[str, Any]:
     gateway = unpaced_gateway(url, token)
     groups = dirty_filter(GuardConfig(), ObjectType.CONTACTS)
@@ -166,13 +161,15 @@ def plan(url: str, token: str, catalogs: dict[ObjectType, StageCatalog]) -> tupl
     cache = ContextCache()
     before = memory_mb()["rss_mb"]
     reset_peak_rss()
-    clock, cpu_started = Stopwatch(), cpu()
+    clock, cpu_started = Stopwatch(), process_cpu()
     cursor = Planner(gateway, config, sink, cache).plan(PlanCursor(), deadline=float("inf"))
-    seconds, cpu_seconds = clock.seconds, cpu() - cpu_started
+    seconds, cpu_seconds = clock.seconds, process_cpu() - cpu_started
     memory = memory_mb()
     jobs, plan_bytes = store.size(jobs_prefix(RUN_ID))
     changes = sum(sink.counts.values())
-    moves = Counter(key.split(":")[1] for key in sink.counts for _ in range(sink.counts[key]))
+    moves: Counter[str] = Counter()
+    for key, n in sink.counts.items():
+        moves[key.split(":")[1]] += n
     return {
         "done": cursor.done,
         "seconds": seconds,
@@ -201,12 +198,12 @@ def fix(url: str, token: str, catalogs: dict[ObjectType, StageCatalog], store: M
     outcome = FixOutcome()
     before = memory_mb()["rss_mb"]
     reset_peak_rss()
-    clock, cpu_started = Stopwatch(), cpu()
+    clock, cpu_started = Stopwatch(), process_cpu()
     for key in list(store.keys(jobs_prefix(RUN_ID))):
         job = FixJob.from_json(store.objects[key])
         fixer = Fixer(gateway, catalogs[job.object_type], store, config.fix, run_id=RUN_ID, run_prefix=RUN_PREFIX)
         outcome.add(fixer.apply(job.job_id, job.changes))
-    seconds, cpu_seconds = clock.seconds, cpu() - cpu_started
+    seconds, cpu_seconds = clock.seconds, process_cpu() - cpu_started
     memory = memory_mb()
     segments, journal_bytes = store.size(RUN_PREFIX)
     reading = Stopwatch()
