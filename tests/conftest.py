@@ -15,5 +15,5 @@ os.environ.update(
     }
 )
 
-# aws, start_sandbox, make_services: shared by the functional and fault suites.
+# aws, start_sandbox, make_services: shared by the functional and fault suites; _quiet_moto_parsing: autouse, for all.
 pytest_plugins = ["support.fixtures"]

@@ -13,6 +13,7 @@ from support.cli import CLI, SPEC, run_cli
 from support.oracle import actual_stages, differences, expected_stages
 
 from hubspot_sandbox import Sandbox, generate_portal
+from lifecycle_guard_offline.console import before_after_table
 
 RUN_FILES = {"report.json", "report.html", "journal.jsonl", "plan.jsonl", "lambda.log"}
 
@@ -55,8 +56,11 @@ def test_demo_run_fixes_the_built_in_portal_and_writes_its_files(tmp_path: Path)
         want = [stage for (kind, _), stage in expected.items() if kind == object_type]
         assert counts["missing"] == 0
         assert counts["by_stage"] == {stage: want.count(stage) for stage in counts["by_stage"]}
+        # by_stage counts every stage of the portal (0 for none), so it must account for every record
+        assert sum(counts["by_stage"].values()) == len(want)
     assert "before" in result.stdout
     assert "after" in result.stdout
+    assert before_after_table(report) in result.stdout
 
 
 def test_against_a_portal_reached_by_url_the_default_is_a_dry_run(

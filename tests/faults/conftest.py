@@ -7,7 +7,6 @@ timeouts) run the real state machine on moto (``OfflineApp``) in their own modul
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Iterator
 
@@ -16,9 +15,8 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _quiet_offline_noise() -> Iterator[None]:
-    # moto names each resource type its CloudFormation skips at every parse, and Powertools warns when a failing
-    # invocation published no metric; neither is what these tests look at.
-    logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
+    # Powertools warns when a failing invocation published no metric; that is not what these tests look at. (moto's
+    # CloudFormation parser is quieted for every suite by support.fixtures' _quiet_moto_parsing.)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
         yield

@@ -175,6 +175,10 @@ def test_a_token_without_write_scopes_fails_before_any_write(start_sandbox, make
     summary, _ = guarded.run("read-only-dry-run", {"action": "run", "mode": "dry-run"})
     assert summary["outcome"] == "succeeded", summary
     assert sandbox.stats()["write_requests"] == 0
+    # ... and writes nothing because it sends nothing but reads, not because HubSpot refused its writes (the
+    # sandbox answers a write the token may not make with a 403 before counting it as a write request)
+    assert write_calls(sandbox.stats()) == {}
+    assert "403" not in sandbox.stats()["statuses"]
 
 
 def test_a_token_without_the_automation_scope_fixes_the_portal_and_fails_the_prevention_check(

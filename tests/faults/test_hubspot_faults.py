@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections import Counter
 
 from faultkit import SMALL_BATCHES, merged, start
-from support.invariants import api_mismatches, batch_updates, checks_of
+from support.invariants import api_mismatches, batch_updates, checks_of, journal_of
 
 from hubspot_sandbox import FaultSettings
 from lifecycle_guard import steps
+from lifecycle_guard.journal import Outcome, Write
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.verification import probe_properties
 
@@ -85,7 +86,16 @@ def test_writes_whose_response_is_lost_are_resent_and_journaled_once(start_sandb
     assert lost >= len(jobs) >= 4
     assert_clean_success(guarded, summary, report)
     assert report["api"]["retries"] == lost
-    # ... and the journal holds each write once, as HubSpot applied it once (journal_problems compares them)
+    # ... and the journal holds each write once, as HubSpot applied it once: journal_problems (in the check above)
+    # compares the values HubSpot applied with the journaled ones, but collapses repeats of a value, so it would
+    # not see a write journaled twice; counted here, each applied set and clear of the run is journaled once
+    journaled = Counter(
+        (entry.object_type, entry.object_id, entry.write, entry.after)
+        for entry in journal_of(guarded.services.store, "lost")
+        if entry.outcome is Outcome.APPLIED and entry.write is not Write.NONE
+    )
+    assert journaled
+    assert {write: n for write, n in journaled.items() if n != 1} == {}
     # AND a second run writes nothing
     guarded.run_again("lost-again")
 

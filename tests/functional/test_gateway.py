@@ -63,6 +63,13 @@ def test_a_write_whose_response_was_lost_is_sent_again_and_lands_once(sandbox):
     assert gateway.usage.statuses == {"502": 1, "200": 1}
     history = sandbox.portal.property_history("contacts", ids[1], LIFECYCLE_STAGE)
     assert [entry.value for entry in history][:2] == ["lead", "subscriber"]  # newest first: one change
+    assert [(entry.value, entry.source_type) for entry in history] == [("lead", "API"), ("subscriber", "IMPORT")]
+    # the history records no same-value write, so the sandbox's counters show the rest: the batch was sent twice
+    # and applied both times (the first response lost), but only the first application changed a value
+    stats = sandbox.stats()
+    assert stats["calls"] == {"POST /crm/v3/objects/contacts/batch/update": 2}
+    assert stats["faults_injected"] == {"lost_write": 1}
+    assert (stats["write_requests"], stats["property_changes"]) == (2, 1)
 
 
 def test_creates_are_not_repeated_on_5xx_unless_the_caller_can_clean_up(sandbox):

@@ -21,8 +21,8 @@ def sandbox():
         yield started
 
 
-def gateway_for(sandbox: Sandbox, token: str | None = None) -> HubSpotGateway:
-    return HubSpotGateway(token or sandbox.token, base_url=sandbox.url, requests_per_10s=1000)
+def gateway_for(sandbox: Sandbox) -> HubSpotGateway:
+    return HubSpotGateway(sandbox.token, base_url=sandbox.url, requests_per_10s=1000)
 
 
 def catalogs(gateway: HubSpotGateway):

@@ -6,13 +6,3 @@ and drives the handlers itself, step by step, instead of through the state machi
 """
 
 from __future__ import annotations
-
-import logging
-
-import pytest
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _quiet_moto_parsing() -> None:
-    # moto names each resource type its CloudFormation skips (alarms, policies, the schedule) at every deploy.
-    logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
 import json
 import logging
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
+
+from support.functions import import_function
 
 from hubspot_sandbox import ALL_SCOPES, PortalSpec, Sandbox, SandboxSettings, generate_portal
 from lifecycle_guard_offline import LambdaContext, OfflineApp
@@ -141,7 +142,8 @@ def succeeded(invocation: Invocation) -> Any:
 
 class LoadedFunction:
     """A function's app.py imported afresh in this process, with the function's deployed environment (plus
-    ``overrides``), and invoked with a Lambda context - for tests that must not share the stack's SQS pollers."""
+    ``overrides``), and invoked with a Lambda context - for tests that must not share the stack's SQS pollers.
+    The module is ``support.functions.import_function``'s (the repository's functions/, which the stack deploys)."""
 
     def __init__(self, app: OfflineApp, logical_id: str, overrides: Mapping[str, str] | None = None) -> None:
         name = app.stack.physical_ids[logical_id]
@@ -156,14 +158,10 @@ class LoadedFunction:
         }
         self._configuration = configuration
         self._module_name = f"handler_test_{logical_id}_{uuid.uuid4().hex[:8]}"
-        source = app.template.function_code_dirs[logical_id] / "app.py"
-        spec = importlib.util.spec_from_file_location(self._module_name, source)
-        assert spec is not None
-        assert spec.loader is not None
-        self.module: ModuleType = importlib.util.module_from_spec(spec)
-        sys.modules[self._module_name] = self.module
         with patched_environ(self._environment):
-            spec.loader.exec_module(self.module)
+            self.module: ModuleType = import_function(
+                app.template.function_code_dirs[logical_id].name, self._module_name
+            )
 
     def __call__(self, event: Any, *, timeout_seconds: int | None = None) -> Any:
         """One invocation; ``timeout_seconds`` (default: the function's Timeout) sets the context's countdown."""

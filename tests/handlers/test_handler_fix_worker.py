@@ -1,7 +1,9 @@
 """The fix worker as Lambda's SQS event source calls it: partial batch failures (``batchItemFailures`` lists only
 the records that failed) and idempotency on the job (a duplicate delivery makes no second write).
 
-moto's own SQS -> Lambda mapping ignores ``batchItemFailures``, so these call the handler with SQS events directly.
+These invoke the worker with SQS events of their own making rather than through the queue (whose poller,
+``OfflineApp``'s, does honour ``ReportBatchItemFailures``): a test needs the handler's direct response, and control
+over which records a batch holds and how often each is delivered.
 The module's run is begun and planned by the real AuditPlan handler; each test takes jobs of its own kind, so the
 tests do not depend on one another.
 """

@@ -1,9 +1,12 @@
 """No Lambda over 15 minutes: the plan handler stops when its context says the Lambda is near its end, and the
 next invocation resumes from the cursor it returned - together planning every record exactly once.
 
-The handler gets the context's remaining time; a context of a 121 s Lambda leaves it 1 s past the 2-minute safety
-margin, so it stops at the first point it checks (after each buffer of 5,000 records). Hence a portal of a few
-thousand contacts, all missing a stage.
+The handler gets the context's remaining time; a context of a 121 s Lambda leaves it 1 s before the 2-minute safety
+margin. Planning checks its deadline after every 200-record search page (``Planner._plan_object``), so it stops at
+the first page that ends after that second, deciding the records it gathered; at the 5 searches a second the
+handler tests' config allows, that is a few pages. Hence a portal of a few thousand contacts, all missing a stage:
+many more pages than one second reads, and fewer contacts needing context than one 10,000-record context buffer
+(``CONTEXT_BUFFER``), so the first invocation decides its records at the deadline, not on a full buffer.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from hubspot_sandbox import PortalSpec, StageMix
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
-CONTACTS = 5_300  # more than one 5,000-record planning buffer
+CONTACTS = 5_300  # 27 search pages: more than one second of planning, under one 10,000-record context buffer
 SPEC = PortalSpec(
     contacts=CONTACTS,
     companies=20,

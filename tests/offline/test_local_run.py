@@ -37,9 +37,14 @@ def test_two_runs_in_one_process_keep_their_own_logs_and_share_the_bucket(tmp_pa
     assert first["outcome"] == second["outcome"] == "succeeded"
     assert sum(rule["planned"] for rule in first["changes"]) > 0
     assert sum(rule["planned"] for rule in second["changes"]) == 0  # the first run fixed everything
-    # each run's Lambda log lines went to its own file
+    # each run's Lambda log lines went to its own file: the "run reported" line names the run's files, which live
+    # under runs/<day>/<run_id>/, so a line of one run in the other's log shows as that run's path
     assert '"run_id": "second"' not in first_log
     assert "second" in second_log
+    assert "/second/" not in first_log
+    assert "/first/" not in second_log
+    assert "/first/report.json" in first_log
+    assert "/second/report.json" in second_log
     assert any(
         json.loads(line).get("message") == "run starting" for line in second_log.splitlines() if line.startswith("{")
     )

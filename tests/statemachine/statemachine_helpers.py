@@ -14,8 +14,10 @@ from lifecycle_guard_offline import ExecutionResult, OfflineApp
 
 # A few hundred contacts: every seed rule fires, and each object type has forward and backward moves.
 SPEC = PortalSpec(contacts=300, companies=30, seed=3)
-# What a local run configures (local_run, cli): one process holds the whole budget, and the sandbox's timing
-# (no search index lag, so verification need not wait a minute for counts to settle).
+# The fast settings of these tests: one process holds the whole budget (1000 requests per 10 s, search at HubSpot's
+# 5 per second), the live prevention test waits 1 s (the sandbox's workflows act after 0.2 s), after-counts settle
+# in 2 s (the sandbox has no search index lag unless told to), and fix jobs of 100 changes, so a few hundred changes
+# make several jobs.
 FAST_CONFIG: dict[str, Any] = {
     "budget": {"worker_share": 1.0, "requests_per_10s": 1000, "search_requests_per_second": 5},
     "verification": {"live_test_wait_seconds": 1, "settle_seconds": 2},
@@ -114,15 +116,3 @@ def report_of(app: OfflineApp, result: ExecutionResult) -> dict[str, Any]:
 
 def compact_json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")).encode())
-
-
-READ_SUFFIXES = ("/search", "/batch/read", "/get/access-token-info")
-
-
-def attempted_writes(stats: Mapping[str, Any]) -> dict[str, int]:
-    """Calls the sandbox received on anything but a read endpoint, whether or not the write took (its
-    ``write_requests`` only counts writes that were applied)."""
-    calls: Mapping[str, int] = stats["calls"]
-    return {
-        call: count for call, count in calls.items() if not (call.startswith("GET ") or call.endswith(READ_SUFFIXES))
-    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -29,10 +30,12 @@ from statemachine_helpers import (
     wait_for,
 )
 from support.functions import import_function
+from support.invariants import checks_of
 from support.jobs import first_job_of, is_contacts_backward
 from support.oracle import actual_stages, differences, expected_stages
 
 from hubspot_sandbox import Sandbox
+from lifecycle_guard.fixing import INTERRUPTED
 from lifecycle_guard.gateway import HubSpotGateway
 from lifecycle_guard_offline import ExecutionResult, LambdaContext, OfflineApp
 
@@ -67,8 +70,9 @@ class SabotagedWorker:
     contact moves):
 
     - ``crash``: the invocation fails before the real handler runs (as if the container died);
-    - ``crash_before_set``: the real handler runs, but every batch update that sets a stage fails, so each
-      delivery gets as far as clearing the stages of its backward moves and dies before setting the targets.
+    - ``crash_before_set``: the real handler runs, but every batch update that sets a stage fails: the first
+      delivery clears the stages of its backward moves and dies before setting the targets; each redelivery finds
+      those records blank (nothing left to clear) and dies at the set.
     """
 
     targets: Callable[[str], bool] = field(default_factory=lambda: first_job_of(is_contacts_backward))
@@ -174,7 +178,7 @@ def assert_the_run_failed_naming_the_job(app: OfflineApp, run: FailedJobRun) -> 
     assert report["fix"]["failed_jobs"] == [run.job_id]
     assert report["fix"]["jobs_failed"] == 1
     assert report["fix"]["jobs_done"] == report["fix"]["jobs_total"] - 1 > 0
-    checks = {check["name"]: check["status"] for check in report["checks"]}
+    checks = checks_of(report)
     assert checks["every fix job finished on target"] == "FAIL"
     return report
 
@@ -208,8 +212,9 @@ def test_a_job_whose_worker_dies_on_every_delivery_is_dead_lettered_and_fails_th
 
 
 def test_a_job_that_dies_between_clear_and_set_leaves_no_blank_record(deployment: Deployment):
-    # GIVEN a fix worker whose every delivery of the first job of backward contact moves clears the stages (the
-    # first half of a backward move) and dies before setting the targets
+    # GIVEN a fix worker whose first delivery of the first job of backward contact moves clears the stages (the
+    # first half of a backward move) and dies before setting the targets, and whose redeliveries, finding those
+    # records blank, die at the set
     # WHEN an apply run goes through the state machine
     run = run_with_a_failing_job(deployment, "crash_before_set", "job-dies-half-way")
     # THEN the job is dead-lettered and fails the run, named, after its last delivery
@@ -220,12 +225,15 @@ def test_a_job_that_dies_between_clear_and_set_leaves_no_blank_record(deployment
     assert all(run.after[(row["object_type"], row["object_id"])] == row["target"] for row in run.job_changes)
     assert all(run.after.values())
     assert differences(run.expected, run.after) == []
-    # ... the journal shows it: each delivery really cleared the stages it then never set, and the verify step's
-    # recovery set the planned targets
+    # ... the journal shows it: the first delivery really cleared the stages it then never set, each redelivery
+    # found them blank and journaled that clear as the interrupted attempt's, and the verify step's recovery set
+    # the planned targets
     report = report_of(deployment.app, run.result)
     journal = [json.loads(line) for line in deployment.app.read_object(report["files"]["journal"]).splitlines()]
     cleared = {e["object_id"] for e in journal if e["job_id"] == run.job_id and e["write"] == "clear"}
     assert cleared == job_ids
+    clears = Counter(e["detail"] for e in journal if e["job_id"] == run.job_id and e["write"] == "clear")
+    assert dict(clears) == {"": len(job_ids), INTERRUPTED: (MAX_ATTEMPTS - 1) * len(job_ids)}
     assert all(run.before[("contacts", object_id)] for object_id in cleared)  # none was blank before the run
     recovered = {
         e["object_id"]

@@ -10,7 +10,6 @@ import pytest
 from statemachine_helpers import (
     APPLY,
     RUN_TIMEOUT_SECONDS,
-    attempted_writes,
     deployed_app,
     execution_name,
     fresh_portal,
@@ -18,6 +17,7 @@ from statemachine_helpers import (
     run_prefix,
     running_sandbox,
 )
+from support.invariants import write_calls
 from support.oracle import actual_stages
 
 from lifecycle_guard_offline import ExecutionResult, OfflineApp
@@ -66,7 +66,7 @@ def test_the_run_fails_with_a_cause_naming_the_401(rejected_run: RejectedRun):
 def test_nothing_is_written_to_hubspot(rejected_run: RejectedRun):
     stats = rejected_run.stats
     assert stats["write_requests"] == 0
-    assert attempted_writes(stats) == {}
+    assert write_calls(stats) == {}
     assert rejected_run.portal_unchanged
     assert set(stats["statuses"]) == {"401"}  # the first request was refused, and nothing more was tried
     assert sum(stats["calls"].values()) == 1

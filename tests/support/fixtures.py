@@ -1,4 +1,5 @@
-"""Fixtures shared by the functional and fault suites: AWS on moto, the sandbox over HTTP, and Services wired to both.
+"""Fixtures shared by the functional and fault suites: AWS on moto, the sandbox over HTTP, and Services wired to both;
+and, for every suite, moto's CloudFormation parser kept quiet.
 
 Registered for every test by ``tests/conftest.py`` (``pytest_plugins``).
 """
@@ -6,6 +7,7 @@ Registered for every test by ``tests/conftest.py`` (``pytest_plugins``).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,13 @@ from lifecycle_guard.runtime import Services, Settings
 BUCKET = "lifecycle-guard-test-reports"
 TABLE = "lifecycle-guard-test-runs"
 MAX_RECEIVES = 3
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_moto_parsing() -> None:
+    # moto names each resource type its CloudFormation skips (alarms, policies, the schedule) at every deploy; no
+    # test looks at those lines. Only that logger is raised to ERROR: moto's other logs are left as they are.
+    logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
 
 
 @dataclass

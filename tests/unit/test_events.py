@@ -7,6 +7,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from cfnlint.decode import decode
 
+from lifecycle_guard.config import Mode
 from lifecycle_guard.runs import RunRequest
 from lifecycle_guard.steps import FixJobMessage
 
@@ -15,11 +16,18 @@ EVENTS = ROOT / "events"
 
 
 @pytest.mark.parametrize(
-    "name", ["scheduled-run.json", "console-dry-run.json", "console-apply.json", "console-undo.json"]
+    ("name", "action", "mode", "source"),
+    [
+        ("scheduled-run.json", "run", Mode.APPLY, "schedule"),
+        ("console-dry-run.json", "run", Mode.DRY_RUN, "console"),
+        ("console-apply.json", "run", Mode.APPLY, "console"),
+        ("console-undo.json", "undo", Mode.APPLY, "console"),
+    ],
 )
-def test_state_machine_inputs_validate(name):
+def test_state_machine_inputs_validate(name, action, mode, source):
     request = RunRequest.model_validate_json((EVENTS / name).read_text())
     assert request.action in ("run", "undo")
+    assert (request.action, request.mode, request.source) == (action, mode, source)
 
 
 def test_the_scheduled_sample_is_what_the_schedule_sends():
