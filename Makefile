@@ -7,7 +7,7 @@ PYTHON312 ?= $(or $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.12.*/bin/p
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SOURCES := shared sandbox offline functions tests bench
+SOURCES := shared sandbox offline functions tests bench scripts
 DEMO_OUT ?= out
 
 .PHONY: help setup tools demo test test-all lint format typecheck validate build bench sandbox clean
@@ -36,9 +36,10 @@ test: setup tools lint typecheck  ## lint, type-check and run the test suite (wh
 test-all: setup tools  ## the suite including slow scale tests
 	LIFECYCLE_GUARD_REQUIRE_TOOLS=1 $(PY) -m pytest -n 2
 
-lint: setup  ## ruff
+lint: setup  ## ruff, and the domain package's code shape (complexity, module size)
 	$(VENV)/bin/ruff check $(SOURCES)
 	$(VENV)/bin/ruff format --check $(SOURCES)
+	$(PY) scripts/check_code_shape.py shared
 
 format: setup  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format $(SOURCES)

@@ -31,7 +31,7 @@ import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from itertools import pairwise
 from math import ceil
 from typing import Any
@@ -60,54 +60,22 @@ from portal_minimum import portal_minimum
 
 from hubspot_sandbox import generate_portal
 from lifecycle_guard.config import GuardConfig
+from lifecycle_guard.crm import iter_pages
 from lifecycle_guard.fixing import Fixer, FixOutcome
 from lifecycle_guard.gateway import HubSpotGateway
+from lifecycle_guard.jobs import JobSink, move_kind
 from lifecycle_guard.journal import read_journal
+from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.planning import ContextCache, FixJob, JobSink, PlanCursor, PlannedChange, Planner, dirty_filter
+from lifecycle_guard.plan_store import PlanStore
+from lifecycle_guard.planning import ContextCache, PlanCursor, Planner, dirty_filter
 from lifecycle_guard.stages import StageCatalog
-from lifecycle_guard.storage import jobs_prefix
+from lifecycle_guard.storage import MemoryStore
 
 NAME = "scale"
 SEARCH_CAP = 10_000
-RUN_ID = "bench-scale"
-RUN_PREFIX = f"runs/bench/{RUN_ID}/"
+LAYOUT = RunLayout("bench-scale", "runs/bench/bench-scale/")
 UNPACED = 1_000_000_000
-
-
-class MemoryStore:
-    """``ObjectStore`` in a dict: what the plan and the journal weigh, without S3."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def put(self, key: str, body: bytes, content_type: str = "application/json") -> None:  # noqa: ARG002
-        self.objects[key] = body
-
-    def put_chunks(
-        self,
-        key: str,
-        chunks: Iterable[bytes],
-        content_type: str = "application/json",  # noqa: ARG002 - the protocol's signature
-    ) -> None:
-        self.objects[key] = b"".join(chunks)
-
-    def get(self, key: str) -> bytes | None:
-        return self.objects.get(key)
-
-    def keys(self, prefix: str) -> Iterator[str]:
-        return iter(sorted(key for key in self.objects if key.startswith(prefix)))
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-
-    def copy(self, source: str, destination: str) -> None:
-        self.objects[destination] = self.objects[source]
-
-    def size(self, prefix: str) -> tuple[int, int]:
-        """(objects, bytes) under ``prefix``."""
-        sizes = [len(body) for key, body in self.objects.items() if key.startswith(prefix)]
-        return len(sizes), sum(sizes)
 
 
 def unpaced_gateway(url: str, token: str) -> HubSpotGateway:
@@ -116,12 +84,12 @@ def unpaced_gateway(url: str, token: str) -> HubSpotGateway:
 
 def enumerate_dirty(url: str, token: str) -> dict[str, Any]:
     gateway = unpaced_gateway(url, token)
-    groups = dirty_filter(GuardConfig(), ObjectType.CONTACTS)
+    dirty = dirty_filter(GuardConfig(), ObjectType.CONTACTS)
     clock = Stopwatch()
-    total = gateway.count(ObjectType.CONTACTS, groups)
+    total = gateway.crm.count(ObjectType.CONTACTS, dirty)
     ids: list[int] = []
     pages = 0
-    for page in gateway.iter_pages(ObjectType.CONTACTS, groups, ["lifecyclestage"]):
+    for page in iter_pages(gateway.crm, ObjectType.CONTACTS, dirty, ["lifecyclestage"]):
         pages += 1
         ids.extend(int(record.id) for record in page)
     seconds = clock.seconds
@@ -153,23 +121,18 @@ def plan(url: str, token: str, catalogs: dict[ObjectType, StageCatalog]) -> tupl
     config = GuardConfig()
     gateway = unpaced_gateway(url, token)
     store = MemoryStore()
-
-    def store_job(job_id: str, object_type: ObjectType, changes: list[PlannedChange]) -> None:
-        store.put(f"{jobs_prefix(RUN_ID)}{job_id}.json", FixJob(RUN_ID, job_id, object_type, changes).to_json())
-
-    sink = JobSink(catalogs, config.fix.job_size, config.fix.batch_size, store_job)
+    plans = PlanStore(store, LAYOUT)
+    sink = JobSink(catalogs, config.fix.job_size, config.fix.batch_size, plans.put)
     cache = ContextCache()
     before = memory_mb()["rss_mb"]
     reset_peak_rss()
     clock, cpu_started = Stopwatch(), process_cpu()
-    cursor = Planner(gateway, config, sink, cache).plan(PlanCursor(), deadline=float("inf"))
+    cursor = Planner(gateway.crm, config, sink, cache).plan(PlanCursor(), deadline=float("inf"))
     seconds, cpu_seconds = clock.seconds, process_cpu() - cpu_started
     memory = memory_mb()
-    jobs, plan_bytes = store.size(jobs_prefix(RUN_ID))
-    changes = sum(sink.counts.values())
-    moves: Counter[str] = Counter()
-    for key, n in sink.counts.items():
-        moves[key.split(":")[1]] += n
+    jobs, plan_bytes = store.size(LAYOUT.jobs)
+    moves = Counter(move_kind(catalogs[job.object_type], c) for job in plans.jobs() for c in job.changes)
+    changes = sum(moves.values())
     return {
         "done": cursor.done,
         "seconds": seconds,
@@ -199,18 +162,17 @@ def fix(url: str, token: str, catalogs: dict[ObjectType, StageCatalog], store: M
     before = memory_mb()["rss_mb"]
     reset_peak_rss()
     clock, cpu_started = Stopwatch(), process_cpu()
-    for key in list(store.keys(jobs_prefix(RUN_ID))):
-        job = FixJob.from_json(store.objects[key])
-        fixer = Fixer(gateway, catalogs[job.object_type], store, config.fix, run_id=RUN_ID, run_prefix=RUN_PREFIX)
-        outcome.add(fixer.apply(job.job_id, job.changes))
+    for job in list(PlanStore(store, LAYOUT).jobs()):
+        fixer = Fixer(gateway.crm, catalogs[job.object_type], store, config.fix, LAYOUT)
+        outcome.add(fixer.apply(str(job.job_id), job.changes))
     seconds, cpu_seconds = clock.seconds, process_cpu() - cpu_started
     memory = memory_mb()
-    segments, journal_bytes = store.size(RUN_PREFIX)
+    segments, journal_bytes = store.size(LAYOUT.journal_segments)
     reading = Stopwatch()
     reset_peak_rss()
-    writes = Counter(entry.write.value for entry in read_journal(store, RUN_PREFIX))
+    writes = Counter(entry.write.value for entry in read_journal(store, LAYOUT))
     read_seconds = reading.seconds
-    left = unpaced_gateway(url, token).count(ObjectType.CONTACTS, dirty_filter(config, ObjectType.CONTACTS))
+    left = unpaced_gateway(url, token).crm.count(ObjectType.CONTACTS, dirty_filter(config, ObjectType.CONTACTS))
     entries = sum(writes.values())
     return {
         "seconds": seconds,
@@ -352,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         startup = time.perf_counter() - started
         served = {"startup_seconds": startup, **sandbox.memory_mb()}
         url, token = sandbox.url, sandbox.token
-        catalogs = {t: unpaced_gateway(url, token).stage_catalog(t) for t in ObjectType}
+        catalogs = {t: unpaced_gateway(url, token).crm.stage_catalog(t) for t in ObjectType}
         enumeration, planning = [], []
         store = MemoryStore()
         for number in range(args.repeat):

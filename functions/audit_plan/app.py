@@ -1,35 +1,21 @@
 """Begin a run (validate input, config and token, take the lock, recover, audit), or plan a chunk of it."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from lifecycle_guard import steps
-from lifecycle_guard.planning import PlanCursor
-from lifecycle_guard.runs import ExecutionInfo, RunContext, RunRequest
+from lifecycle_guard.contracts import BeginEvent, PlanEvent
 from lifecycle_guard.runtime import Services, Settings
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-services = Services(Settings.from_environment())
-
-
-class BeginEvent(BaseModel):
-    step: Literal["begin"]
-    request: RunRequest
-    execution: ExecutionInfo
-
-
-class PlanEvent(BaseModel):
-    step: Literal["plan"]
-    run: RunContext
-    cursor: PlanCursor
-
+services = Services(Settings.from_environment(require=["deployed_config"]))
 
 Event = Annotated[BeginEvent | PlanEvent, Field(discriminator="step")]
 
@@ -43,7 +29,7 @@ def lambda_handler(event: BeginEvent | PlanEvent, context: LambdaContext) -> dic
         logger.info("run starting", action=event.request.action, mode=event.request.mode, source=event.request.source)
         begun = steps.begin(event.request, event.execution, services)
         metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
-        return begun
+        return begun.model_dump(mode="json", exclude_none=True)
     cursor = steps.plan(event.run, event.cursor, services, context.get_remaining_time_in_millis())
     metrics.add_metric(name="PlanChunks", unit=MetricUnit.Count, value=1)
     logger.info("planned", object_type=cursor.object_type, after_id=cursor.after_id, jobs=cursor.next_job)

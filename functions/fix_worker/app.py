@@ -17,13 +17,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
 from lifecycle_guard import steps
+from lifecycle_guard.queue import FixJobMessage
 from lifecycle_guard.runtime import Services, Settings
-from lifecycle_guard.steps import FixJobMessage
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-services = Services(Settings.from_environment())
+services = Services(Settings.from_environment(require=["job_max_receives"]))
 idempotency = IdempotencyConfig(event_key_jmespath="[run_id, job_id]", expires_after_seconds=7 * 86400)
 persistence = DynamoDBPersistenceLayer(table_name=os.environ["TABLE_NAME"], expiry_attr="expiration")
 

@@ -6,20 +6,15 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from lifecycle_guard import steps
-from lifecycle_guard.runs import RunContext
+from lifecycle_guard.contracts import PreventionEvent
 from lifecycle_guard.runtime import Services, Settings
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 services = Services(Settings.from_environment())
-
-
-class PreventionEvent(BaseModel):
-    run: RunContext
 
 
 @logger.inject_lambda_context

@@ -1,26 +1,20 @@
 """Check the plan against the safety caps and enqueue its jobs, then report how far they are."""
 
-from typing import Any, Literal
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from lifecycle_guard import steps
-from lifecycle_guard.runs import RunContext
+from lifecycle_guard.contracts import ProgressEvent
 from lifecycle_guard.runtime import Services, Settings
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-services = Services(Settings.from_environment())
-
-
-class ProgressEvent(BaseModel):
-    step: Literal["dispatch", "poll"]
-    run: RunContext
+services = Services(Settings.from_environment(require=["job_queue_url", "dead_letter_queue_url", "poll_seconds"]))
 
 
 @logger.inject_lambda_context

@@ -1,37 +1,21 @@
 """Start the live prevention test, then verify after-counts, spot checks and the test."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from lifecycle_guard import steps
-from lifecycle_guard.runs import RunContext
+from lifecycle_guard.contracts import StartProbeEvent, VerifyEvent
 from lifecycle_guard.runtime import Services, Settings
-from lifecycle_guard.verification import ProbeState
-from lifecycle_guard.workflows import PreventionOutcome
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 services = Services(Settings.from_environment())
-
-
-class StartProbeEvent(BaseModel):
-    step: Literal["start_probe"]
-    run: RunContext
-    prevention: PreventionOutcome
-
-
-class VerifyEvent(BaseModel):
-    step: Literal["verify"]
-    run: RunContext
-    probe: ProbeState
-    prevention: PreventionOutcome
-
 
 Event = Annotated[StartProbeEvent | VerifyEvent, Field(discriminator="step")]
 

@@ -23,9 +23,10 @@ from hubspot_sandbox import PortalSpec, Sandbox, SandboxSettings, generate_porta
 from hubspot_sandbox.cli import serve_until_signalled
 from lifecycle_guard.audit import audit
 from lifecycle_guard.config import ConfigError, load_config
-from lifecycle_guard.gateway import HubSpotError, HubSpotGateway
+from lifecycle_guard.crm import HubSpotError
+from lifecycle_guard.gateway import HubSpotGateway
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard_offline.console import ProgressPrinter, before_after_table, outcome_line
+from lifecycle_guard_offline.console import ProgressPrinter, before_after_table, outcome_line, report_table
 from lifecycle_guard_offline.local_run import MIRROR, LocalRun
 
 # The built-in sandbox behaves like a Professional portal: HubSpot's burst and search limits, workflows acting
@@ -182,9 +183,9 @@ def _execute(args: argparse.Namespace, request: dict[str, Any]) -> int:
         with (out / run_id / "lambda.log").open("w") as log:
             local = LocalRun(base_url=target.url, token=target.token, guard_config=config, out_dir=out, log=log)
             result = local.execute(request, run_id, ProgressPrinter(sys.stderr), RUN_TIMEOUT_SECONDS, seed=seed)
-    print(before_after_table(result.report))
+    print(report_table(result.report))
     line = outcome_line(result.report)
-    succeeded = result.report.get("outcome") == "succeeded"
+    succeeded = result.report.outcome == "succeeded"
     print(line, file=sys.stdout if succeeded else sys.stderr)
     print(f"report: {result.run_dir / 'report.html'}", file=sys.stderr)
     print(result.report_path)
@@ -194,16 +195,13 @@ def _execute(args: argparse.Namespace, request: dict[str, Any]) -> int:
 def _audit(args: argparse.Namespace) -> int:
     with _hubspot(args) as target:
         gateway = HubSpotGateway(target.token, base_url=target.url, requests_per_10s=args.rate_budget or 100)
-        catalogs = {object_type: gateway.stage_catalog(object_type) for object_type in ObjectType}
-        snapshot = audit(gateway, catalogs)
+        catalogs = {object_type: gateway.crm.stage_catalog(object_type) for object_type in ObjectType}
+        snapshot = audit(gateway.crm, catalogs)
     if args.json:
         print(snapshot.model_dump_json(indent=2))
         return 0
-    report = {
-        "stages": {t.value: [(s.value, s.label) for s in c.stages] for t, c in catalogs.items()},
-        "before": snapshot.model_dump(mode="json"),
-    }
-    print(before_after_table(report).replace("   after", "  (now)"))
+    stages = {t: [(s.value, s.label) for s in c.stages] for t, c in catalogs.items()}
+    print(before_after_table(stages, snapshot, None, after_title="(now)"))
     print(f"{gateway.usage.total_calls} HubSpot requests", file=sys.stderr)
     return 0
 

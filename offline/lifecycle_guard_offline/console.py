@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
+from lifecycle_guard.audit import AuditSnapshot, StageCounts
+from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.reporting import RunReport
 from lifecycle_guard_offline.local_run import Progress
 
 BAR_WIDTH = 28
@@ -54,27 +57,29 @@ class ProgressPrinter:
         self._last_line = ""  # the next phase starts on a fresh line: nothing to overwrite
 
 
-def _count(counts: Mapping[str, Any] | None, stage: str | None) -> int | None:
-    if not counts:
+def _count(counts: StageCounts | None, stage: str | None) -> int | None:
+    if counts is None:
         return None
-    if stage is None:
-        return int(counts.get("missing", 0))
-    return int(counts.get("by_stage", {}).get(stage, 0))
+    return counts.missing if stage is None else counts.by_stage.get(stage, 0)
 
 
-def before_after_table(report: Mapping[str, Any]) -> str:
+def before_after_table(
+    stages: Mapping[ObjectType, list[tuple[str, str]]],
+    before: AuditSnapshot | None,
+    after: AuditSnapshot | None,
+    *,
+    after_title: str = "after",
+) -> str:
     """Stage counts per object type before and after the run, in the portal's funnel order."""
     lines: list[str] = []
-    before = (report.get("before") or {}).get("counts", {})
-    after = (report.get("after") or {}).get("counts", {})
-    for object_type, stages in (report.get("stages") or {}).items():
-        rows: list[tuple[str, str | None]] = [(label, value) for value, label in stages]
+    for object_type, values in stages.items():
+        rows: list[tuple[str, str | None]] = [(label, value) for value, label in values]
         rows.append(("(no stage)", None))
         width = max(len(label) for label, _ in rows)
-        lines.append(f"{object_type:<{width}}  {'before':>9}  {'after':>9}  {'change':>8}")
+        lines.append(f"{object_type.value:<{width}}  {'before':>9}  {after_title:>9}  {'change':>8}")
         for label, stage in rows:
-            was = _count(before.get(object_type), stage)
-            now = _count(after.get(object_type), stage)
+            was = _count(before.counts.get(object_type) if before else None, stage)
+            now = _count(after.counts.get(object_type) if after else None, stage)
             change = f"{now - was:+,}" if was is not None and now is not None and now != was else ""
             lines.append(
                 f"{label:<{width}}  {'' if was is None else f'{was:,}':>9}  "
@@ -84,25 +89,26 @@ def before_after_table(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def outcome_line(report: Mapping[str, Any]) -> str:
+def report_table(report: RunReport) -> str:
+    return before_after_table(report.stages, report.before, report.after)
+
+
+def outcome_line(report: RunReport) -> str:
     """One line: what happened and, when it did not succeed, why."""
-    outcome = report.get("outcome", "failed")
-    planned = sum(int(rule.get("planned", 0)) for rule in report.get("changes", []))
-    applied = int((report.get("fix") or {}).get("applied", 0))
-    if outcome == "succeeded" and report.get("action") == "undo":
-        skipped = int((report.get("fix") or {}).get("skipped", 0))
-        verb = "restored" if report.get("mode") == "apply" else "would restore"
-        return f"succeeded: {verb} {planned:,} records; {skipped:,} left alone (changed since the run)"
-    if outcome == "succeeded":
-        checks = report.get("checks", [])
-        passed = sum(1 for check in checks if check.get("status") == "PASS")
-        done = (
-            f"{applied:,} of {planned:,} changes applied"
-            if report.get("mode") == "apply"
-            else f"{planned:,} changes planned (dry run)"
+    summary = report.summary()
+    if report.outcome == "succeeded" and report.action == "undo":
+        verb = "restored" if report.mode == "apply" else "would restore"
+        return (
+            f"succeeded: {verb} {summary.changes_planned:,} records; {report.fix.skipped:,} left alone "
+            "(changed since the run)"
         )
-        return f"succeeded: {done}; {passed} of {len(checks)} checks passed"
-    failures = list(report.get("failures", []))
-    failed_checks = [check["name"] for check in report.get("checks", []) if check.get("status") == "FAIL"]
-    reasons = failures + [f"check failed: {name}" for name in failed_checks]
-    return f"{outcome.replace('_', ' ')}: {reasons[0] if reasons else 'see the report'}"
+    if report.outcome == "succeeded":
+        passed = sum(1 for status in summary.checks.values() if status == "PASS")
+        done = (
+            f"{summary.changes_applied:,} of {summary.changes_planned:,} changes applied"
+            if report.mode == "apply"
+            else f"{summary.changes_planned:,} changes planned (dry run)"
+        )
+        return f"succeeded: {done}; {passed} of {len(report.checks)} checks passed"
+    reasons = report.reasons()
+    return f"{report.outcome.replace('_', ' ')}: {reasons[0] if reasons else 'see the report'}"

@@ -8,7 +8,6 @@ journals, pending-write markers of a crashed run) is what earlier runs left ther
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import warnings
@@ -19,7 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from lifecycle_guard.runs import RunTracker
+from lifecycle_guard.layout import RunLayout
+from lifecycle_guard.reporting import RunReport
+from lifecycle_guard.tracker import RunTracker
 from lifecycle_guard_offline.executions import ExecutionResult, execution_history
 from lifecycle_guard_offline.harness import OfflineApp
 
@@ -106,7 +107,7 @@ class _PhaseWatch:
 
     def _figures(self, phase: str, seconds: float, ended: bool) -> Progress:
         if phase == "plan":
-            jobs = len(self._app.list_keys(f"work/{self._run_id}/jobs/"))
+            jobs = len(self._app.list_keys(RunLayout(self._run_id, "").jobs))
             return Progress(phase, detail=f"{jobs:,} fix jobs planned", seconds=seconds, ended=ended)
         if phase == "fix":
             run = self._tracker.state(self._run_id)
@@ -132,7 +133,7 @@ def _phases(history: list[dict[str, Any]]) -> list[tuple[str, datetime]]:
 class LocalRunResult:
     run_id: str
     status: str
-    report: dict[str, Any]
+    report: RunReport
     run_dir: Path
 
     @property
@@ -202,9 +203,9 @@ class LocalRun:
                 time.sleep(0.5)
             on_progress(Progress("done"))
             self._save_mirror(app)
-            return self._collect(app, run_id, result)
+            return self._collect(app, run_id, result, str(request.get("action", "run")))
 
-    def _collect(self, app: OfflineApp, run_id: str, result: ExecutionResult) -> LocalRunResult:
+    def _collect(self, app: OfflineApp, run_id: str, result: ExecutionResult, action: str) -> LocalRunResult:
         """Copy the run's files out of the bucket; the report exists for failed runs too (the failure path)."""
         run_dir = self._out / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -215,11 +216,21 @@ class LocalRun:
             for name in RUN_FILES:
                 if prefix + name in present:
                     (run_dir / name).write_bytes(app.read_object(prefix + name))
-            report = json.loads((run_dir / "report.json").read_text())
+            report = RunReport.model_validate_json((run_dir / "report.json").read_bytes())
         else:
             # Only if even the failure report could not be written: the execution's own error and cause.
-            report = {"run_id": run_id, "outcome": "failed", "failures": [f"{result.error}: {result.cause}"]}
-            (run_dir / "report.json").write_text(json.dumps(report, indent=2))
+            now = datetime.now(UTC)
+            report = RunReport(
+                run_id=run_id,
+                action=action,
+                mode="unknown",
+                source="cli",
+                outcome="failed",
+                started_at=now,
+                finished_at=now,
+                failures=[f"{result.error}: {result.cause}"],
+            )
+            (run_dir / "report.json").write_text(report.model_dump_json(indent=2))
         return LocalRunResult(run_id, result.status, report, run_dir)
 
     # ---- the bucket mirror ----

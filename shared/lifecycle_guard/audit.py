@@ -12,7 +12,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from lifecycle_guard.gateway import HubSpotGateway, stage_is, stage_missing
+from lifecycle_guard.crm import Crm
+from lifecycle_guard.filters import StageFilter
 from lifecycle_guard.journal import utcnow
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.stages import StageCatalog
@@ -24,26 +25,23 @@ class StageCounts(BaseModel):
     by_stage: dict[str, int]
     unrecognised: int
 
-    def at(self, stages: tuple[str, ...]) -> int:
-        return sum(self.by_stage.get(stage, 0) for stage in stages)
-
 
 class AuditSnapshot(BaseModel):
     taken_at: datetime
     counts: dict[ObjectType, StageCounts]
 
 
-def count_stages(gateway: HubSpotGateway, catalog: StageCatalog) -> StageCounts:
+def count_stages(crm: Crm, catalog: StageCatalog) -> StageCounts:
     object_type = catalog.object_type
-    total = gateway.count(object_type, [])
-    missing = gateway.count(object_type, [stage_missing()])
-    by_stage = {stage: gateway.count(object_type, [stage_is(stage)]) for stage in catalog.values}
+    total = crm.count(object_type)
+    missing = crm.count(object_type, StageFilter.no_stage())
+    by_stage = {stage: crm.count(object_type, StageFilter.at(stage)) for stage in catalog.values}
     unrecognised = max(0, total - missing - sum(by_stage.values()))
     return StageCounts(total=total, missing=missing, by_stage=by_stage, unrecognised=unrecognised)
 
 
-def audit(gateway: HubSpotGateway, catalogs: Mapping[ObjectType, StageCatalog]) -> AuditSnapshot:
+def audit(crm: Crm, catalogs: Mapping[ObjectType, StageCatalog]) -> AuditSnapshot:
     return AuditSnapshot(
         taken_at=utcnow(),
-        counts={object_type: count_stages(gateway, catalogs[object_type]) for object_type in ObjectType},
+        counts={object_type: count_stages(crm, catalogs[object_type]) for object_type in ObjectType},
     )

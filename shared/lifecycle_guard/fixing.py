@@ -17,19 +17,20 @@ planned target (not re-planned as "missing"), and writes that reached HubSpot ar
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
 from lifecycle_guard.config import FixOptions
-from lifecycle_guard.gateway import HubSpotGateway
-from lifecycle_guard.journal import JournalEntry, Outcome, Write, segment_key, utcnow, write_segment
+from lifecycle_guard.crm import Crm
+from lifecycle_guard.jobs import PlannedChange
+from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, utcnow, write_segment
+from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType
-from lifecycle_guard.planning import PlannedChange
+from lifecycle_guard.pending import marker_body, pending_batches
 from lifecycle_guard.stages import StageCatalog
-from lifecycle_guard.storage import PENDING_PREFIX, ObjectStore
+from lifecycle_guard.storage import ObjectStore
 
 RESIDUE_SAMPLE = 100
 NOT_FOUND = "OBJECT_NOT_FOUND"
@@ -59,12 +60,12 @@ class FixOutcome:
         self.skipped += other.skipped
         self.residue.extend(other.residue[: max(0, RESIDUE_SAMPLE - len(self.residue))])
 
-    def count(self, outcome: Outcome) -> None:
+    def count(self, outcome: WriteOutcome) -> None:
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)
 
-
-def pending_key(run_id: str, job_id: str, batch: int) -> str:
-    return f"{PENDING_PREFIX}{run_id}/{job_id}-{batch:04d}.json"
+    def counts(self) -> dict[str, int]:
+        """Records per final outcome, as the run's counters add them up."""
+        return {outcome.value: getattr(self, outcome.value) for outcome in WriteOutcome}
 
 
 @dataclass
@@ -75,7 +76,7 @@ class _Batch:
     changes: dict[str, PlannedChange]
     current: dict[str, str]
     entries: list[JournalEntry] = field(default_factory=list)
-    settled: dict[str, Outcome] = field(default_factory=dict)
+    settled: dict[str, WriteOutcome] = field(default_factory=dict)
 
     @property
     def object_type(self) -> ObjectType:
@@ -90,21 +91,19 @@ class Fixer:
 
     def __init__(
         self,
-        gateway: HubSpotGateway,
+        crm: Crm,
         catalog: StageCatalog,
         store: ObjectStore,
         options: FixOptions,
+        layout: RunLayout,
         *,
-        run_id: str,
-        run_prefix: str,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._gateway = gateway
+        self._crm = crm
         self._catalog = catalog
         self._store = store
         self._options = options
-        self._run_id = run_id
-        self._run_prefix = run_prefix
+        self._layout = layout
         self._clock = clock
 
     def apply(
@@ -114,12 +113,12 @@ class Fixer:
         size = self._options.batch_size
         for number, start in enumerate(range(0, len(changes), size)):
             batch = list(changes[start : start + size])
-            marker = pending_key(self._run_id, job_id, number)
+            marker = self._layout.pending_marker(job_id, number)
             if mode is not FixMode.RECOVER:
                 # Below the daily watermark, stop between batches; a batch begun (or a recovery) is finished.
-                self._gateway.check_daily_watermark()
-                self._store.put(marker, _marker_body(self._run_id, job_id, batch))
-            with self._gateway.finishing():
+                self._crm.check_daily_watermark()
+                self._store.put(marker, marker_body(self._layout.run_id, job_id, batch))
+            with self._crm.finishing():
                 outcome.add(self._apply_batch(job_id, number, attempt, batch, mode))
             if mode is not FixMode.RECOVER:
                 self._store.delete(marker)
@@ -140,28 +139,29 @@ class Fixer:
             self._restore_blanks(batch)
         finally:
             # Even a batch that fails half-way journals the writes it made.
-            key = segment_key(self._run_prefix, f"{job_id}-a{attempt}", number)
-            write_segment(self._store, key, batch.entries)
+            write_segment(self._store, self._layout.journal_segment(f"{job_id}-a{attempt}", number), batch.entries)
         return self._outcome(batch)
 
     def _reconcile(self, batch: _Batch, *, blanks_only: bool) -> None:
         """Read current values: settle what is done, deleted or changed elsewhere; note blanks a crash left."""
-        found = self._gateway.read(batch.object_type, list(batch.changes), [LIFECYCLE_STAGE])
+        found = self._crm.read(batch.object_type, list(batch.changes), [LIFECYCLE_STAGE])
         for object_id, change in list(batch.changes.items()):
             record = found.get(object_id)
             now = record.stage if record else NO_STAGE
             batch.current[object_id] = now
             if record is None:
-                self._settle(batch, change, Outcome.SKIPPED, "record no longer exists")
+                self._settle(batch, change, WriteOutcome.SKIPPED, "record no longer exists")
             elif now == change.target:
-                self._journal(batch, change, Write.SET, change.before, Outcome.APPLIED, "confirmed after restart")
-                batch.settled[object_id] = Outcome.APPLIED
+                self._journal(batch, change, Write.SET, change.before, WriteOutcome.APPLIED, "confirmed after restart")
+                batch.settled[object_id] = WriteOutcome.APPLIED
             elif now not in (change.before, NO_STAGE):
-                self._settle(batch, change, Outcome.SKIPPED, f"changed elsewhere to {now!r}")
+                self._settle(batch, change, WriteOutcome.SKIPPED, f"changed elsewhere to {now!r}")
             elif now == NO_STAGE and change.before != NO_STAGE:
                 # The interrupted attempt's clear reached HubSpot; it may have died before journaling it, and the
                 # journal must hold it (an undo restores the first journaled before-value, not the blank).
-                self._journal(batch, change, Write.CLEAR, change.before, Outcome.APPLIED, INTERRUPTED, after=NO_STAGE)
+                self._journal(
+                    batch, change, Write.CLEAR, change.before, WriteOutcome.APPLIED, INTERRUPTED, after=NO_STAGE
+                )
             elif blanks_only:
                 del batch.changes[object_id]  # never written: the next plan decides its fate
 
@@ -177,56 +177,61 @@ class Fixer:
 
     def _update(self, batch: _Batch, values: Mapping[str, str], write: Write) -> list[str]:
         """One batch update; journals each record and returns the ids whose write HubSpot accepted."""
-        result = self._gateway.update(batch.object_type, {i: {LIFECYCLE_STAGE: v} for i, v in values.items()})
+        result = self._crm.update(batch.object_type, {i: {LIFECYCLE_STAGE: v} for i, v in values.items()})
         accepted = []
         for object_id, value in values.items():
             change = batch.changes[object_id]
             before = batch.current[object_id]
             reason = result.failed.get(object_id)
             if reason is not None:
-                self._journal(batch, change, write, before, Outcome.FAILED, reason, after=value)
-                batch.settled[object_id] = Outcome.SKIPPED if reason.startswith(NOT_FOUND) else Outcome.FAILED
+                self._journal(batch, change, write, before, WriteOutcome.FAILED, reason, after=value)
+                batch.settled[object_id] = WriteOutcome.SKIPPED if reason.startswith(NOT_FOUND) else WriteOutcome.FAILED
             elif write is Write.CLEAR:
                 echoed = result.records.get(object_id)
                 took = echoed is None or echoed.stage == NO_STAGE
-                self._journal(batch, change, write, before, Outcome.APPLIED if took else Outcome.IGNORED, after=value)
+                self._journal(
+                    batch, change, write, before, WriteOutcome.APPLIED if took else WriteOutcome.IGNORED, after=value
+                )
                 if took:
                     batch.current[object_id] = NO_STAGE
                     accepted.append(object_id)
             else:
                 # A set's outcome is only known from the read-back; until then it stands as ignored.
-                self._journal(batch, change, write, before, Outcome.IGNORED, after=value)
+                self._journal(batch, change, write, before, WriteOutcome.IGNORED, after=value)
                 accepted.append(object_id)
         return accepted
 
     def _read_back(self, batch: _Batch, written: list[str]) -> None:
         if not written:
             return
-        found = self._gateway.read(batch.object_type, written, [LIFECYCLE_STAGE])
+        found = self._crm.read(batch.object_type, written, [LIFECYCLE_STAGE])
         last_set = {entry.object_id: index for index, entry in enumerate(batch.entries) if entry.write is Write.SET}
         for object_id in written:
             change = batch.changes[object_id]
             record = found.get(object_id)
             if record is None:
-                self._settle(batch, change, Outcome.SKIPPED, "record no longer exists")
+                self._settle(batch, change, WriteOutcome.SKIPPED, "record no longer exists")
                 continue
             expected = batch.entries[last_set[object_id]].after
             previous, now = batch.current[object_id], record.stage
             batch.current[object_id] = now
             if now == expected:
                 index = last_set[object_id]
-                batch.entries[index] = batch.entries[index].model_copy(update={"outcome": Outcome.APPLIED})
+                batch.entries[index] = batch.entries[index].model_copy(update={"outcome": WriteOutcome.APPLIED})
                 if now == change.target:
-                    batch.settled[object_id] = Outcome.APPLIED
+                    batch.settled[object_id] = WriteOutcome.APPLIED
             elif now not in (previous, change.before, NO_STAGE):
-                self._settle(batch, change, Outcome.SKIPPED, f"changed elsewhere to {now!r}")
+                self._settle(batch, change, WriteOutcome.SKIPPED, f"changed elsewhere to {now!r}")
 
     def _restore_blanks(self, batch: _Batch) -> None:
-        """Records we blanked whose target never took get their old value back: a blank is worse than a wrong stage."""
+        """Records we blanked whose target never took get their old value back: a blank is worse than a wrong stage.
+        That includes records whose set HubSpot refused (settled as failed): the refusal left them blank too."""
         blanked = {
-            i: batch.changes[i].before
-            for i in batch.open_ids()
-            if batch.current[i] == NO_STAGE and batch.changes[i].before != NO_STAGE
+            i: change.before
+            for i, change in batch.changes.items()
+            if batch.current[i] == NO_STAGE
+            and change.before != NO_STAGE
+            and batch.settled.get(i) in (None, WriteOutcome.FAILED)
         }
         if blanked:
             restored = self._update(batch, blanked, Write.SET)
@@ -238,14 +243,14 @@ class Fixer:
         change: PlannedChange,
         write: Write,
         before: str,
-        outcome: Outcome,
+        outcome: WriteOutcome,
         detail: str = "",
         *,
         after: str | None = None,
     ) -> None:
         batch.entries.append(
             JournalEntry(
-                run_id=self._run_id,
+                run_id=self._layout.run_id,
                 job_id=batch.job_id,
                 object_type=change.object_type,
                 object_id=change.object_id,
@@ -259,7 +264,7 @@ class Fixer:
             )
         )
 
-    def _settle(self, batch: _Batch, change: PlannedChange, outcome: Outcome, detail: str) -> None:
+    def _settle(self, batch: _Batch, change: PlannedChange, outcome: WriteOutcome, detail: str) -> None:
         now = batch.current[change.object_id]
         self._journal(batch, change, Write.NONE, now, outcome, detail, after=now)
         batch.settled[change.object_id] = outcome
@@ -268,61 +273,22 @@ class Fixer:
     def _outcome(batch: _Batch) -> FixOutcome:
         outcome = FixOutcome()
         for object_id, change in batch.changes.items():
-            final = batch.settled.get(object_id, Outcome.IGNORED)  # still off target after every round
+            final = batch.settled.get(object_id, WriteOutcome.IGNORED)  # still off target after every round
             outcome.count(final)
-            if final in (Outcome.IGNORED, Outcome.FAILED) and len(outcome.residue) < RESIDUE_SAMPLE:
+            if final in (WriteOutcome.IGNORED, WriteOutcome.FAILED) and len(outcome.residue) < RESIDUE_SAMPLE:
                 outcome.residue.append(
                     {"object_id": object_id, "target": change.target, "now": batch.current[object_id]}
                 )
         return outcome
 
 
-def _marker_body(run_id: str, job_id: str, changes: Sequence[PlannedChange]) -> bytes:
-    return json.dumps(
-        {
-            "run_id": run_id,
-            "job_id": job_id,
-            "object_type": changes[0].object_type.value,
-            "changes": [change.to_row() for change in changes],
-        }
-    ).encode()
-
-
-@dataclass(frozen=True)
-class PendingBatch:
-    key: str
-    run_id: str
-    job_id: str
-    object_type: ObjectType
-    changes: list[PlannedChange]
-
-
-def pending_batches(store: ObjectStore, run_id: str | None = None) -> Iterator[PendingBatch]:
-    """Markers of batches whose writes may have been interrupted: of one run, or of every run."""
-    prefix = PENDING_PREFIX + (f"{run_id}/" if run_id else "")
-    for key in store.keys(prefix):
-        body = store.get(key)
-        if body is None:
-            continue
-        data = json.loads(body)
-        object_type = ObjectType(data["object_type"])
-        yield PendingBatch(
-            key=key,
-            run_id=data["run_id"],
-            job_id=data["job_id"],
-            object_type=object_type,
-            changes=[PlannedChange.from_row(object_type, row) for row in data["changes"]],
-        )
-
-
 def recover_pending(
     store: ObjectStore,
-    gateway: HubSpotGateway,
+    crm: Crm,
     catalogs: Mapping[ObjectType, StageCatalog],
     options: FixOptions,
+    layout: RunLayout,
     *,
-    run_id: str,
-    run_prefix: str,
     of_run: str | None = None,
 ) -> FixOutcome:
     """Finish abandoned batches (of ``of_run``, or of every run) and delete their markers.
@@ -336,7 +302,7 @@ def recover_pending(
             PlannedChange(c.object_type, c.object_id, c.before, c.target, f"recovery:{pending.run_id}:{c.rule}")
             for c in pending.changes
         ]
-        fixer = Fixer(gateway, catalogs[pending.object_type], store, options, run_id=run_id, run_prefix=run_prefix)
+        fixer = Fixer(crm, catalogs[pending.object_type], store, options, layout)
         job_id = "recover-" + pending.key.rsplit("/", 1)[-1].removesuffix(".json")
         outcome.add(fixer.apply(job_id, changes, mode=FixMode.RECOVER))
         store.delete(pending.key)

@@ -8,11 +8,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.storage import ObjectStore
-
-JOURNAL_FILE = "journal.jsonl"
-SEGMENTS = "journal/"
 
 
 class Write(StrEnum):
@@ -21,7 +19,7 @@ class Write(StrEnum):
     NONE = "none"  # nothing written: the entry records why a planned change was skipped
 
 
-class Outcome(StrEnum):
+class WriteOutcome(StrEnum):
     APPLIED = "applied"  # HubSpot stores the value we wrote (read back)
     IGNORED = "ignored"  # HubSpot answered 2xx but kept the old value (e.g. a backward set)
     FAILED = "failed"  # HubSpot answered an error for this record
@@ -40,16 +38,12 @@ class JournalEntry(BaseModel):
     after: str
     rule: str
     at: datetime
-    outcome: Outcome
+    outcome: WriteOutcome
     detail: str = ""
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def segment_key(run_prefix: str, job_id: str, batch: int) -> str:
-    return f"{run_prefix}{SEGMENTS}{job_id}-{batch:04d}.jsonl"
 
 
 def write_segment(store: ObjectStore, key: str, entries: Iterable[JournalEntry]) -> None:
@@ -64,27 +58,17 @@ def _parse(lines: bytes) -> Iterator[JournalEntry]:
             yield JournalEntry.model_validate_json(line)
 
 
-def read_journal(store: ObjectStore, run_prefix: str) -> Iterator[JournalEntry]:
+def read_journal(store: ObjectStore, layout: RunLayout) -> Iterator[JournalEntry]:
     """A run's entries in write order: the compacted journal if the run finished, else its segments."""
-    compacted = store.get(run_prefix + JOURNAL_FILE)
+    compacted = store.get(layout.journal)
     if compacted is not None:
         yield from _parse(compacted)
         return
-    for key in sorted(store.keys(run_prefix + SEGMENTS)):
+    for key in sorted(store.keys(layout.journal_segments)):
         yield from _parse(store.get(key) or b"")
 
 
-def compact_journal(store: ObjectStore, run_prefix: str) -> tuple[str, int]:
-    """Concatenate a run's segments into ``journal.jsonl`` (streamed); returns its key and entry count."""
-    count = 0
-
-    def chunks() -> Iterator[bytes]:
-        nonlocal count
-        for key in sorted(store.keys(run_prefix + SEGMENTS)):
-            body = store.get(key) or b""
-            count += body.count(b"\n")
-            yield body
-
-    key = run_prefix + JOURNAL_FILE
-    store.put_chunks(key, chunks(), "application/x-ndjson")
-    return key, count
+def compact_journal(store: ObjectStore, layout: RunLayout) -> None:
+    """Concatenate a run's segments into ``journal.jsonl`` (streamed)."""
+    chunks = (store.get(key) or b"" for key in sorted(store.keys(layout.journal_segments)))
+    store.put_chunks(layout.journal, chunks, "application/x-ndjson")

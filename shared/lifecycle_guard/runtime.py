@@ -1,60 +1,85 @@
-"""Wiring for the Lambdas: settings from the environment, AWS clients, the HubSpot token, and gateways.
+"""Wiring for the Lambdas: settings from the environment, the adapters steps use, and HubSpot gateways.
 
-The token is read from Secrets Manager (Powertools Parameters, cached five minutes) by the ARN in
-``HUBSPOT_TOKEN_SECRET_ARN``; the token itself is never in an environment variable, a log line or a payload.
+Settings are validated when a handler module loads (a cold start), so a function deployed without a variable it
+needs fails at once with the variable's name, not half-way through a run. The token is read from Secrets Manager
+(Powertools Parameters, cached five minutes) by the ARN in ``HUBSPOT_TOKEN_SECRET_ARN``; the token itself is never
+in an environment variable, a log line or a payload.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from functools import cached_property
 from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lifecycle_guard.config import GuardConfig
+from lifecycle_guard.config import GuardConfig, load_config
 from lifecycle_guard.gateway import DEFAULT_BASE_URL, HubSpotGateway
-from lifecycle_guard.runs import RunTracker
+from lifecycle_guard.queue import JobQueue
 from lifecycle_guard.storage import S3Store
-from lifecycle_guard.usage import ApiUsage
+from lifecycle_guard.tracker import RunTracker
 
 SECRET_MAX_AGE_SECONDS = 300
 
 
-@dataclass(frozen=True)
-class Settings:
-    bucket: str
-    table: str
-    base_url: str
-    token_secret_arn: str
-    tier_requests_per_10s: int
-    budget_percent: int
-    fix_workers: int
-    deployed_config: str
-    job_queue_url: str
-    dead_letter_queue_url: str
-    job_max_receives: int
-    poll_seconds: int
+class SettingsError(RuntimeError):
+    """The function's environment lacks a variable it needs, or holds an invalid one."""
+
+
+class Settings(BaseModel):
+    """The environment template.yaml gives the functions (Globals, plus each function's own variables)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    bucket: str = Field(alias="BUCKET_NAME", min_length=1)
+    table: str = Field(alias="TABLE_NAME", min_length=1)
+    token_secret_arn: str = Field(alias="HUBSPOT_TOKEN_SECRET_ARN", min_length=1)
+    base_url: str = Field(default=DEFAULT_BASE_URL, alias="HUBSPOT_BASE_URL", min_length=1)
+    tier_requests_per_10s: int = Field(alias="API_REQUESTS_PER_10S", ge=1)
+    budget_percent: int = Field(alias="API_BUDGET_PERCENT", ge=1, le=100)
+    fix_workers: int = Field(alias="FIX_WORKERS", ge=1)
+    # Only some functions have these (template.yaml); a handler names the ones it needs in ``require``.
+    deployed_config: str | None = Field(default=None, alias="GUARD_CONFIG")
+    job_queue_url: str | None = Field(default=None, alias="FIX_JOB_QUEUE_URL")
+    dead_letter_queue_url: str | None = Field(default=None, alias="FIX_JOB_DLQ_URL")
+    job_max_receives: int | None = Field(default=None, alias="FIX_JOB_MAX_RECEIVES", ge=1)
+    poll_seconds: int | None = Field(default=None, alias="PROGRESS_POLL_SECONDS", ge=1)
 
     @classmethod
-    def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        return cls(
-            bucket=env.get("BUCKET_NAME", ""),
-            table=env.get("TABLE_NAME", ""),
-            base_url=env.get("HUBSPOT_BASE_URL", DEFAULT_BASE_URL),
-            token_secret_arn=env.get("HUBSPOT_TOKEN_SECRET_ARN", ""),
-            tier_requests_per_10s=int(env.get("API_REQUESTS_PER_10S", "100")),
-            budget_percent=int(env.get("API_BUDGET_PERCENT", "50")),
-            fix_workers=max(1, int(env.get("FIX_WORKERS", "2"))),
-            deployed_config=env.get("GUARD_CONFIG", "{}") or "{}",
-            job_queue_url=env.get("FIX_JOB_QUEUE_URL", ""),
-            dead_letter_queue_url=env.get("FIX_JOB_DLQ_URL", ""),
-            job_max_receives=int(env.get("FIX_JOB_MAX_RECEIVES", "3")),
-            poll_seconds=int(env.get("PROGRESS_POLL_SECONDS", "30")),
-        )
+    def from_environment(cls, environ: Mapping[str, str] | None = None, *, require: Iterable[str] = ()) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        try:
+            settings = cls.model_validate(env)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise SettingsError(f"this function's environment is incomplete: {problems}") from exc
+        for name in require:
+            settings._needed(name)
+        return settings
+
+    def config(self, overrides: Mapping[str, Any] | None = None) -> GuardConfig:
+        """The deployed config (``GUARD_CONFIG``) with a run's overrides merged on top."""
+        return load_config(self._needed("deployed_config"), overrides)
+
+    @property
+    def poll_minimum_seconds(self) -> int:
+        return int(self._needed("poll_seconds"))
+
+    @property
+    def max_receives(self) -> int:
+        return int(self._needed("job_max_receives"))
+
+    def _needed(self, name: str) -> Any:
+        value = getattr(self, name)
+        if value is None:
+            raise SettingsError(f"this function's environment lacks {self.model_fields[name].alias}")
+        return value
 
 
 def token_from_secret(secret: str) -> str:
@@ -68,36 +93,34 @@ def token_from_secret(secret: str) -> str:
     return secret.strip()
 
 
-@dataclass
 class Services:
-    """What a step needs from the outside world; built once per Lambda container."""
+    """The adapters a step uses, built once per Lambda container from its settings."""
 
-    settings: Settings
-    s3: Any = None
-    dynamodb: Any = None
-    sqs: Any = None
-    stepfunctions: Any = None
-    usages: list[ApiUsage] = field(default_factory=list)
+    def __init__(self, settings: Settings, *, session: boto3.session.Session | None = None) -> None:
+        self.settings = settings
+        self._session = session or boto3.session.Session()
+        self.store = S3Store(self._session.client("s3"), settings.bucket)
+        self.tracker = RunTracker(self._session.client("dynamodb"), settings.table)
 
-    def __post_init__(self) -> None:
-        self.s3 = self.s3 or boto3.client("s3")
-        self.dynamodb = self.dynamodb or boto3.client("dynamodb")
-        self.sqs = self.sqs or boto3.client("sqs")
-        self.stepfunctions = self.stepfunctions or boto3.client("stepfunctions")
-        self.store = S3Store(self.s3, self.settings.bucket)
-        self.tracker = RunTracker(self.dynamodb, self.settings.table)
+    @cached_property
+    def queue(self) -> JobQueue:
+        url, dead_letters = self.settings.job_queue_url, self.settings.dead_letter_queue_url
+        if not url or not dead_letters:
+            raise SettingsError("this function has no fix-job queue (FIX_JOB_QUEUE_URL, FIX_JOB_DLQ_URL)")
+        return JobQueue(self._session.client("sqs"), url, dead_letters)
+
+    @cached_property
+    def _stepfunctions(self) -> Any:
+        return self._session.client("stepfunctions")
 
     def execution_running(self, execution_arn: str) -> bool:
         """Whether a Step Functions execution is still running (False if it no longer exists)."""
+        client = self._stepfunctions
         try:
-            status = self.stepfunctions.describe_execution(executionArn=execution_arn)["status"]
-        except (self.stepfunctions.exceptions.ExecutionDoesNotExist, self.stepfunctions.exceptions.InvalidArn):
+            status = client.describe_execution(executionArn=execution_arn)["status"]
+        except (client.exceptions.ExecutionDoesNotExist, client.exceptions.InvalidArn):
             return False
         return bool(status == "RUNNING")
-
-    def token(self) -> str:
-        secret = parameters.get_secret(self.settings.token_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
-        return token_from_secret(str(secret))
 
     def requests_per_10s(self, config: GuardConfig, *, worker: bool) -> int:
         """This process's share of the burst budget: the whole run's budget, split across concurrent workers."""
@@ -106,24 +129,21 @@ class Services:
         share = budget.worker_share if budget.worker_share is not None else 1 / self.settings.fix_workers
         return max(1, int(total * share)) if worker else max(1, total)
 
-    def gateway(self, config: GuardConfig, *, worker: bool = False) -> HubSpotGateway:
-        usage = ApiUsage()
-        self.usages.append(usage)
-        return HubSpotGateway(
-            self.token(),
+    @contextmanager
+    def hubspot(self, run_id: str, config: GuardConfig, *, worker: bool = False) -> Iterator[HubSpotGateway]:
+        """A gateway for one step of ``run_id``; the API calls it made are added to the run's counters on the
+        way out, whether the step succeeded or not (a failed step's calls count against the budget too)."""
+        secret = parameters.get_secret(self.settings.token_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+        gateway = HubSpotGateway(
+            token_from_secret(str(secret)),
             base_url=self.settings.base_url,
             requests_per_10s=self.requests_per_10s(config, worker=worker),
             search_per_second=config.budget.search_requests_per_second,
             max_attempts=config.budget.max_attempts,
             daily_watermark=config.budget.daily_watermark,
-            usage=usage,
         )
-
-    def flush_usage(self, run_id: str) -> None:
-        """Add the API calls this invocation made to the run's counters."""
-        total = ApiUsage()
-        for usage in self.usages:
-            total.merge(usage)
-        self.usages.clear()
-        if total.total_calls:
-            self.tracker.add_usage(run_id, total)
+        try:
+            yield gateway
+        finally:
+            if gateway.usage.total_calls:
+                self.tracker.add_usage(run_id, gateway.usage)

@@ -1,21 +1,11 @@
-"""Object storage for plans, journals, reports and pending-write markers (S3 in AWS, moto offline).
-
-Layout in the bucket (``<run>`` = the run id, ``<day>`` = ``YYYY/MM/DD`` of its start):
-
-- ``runs/<day>/<run>/report.json|report.html|journal.jsonl|plan.jsonl`` - what users read; kept for the
-  bucket's run retention, and ``latest/`` holds a copy of the newest report;
-- ``runs/<day>/<run>/journal/<job>-<batch>.jsonl`` - journal segments written as batches finish, compacted into
-  ``journal.jsonl`` by the report step;
-- ``work/<run>/jobs/<job>.json`` - the plan, cut into fix jobs;
-- ``work/pending/<run>/<job>-<batch>.json`` - a marker per write batch in flight (see ``fixing``).
-"""
+"""Object storage for plans, journals, reports and pending-write markers (S3 in AWS, moto offline); the keys
+are made by ``layout``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
-PENDING_PREFIX = "work/pending/"
 MULTIPART_PART_BYTES = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last
 
 
@@ -29,18 +19,6 @@ class ObjectStore(Protocol):
     def keys(self, prefix: str) -> Iterator[str]: ...
 
     def delete(self, key: str) -> None: ...
-
-    def copy(self, source: str, destination: str) -> None: ...
-
-
-def run_prefix(run_id: str, started_at_iso: str) -> str:
-    """``runs/YYYY/MM/DD/<run>/`` from the run's ISO start time."""
-    day = started_at_iso[:10].replace("-", "/")
-    return f"runs/{day}/{run_id}/"
-
-
-def jobs_prefix(run_id: str) -> str:
-    return f"work/{run_id}/jobs/"
 
 
 class S3Store:
@@ -101,5 +79,34 @@ class S3Store:
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=key)
 
-    def copy(self, source: str, destination: str) -> None:
-        self._s3.copy_object(Bucket=self.bucket, Key=destination, CopySource={"Bucket": self.bucket, "Key": source})
+
+class MemoryStore:
+    """``ObjectStore`` in a dict: for benchmarks (what a plan and a journal weigh, without S3) and unit tests."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, key: str, body: bytes, content_type: str = "application/json") -> None:  # noqa: ARG002
+        self.objects[key] = body
+
+    def put_chunks(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        content_type: str = "application/json",  # noqa: ARG002 - the protocol's signature
+    ) -> None:
+        self.objects[key] = b"".join(chunks)
+
+    def get(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        return iter(sorted(key for key in self.objects if key.startswith(prefix)))
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def size(self, prefix: str) -> tuple[int, int]:
+        """(objects, bytes) under ``prefix``."""
+        sizes = [len(body) for key, body in self.objects.items() if key.startswith(prefix)]
+        return len(sizes), sum(sizes)

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from lifecycle_guard.config import FixOptions
+from lifecycle_guard.crm import Crm
 from lifecycle_guard.fixing import Fixer, FixOutcome
-from lifecycle_guard.gateway import HubSpotGateway
-from lifecycle_guard.journal import JournalEntry, Outcome, Write, segment_key, utcnow, write_segment
+from lifecycle_guard.jobs import PlannedChange
+from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, utcnow, write_segment
+from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
-from lifecycle_guard.planning import PlannedChange
 from lifecycle_guard.stages import StageCatalog
 from lifecycle_guard.storage import ObjectStore
 
@@ -37,7 +38,7 @@ def net_changes(entries: Iterable[JournalEntry]) -> list[NetChange]:
     first: dict[tuple[ObjectType, str], str] = {}
     last: dict[tuple[ObjectType, str], str] = {}
     for entry in entries:
-        if entry.outcome is not Outcome.APPLIED or entry.write is Write.NONE:
+        if entry.outcome is not WriteOutcome.APPLIED or entry.write is Write.NONE:
             continue
         key = (entry.object_type, entry.object_id)
         first.setdefault(key, entry.before)
@@ -82,23 +83,21 @@ class Undoer:
 
     def __init__(
         self,
-        gateway: HubSpotGateway,
+        crm: Crm,
         catalogs: Mapping[ObjectType, StageCatalog],
         store: ObjectStore,
         options: FixOptions,
+        layout: RunLayout,
         *,
-        run_id: str,
-        run_prefix: str,
         undo_run_id: str,
         force: bool,
         apply: bool,
     ) -> None:
-        self._gateway = gateway
+        self._crm = crm
         self._catalogs = catalogs
         self._store = store
         self._options = options
-        self._run_id = run_id
-        self._run_prefix = run_prefix
+        self._layout = layout
         self._undo_run_id = undo_run_id
         self._force = force
         self._apply = apply
@@ -110,7 +109,7 @@ class Undoer:
             of_type = [c for c in changes if c.object_type is object_type]
             if not of_type:
                 continue
-            found = self._gateway.read(object_type, [c.object_id for c in of_type], [LIFECYCLE_STAGE])
+            found = self._crm.read(object_type, [c.object_id for c in of_type], [LIFECYCLE_STAGE])
             current = {object_id: record.stage for object_id, record in found.items()}
             restore, unchanged = undo_plan(of_type, current, run_id=self._undo_run_id, force=self._force)
             undo_job_id = f"undo-{job_id}-{object_type.value}"
@@ -119,14 +118,7 @@ class Undoer:
             if not restore:
                 continue
             if self._apply:
-                fixer = Fixer(
-                    self._gateway,
-                    self._catalogs[object_type],
-                    self._store,
-                    self._options,
-                    run_id=self._run_id,
-                    run_prefix=self._run_prefix,
-                )
+                fixer = Fixer(self._crm, self._catalogs[object_type], self._store, self._options, self._layout)
                 outcome = fixer.apply(undo_job_id, restore)
                 counts.outcome.add(outcome)
                 counts.restored[object_type.value] += outcome.applied
@@ -137,7 +129,7 @@ class Undoer:
     def _journal_skips(self, job_id: str, skipped: list[NetChange], current: Mapping[str, str]) -> None:
         entries = [
             JournalEntry(
-                run_id=self._run_id,
+                run_id=self._layout.run_id,
                 job_id=job_id,
                 object_type=change.object_type,
                 object_id=change.object_id,
@@ -146,9 +138,9 @@ class Undoer:
                 after=current.get(change.object_id, ""),
                 rule=f"undo:{self._undo_run_id}",
                 at=utcnow(),
-                outcome=Outcome.SKIPPED,
+                outcome=WriteOutcome.SKIPPED,
                 detail="changed since the run (or deleted); undo with force to restore it anyway",
             )
             for change in skipped
         ]
-        write_segment(self._store, segment_key(self._run_prefix, f"{job_id}-skipped", 0), entries)
+        write_segment(self._store, self._layout.journal_segment(f"{job_id}-skipped", 0), entries)

@@ -1,10 +1,53 @@
-"""Counts of every HubSpot request a process made, mergeable across the Lambdas of one run."""
+"""Counts of every HubSpot request a process made, mergeable across the Lambdas of one run.
+
+A process counts in an ``ApiUsage``; the run's total lives in the tracker's run item as flat counters
+(``calls:<endpoint>``, ``statuses:<status>``, ``throttled:<policy>`` and the plain numbers), which
+``to_counters`` writes and ``ApiTotals.from_counters`` reads back.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from pydantic import BaseModel, computed_field
+
+_BREAKDOWNS = ("calls", "statuses", "throttled")
+_AMOUNTS = ("retries", "paced_seconds", "backoff_seconds")
+
+
+class ApiTotals(BaseModel):
+    """A run's HubSpot requests: per endpoint, per status, 429s per policy, and time spent waiting."""
+
+    calls: dict[str, int] = {}
+    statuses: dict[str, int] = {}
+    throttled: dict[str, int] = {}
+    retries: int = 0
+    paced_seconds: float = 0.0
+    backoff_seconds: float = 0.0
+    daily_remaining: int | None = None
+
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented use on a property
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @classmethod
+    def from_counters(cls, counters: Mapping[str, float | str]) -> ApiTotals:
+        breakdowns: dict[str, dict[str, int]] = {name: {} for name in _BREAKDOWNS}
+        for key, value in counters.items():
+            kind, _, name = key.partition(":")
+            if name and kind in breakdowns:
+                breakdowns[kind][name] = int(value)
+        daily = counters.get("daily_remaining")
+        return cls(
+            **breakdowns,
+            retries=int(counters.get("retries", 0)),
+            paced_seconds=round(float(counters.get("paced_seconds", 0)), 3),
+            backoff_seconds=round(float(counters.get("backoff_seconds", 0)), 3),
+            daily_remaining=None if daily is None else int(daily),
+        )
 
 
 @dataclass
@@ -41,13 +84,14 @@ class ApiUsage:
                 else min(self.daily_remaining, other.daily_remaining)
             )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "calls": dict(self.calls),
-            "statuses": dict(self.statuses),
-            "throttled": dict(self.throttled),
-            "retries": self.retries,
-            "paced_seconds": round(self.paced_seconds, 3),
-            "backoff_seconds": round(self.backoff_seconds, 3),
-            "daily_remaining": self.daily_remaining,
+    def to_counters(self) -> dict[str, float]:
+        """The amounts to add to the run's counters (``daily_remaining`` is a level, not an amount: not here)."""
+        counters: dict[str, float] = {
+            f"{kind}:{name}": count for kind in _BREAKDOWNS for name, count in getattr(self, kind).items()
         }
+        return counters | {name: getattr(self, name) for name in _AMOUNTS}
+
+    def totals(self) -> ApiTotals:
+        return ApiTotals.from_counters(
+            self.to_counters() | ({} if self.daily_remaining is None else {"daily_remaining": self.daily_remaining})
+        )

@@ -21,9 +21,11 @@ from pydantic import BaseModel
 
 from lifecycle_guard.audit import AuditSnapshot, audit
 from lifecycle_guard.config import FromPrimaryCompany, GuardConfig
-from lifecycle_guard.gateway import FilterGroups, HubSpotError, HubSpotGateway, stage_in, stage_missing
-from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType
-from lifecycle_guard.planning import PlannedChange, primary_companies
+from lifecycle_guard.crm import Crm, HubSpotError, SearchFilter, iter_pages
+from lifecycle_guard.filters import PropertyEquals, StageFilter
+from lifecycle_guard.jobs import PlannedChange
+from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
+from lifecycle_guard.planning import primary_companies
 from lifecycle_guard.rules import contact_target
 from lifecycle_guard.stages import StageCatalog
 from lifecycle_guard.workflows import PreventionOutcome
@@ -59,13 +61,9 @@ class Verification(BaseModel):
     after: AuditSnapshot | None = None
     checks: list[Check] = []
 
-    @property
-    def passed(self) -> bool:
-        return all(check.status != "FAIL" for check in self.checks)
-
 
 def start_probes(
-    gateway: HubSpotGateway, config: GuardConfig, prevention: PreventionOutcome, *, run_id: str, apply: bool
+    crm: Crm, config: GuardConfig, prevention: PreventionOutcome, *, run_id: str, apply: bool
 ) -> ProbeState:
     """Create a contact and a company with no stage, for the prevention workflows to act on during the wait."""
     options = config.verification
@@ -82,7 +80,7 @@ def start_probes(
         for object_type, properties in probe_properties(run_id).items():
             # Retried on 5xx: a create whose response was lost may still have made a probe, and verify deletes such
             # strays by their marker, so a duplicate is harmless - and one server error no reason to fail the test.
-            created = gateway.create(object_type, properties, retry=True)
+            created = crm.create(object_type, properties, retry=True)
             probes.append(Probe(object_type=object_type, object_id=created.id))
     except HubSpotError as exc:
         return ProbeState(started=False, probes=probes, reason=f"could not create the probes: {exc}", failed=True)
@@ -101,26 +99,26 @@ def probe_properties(run_id: str) -> dict[ObjectType, dict[str, str]]:
     }
 
 
-def probe_filters(run_id: str) -> dict[ObjectType, tuple[str, FilterGroups]]:
-    """Per object type, the marker property of the run's probes and a search for it."""
-    filters: dict[ObjectType, tuple[str, FilterGroups]] = {}
-    for object_type, properties in probe_properties(run_id).items():
-        marker = "email" if object_type is ObjectType.CONTACTS else "name"
-        filters[object_type] = (marker, [[{"propertyName": marker, "operator": "EQ", "value": properties[marker]}]])
-    return filters
+def probe_filters(run_id: str) -> dict[ObjectType, PropertyEquals]:
+    """Per object type, a search for the run's probes by their marker property."""
+    markers = {ObjectType.CONTACTS: "email", ObjectType.COMPANIES: "name"}
+    return {
+        object_type: PropertyEquals(markers[object_type], properties[markers[object_type]])
+        for object_type, properties in probe_properties(run_id).items()
+    }
 
 
 class Verifier:
     def __init__(
         self,
-        gateway: HubSpotGateway,
+        crm: Crm,
         config: GuardConfig,
         catalogs: Mapping[ObjectType, StageCatalog],
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._gateway = gateway
+        self._crm = crm
         self._config = config
         self._catalogs = catalogs
         self._sleep = sleep
@@ -142,11 +140,13 @@ class Verifier:
         settle = 0 if jobs_failed or residue else self._config.verification.settle_seconds
         checks: list[Check] = []
         for object_type in ObjectType:
-            checks.append(self._none_matching(object_type, "missing a stage", [stage_missing()], probe_ids, settle))
+            checks.append(
+                self._none_matching(object_type, "missing a stage", StageFilter.no_stage(), probe_ids, settle)
+            )
             disallowed = self._config.disallowed(object_type)
             if disallowed:
-                groups = [stage_in(disallowed)]
-                checks.append(self._none_matching(object_type, "at a disallowed stage", groups, probe_ids, settle))
+                where = StageFilter(stages=disallowed)
+                checks.append(self._none_matching(object_type, "at a disallowed stage", where, probe_ids, settle))
         checks.append(
             Check(
                 name="every fix job finished on target",
@@ -159,25 +159,24 @@ class Verifier:
         checks.extend(self._probe_checks(probe))
         if probe.probes:
             self._await_probes_gone(run_id)
-        after = audit(self._gateway, self._catalogs)
+        after = audit(self._crm, self._catalogs)
         return Verification(after=after, checks=checks)
 
     def _none_matching(
-        self, object_type: ObjectType, what: str, groups: FilterGroups, excluded: set[str], settle: int
+        self, object_type: ObjectType, what: str, where: SearchFilter, excluded: set[str], settle: int
     ) -> Check:
         name = f"no {object_type.value} {what}"
         deadline = self._clock() + settle
-        total = self._gateway.count(object_type, groups)
+        total = self._crm.count(object_type, where)
         while total > len(excluded) and self._clock() < deadline:
             self._sleep(SETTLE_POLL_SECONDS)
-            total = self._gateway.count(object_type, groups)
+            total = self._crm.count(object_type, where)
         if total == 0:
             return Check(name=name, status="PASS", expected="0", observed="0")
-        candidates = self._first_matching(object_type, groups, CONFIRM_SAMPLE + len(excluded))
+        candidates = self._first_matching(object_type, where, CONFIRM_SAMPLE + len(excluded))
         candidates = [c for c in candidates if c not in excluded]
-        current = self._gateway.read(object_type, candidates, [LIFECYCLE_STAGE])
-        matching = _matches(groups)
-        confirmed = [object_id for object_id, record in current.items() if matching(record.stage)]
+        current = self._crm.read(object_type, candidates, [LIFECYCLE_STAGE])
+        confirmed = [object_id for object_id, record in current.items() if where.matches(record.properties)]
         if not confirmed and total - len(excluded) <= len(candidates):
             return Check(
                 name=name,
@@ -199,22 +198,22 @@ class Verifier:
     def _await_probes_gone(self, run_id: str) -> None:
         """Search lists the probes deleted a moment ago until its index catches up: the after-counts must not."""
         deadline = self._clock() + self._config.verification.settle_seconds
-        for object_type, (_, groups) in probe_filters(run_id).items():
-            while self._gateway.count(object_type, groups) and self._clock() < deadline:
+        for object_type, where in probe_filters(run_id).items():
+            while self._crm.count(object_type, where) and self._clock() < deadline:
                 self._sleep(PROBE_GONE_POLL_SECONDS)
 
     def _delete_stray_probes(self, probe: ProbeState, run_id: str) -> None:
         """Probes created by a create whose response was lost (so not in ``probe``): found by marker, deleted."""
         known = {p.object_id for p in probe.probes}
-        for object_type, (marker, groups) in probe_filters(run_id).items():
-            for page in self._gateway.iter_pages(object_type, groups, [marker]):
+        for object_type, where in probe_filters(run_id).items():
+            for page in iter_pages(self._crm, object_type, where, [where.name]):
                 for record in page:
                     if record.id not in known:
-                        self._gateway.archive(object_type, record.id)
+                        self._crm.archive(object_type, record.id)
 
-    def _first_matching(self, object_type: ObjectType, groups: FilterGroups, limit: int) -> list[str]:
+    def _first_matching(self, object_type: ObjectType, where: SearchFilter, limit: int) -> list[str]:
         ids: list[str] = []
-        for page in self._gateway.iter_pages(object_type, groups, [LIFECYCLE_STAGE]):
+        for page in iter_pages(self._crm, object_type, where, [LIFECYCLE_STAGE]):
             ids.extend(record.id for record in page)
             if len(ids) >= limit:
                 break
@@ -228,9 +227,9 @@ class Verifier:
             return Check(name=name, status="SKIPPED", detail="no contact in this run took its stage from a company")
         sample = random.Random(seed).sample(eligible, min(size, len(eligible)))  # noqa: S311 - sampling, not security
         ids = [c.object_id for c in sample]
-        contacts = self._gateway.read(ObjectType.CONTACTS, ids, [LIFECYCLE_STAGE])
-        primary = primary_companies(self._gateway.associations(ObjectType.CONTACTS, ObjectType.COMPANIES, ids))
-        companies = self._gateway.read(ObjectType.COMPANIES, sorted(set(primary.values())), [LIFECYCLE_STAGE])
+        contacts = self._crm.read(ObjectType.CONTACTS, ids, [LIFECYCLE_STAGE])
+        primary = primary_companies(self._crm.associations(ObjectType.CONTACTS, ObjectType.COMPANIES, ids))
+        companies = self._crm.read(ObjectType.COMPANIES, sorted(set(primary.values())), [LIFECYCLE_STAGE])
         wrong = []
         for change in sample:
             contact = contacts.get(change.object_id)
@@ -259,15 +258,15 @@ class Verifier:
         name = "live prevention test"
         if not probe.started:
             for item in probe.probes:
-                self._gateway.archive(item.object_type, item.object_id)
+                self._crm.archive(item.object_type, item.object_id)
             return [Check(name=name, status="FAIL" if probe.failed else "SKIPPED", detail=probe.reason)]
         expected = self._config.prevention.default_stage
         checks = []
         for item in probe.probes:
             try:
-                record = self._gateway.get(item.object_type, item.object_id, [LIFECYCLE_STAGE])
+                record = self._crm.get(item.object_type, item.object_id, [LIFECYCLE_STAGE])
             finally:
-                self._gateway.archive(item.object_type, item.object_id)
+                self._crm.archive(item.object_type, item.object_id)
             observed = record.stage if record else "(probe deleted)"
             checks.append(
                 Check(
@@ -279,19 +278,6 @@ class Verifier:
                 )
             )
         return checks
-
-
-def _matches(groups: FilterGroups) -> Callable[[str], bool]:
-    """A local reading of our own two filter shapes, to confirm what search returned."""
-    stages: set[str] = set()
-    blank = False
-    for group in groups:
-        for f in group:
-            if f["operator"] == "NOT_HAS_PROPERTY":
-                blank = True
-            elif f["operator"] == "IN":
-                stages.update(f["values"])
-    return lambda stage: (blank and stage == NO_STAGE) or stage in stages
 
 
 def prevention_check(prevention: PreventionOutcome) -> Check:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from lifecycle_guard.config import GuardConfig
-from lifecycle_guard.gateway import HubSpotError, HubSpotGateway, MissingScopes
+from lifecycle_guard.crm import Flows, HubSpotError, MissingScopes
 from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
 from lifecycle_guard.stages import StageCatalog
 
@@ -183,15 +183,15 @@ def _behaviour(flow: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def ensure_flows(
-    gateway: HubSpotGateway, config: GuardConfig, catalogs: Mapping[ObjectType, StageCatalog], *, apply: bool
+    flows: Flows, config: GuardConfig, catalogs: Mapping[ObjectType, StageCatalog], *, apply: bool
 ) -> PreventionOutcome:
     """Create, update or keep each desired flow; in dry-run only say what would change."""
     if not config.prevention.enabled:
         return PreventionOutcome(status="skipped", error="prevention workflows are disabled in the config")
     try:
-        existing = gateway.list_flows()
+        existing = flows.list_flows()
         results = [
-            _ensure(gateway, desired, existing, config, apply=apply) for desired in desired_flows(config, catalogs)
+            _ensure(flows, desired, existing, config, apply=apply) for desired in desired_flows(config, catalogs)
         ]
     except MissingScopes as exc:
         return PreventionOutcome(
@@ -205,7 +205,7 @@ def ensure_flows(
 
 
 def _ensure(
-    gateway: HubSpotGateway,
+    flows: Flows,
     desired: dict[str, Any],
     existing: list[dict[str, Any]],
     config: GuardConfig,
@@ -221,11 +221,11 @@ def _ensure(
     if match is None:
         if not apply:
             return result.model_copy(update={"action": "would_create", "enabled": desired["isEnabled"]})
-        created = gateway.create_flow(desired)
+        created = flows.create_flow(desired)
         return result.model_copy(
             update={"action": "created", "flow_id": str(created.get("id")), "enabled": created.get("isEnabled")}
         )
-    current = gateway.get_flow(str(match["id"]))
+    current = flows.get_flow(str(match["id"]))
     wanted = dict(desired)
     if not config.prevention.enable_flows:
         # Review mode never switches off a flow somebody enabled after reviewing it.
@@ -235,7 +235,7 @@ def _ensure(
         return result
     if not apply:
         return result.model_copy(update={"action": "would_update"})
-    replaced = gateway.replace_flow(str(match["id"]), {**_put_body(wanted), "revisionId": current["revisionId"]})
+    replaced = flows.replace_flow(str(match["id"]), {**_put_body(wanted), "revisionId": current["revisionId"]})
     return result.model_copy(update={"action": "updated", "enabled": replaced.get("isEnabled")})
 
 

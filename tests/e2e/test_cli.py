@@ -13,7 +13,8 @@ from support.cli import CLI, SPEC, run_cli
 from support.oracle import actual_stages, differences, expected_stages
 
 from hubspot_sandbox import Sandbox, generate_portal
-from lifecycle_guard_offline.console import before_after_table
+from lifecycle_guard.reporting import RunReport
+from lifecycle_guard_offline.console import report_table
 
 RUN_FILES = {"report.json", "report.html", "journal.jsonl", "plan.jsonl", "lambda.log"}
 
@@ -60,7 +61,7 @@ def test_demo_run_fixes_the_built_in_portal_and_writes_its_files(tmp_path: Path)
         assert sum(counts["by_stage"].values()) == len(want)
     assert "before" in result.stdout
     assert "after" in result.stdout
-    assert before_after_table(report) in result.stdout
+    assert report_table(RunReport.model_validate(report)) in result.stdout
 
 
 def test_against_a_portal_reached_by_url_the_default_is_a_dry_run(

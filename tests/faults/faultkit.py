@@ -19,8 +19,8 @@ from support.oracle import actual_stages, expected_stages
 from support.pipeline import run_pipeline
 
 from hubspot_sandbox import Portal, PortalSpec, Sandbox
+from lifecycle_guard.queue import FixJobMessage
 from lifecycle_guard.runtime import Services
-from lifecycle_guard.steps import FixJobMessage
 
 # Search paced at HubSpot's documented 5/s, the live prevention test waiting 1 s (the sandbox's workflows act
 # after 0.2 s), and no waiting for search lag unless a test sets some (a run that stopped early leaves records to

@@ -8,8 +8,6 @@ report fails the prevention check, saying which scope is missing.
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from faultkit import SPEC, GuardedPortal, start
 from support.invariants import checks_of, write_calls
@@ -77,7 +75,7 @@ def test_a_deployed_config_that_is_not_json_fails_before_talking_to_hubspot(star
     # GIVEN a deployment whose GuardConfig parameter is not JSON
     sandbox = start_sandbox(TINY)
     services = make_services(sandbox)
-    services.settings = dataclasses.replace(services.settings, deployed_config="{lead: yes")
+    services.settings = services.settings.model_copy(update={"deployed_config": "{lead: yes"})
     guarded = GuardedPortal(sandbox, services)
     # WHEN a run starts
     summary, report = guarded.run("not-json")

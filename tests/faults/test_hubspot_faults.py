@@ -14,7 +14,7 @@ from support.invariants import api_mismatches, batch_updates, checks_of, journal
 
 from hubspot_sandbox import FaultSettings
 from lifecycle_guard import steps
-from lifecycle_guard.journal import Outcome, Write
+from lifecycle_guard.journal import Write, WriteOutcome
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.verification import probe_properties
 
@@ -92,7 +92,7 @@ def test_writes_whose_response_is_lost_are_resent_and_journaled_once(start_sandb
     journaled = Counter(
         (entry.object_type, entry.object_id, entry.write, entry.after)
         for entry in journal_of(guarded.services.store, "lost")
-        if entry.outcome is Outcome.APPLIED and entry.write is not Write.NONE
+        if entry.outcome is WriteOutcome.APPLIED and entry.write is not Write.NONE
     )
     assert journaled
     assert {write: n for write, n in journaled.items() if n != 1} == {}

@@ -41,7 +41,7 @@ from support.oracle import actual_stages, expected_stages
 
 from hubspot_sandbox import Sandbox, SandboxSettings, generate_portal
 from lifecycle_guard import fixing
-from lifecycle_guard.gateway import HubSpotGateway
+from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
 from lifecycle_guard.storage import S3Store
 from lifecycle_guard_offline import ExecutionResult, LambdaContext, OfflineApp
 
@@ -51,7 +51,7 @@ LAMBDA_TIMEOUT_MS = 300_000  # the template's FixWorkerFunction Timeout
 RUN_TIMEOUT_SECONDS = 180
 APPLY = {"action": "run", "mode": "apply", "source": "console"}
 
-_real_update = HubSpotGateway.update
+_real_update = CrmEndpoints.update
 _real_write_segment = fixing.write_segment
 
 
@@ -136,7 +136,7 @@ class ControlledWorker:
             if not delivery.killed:  # a killed process writes nothing more
                 _real_write_segment(store, key, entries)
 
-        stack.enter_context(mock.patch.object(HubSpotGateway, "update", update))
+        stack.enter_context(mock.patch.object(CrmEndpoints, "update", update))
         stack.enter_context(mock.patch.object(fixing, "write_segment", write_segment))
 
     def _let_the_visibility_timeout_pass(self, started_ms: int) -> None:

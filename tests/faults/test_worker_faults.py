@@ -18,9 +18,9 @@ from support.oracle import actual_stages
 
 from hubspot_sandbox import ALL_SCOPES
 from lifecycle_guard import fixing, steps
-from lifecycle_guard.gateway import HubSpotGateway
+from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
 
-_real_update = HubSpotGateway.update
+_real_update = CrmEndpoints.update
 
 
 class WorkerCrash(Exception):
@@ -44,9 +44,9 @@ def dying_after_first_clear(monkeypatch: pytest.MonkeyPatch, crash: BaseExceptio
             raise crash
         return result
 
-    monkeypatch.setattr(HubSpotGateway, "update", update)
+    monkeypatch.setattr(CrmEndpoints, "update", update)
     yield cleared
-    monkeypatch.setattr(HubSpotGateway, "update", _real_update)
+    monkeypatch.setattr(CrmEndpoints, "update", _real_update)
 
 
 def test_a_worker_error_between_clear_and_set_is_resumed_on_redelivery(start_sandbox, make_services, monkeypatch):
@@ -132,7 +132,7 @@ def test_a_token_losing_its_write_scope_mid_run_aborts_it_and_the_next_run_finis
             guarded.sandbox.update_settings(tokens={token: read_only})
         return result
 
-    monkeypatch.setattr(HubSpotGateway, "update", update)
+    monkeypatch.setattr(CrmEndpoints, "update", update)
     # WHEN an apply run goes through
     summary, report = guarded.run("revoked")
     # THEN the worker's 403 stopped the run, and the report says so: the failed job, HubSpot's refusal
@@ -146,7 +146,7 @@ def test_a_token_losing_its_write_scope_mid_run_aborts_it_and_the_next_run_finis
     assert sorted(guarded.blanked()) == sorted(revoked)
     # WHEN the scope is restored and the next run goes through
     guarded.sandbox.update_settings(tokens={token: ALL_SCOPES})
-    monkeypatch.setattr(HubSpotGateway, "update", _real_update)
+    monkeypatch.setattr(CrmEndpoints, "update", _real_update)
     summary, report = guarded.run("restored")
     # THEN the records the refused set left blank got their planned targets, and the portal is exactly right
     assert summary["outcome"] == "succeeded", report

@@ -9,8 +9,8 @@ from support.oracle import actual_stages, differences, expected_stages
 from support.pipeline import run_pipeline
 
 from hubspot_sandbox import PortalSpec, StageMix, generate_portal
-from lifecycle_guard.gateway import HubSpotGateway
-from lifecycle_guard.journal import JournalEntry, Outcome, Write
+from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
+from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 
 APPLY = {"action": "run", "mode": "apply", "config": {"verification": {"live_test_wait_seconds": 1}}}
 SPEC = PortalSpec(contacts=1500, companies=150, seed=21)
@@ -42,7 +42,7 @@ def test_a_dirty_portal_reaches_exactly_the_expected_state(aws, start_sandbox, m
     assert stats["backward_sets_ignored"] == 0
     # the journal holds every applied write: one set per changed record, plus a clear for each backward move
     entries = journal(aws, summary)
-    applied_sets = {e.object_id for e in entries if e.write is Write.SET and e.outcome is Outcome.APPLIED}
+    applied_sets = {e.object_id for e in entries if e.write is Write.SET and e.outcome is WriteOutcome.APPLIED}
     assert summary["changes_applied"] == summary["changes_planned"] == len(applied_sets)
     assert stats["property_changes"] >= len(applied_sets)
 
@@ -135,7 +135,7 @@ def test_a_crash_between_clear_and_set_is_finished_with_the_planned_target(
     sandbox = start_sandbox(portal)
     services = make_services(sandbox, config={"verification": {"live_test": False}})
     expected = expected_stages(portal)
-    real_update = HubSpotGateway.update
+    real_update = CrmEndpoints.update
     crashed: list[str] = []
 
     def update_then_crash(self, object_type, properties_by_id):
@@ -149,10 +149,10 @@ def test_a_crash_between_clear_and_set_is_finished_with_the_planned_target(
             raise SystemExit("simulated worker crash after the clear")  # not an Exception: nothing catches it
         return result
 
-    monkeypatch.setattr(HubSpotGateway, "update", update_then_crash)
+    monkeypatch.setattr(CrmEndpoints, "update", update_then_crash)
     with pytest.raises(SystemExit):
         run_pipeline(services, APPLY, name="crashed")
-    monkeypatch.setattr(HubSpotGateway, "update", real_update)
+    monkeypatch.setattr(CrmEndpoints, "update", real_update)
     assert crashed
     assert all(not portal.get_property("contacts", i, "lifecyclestage") for i in crashed)
     # WHEN the next run starts, THEN it finishes those records with the crashed run's planned targets
@@ -160,4 +160,4 @@ def test_a_crash_between_clear_and_set_is_finished_with_the_planned_target(
     assert summary["outcome"] == "succeeded", summary
     assert differences(expected, actual_stages(portal)) == []
     recovered = [e for e in journal(aws, summary) if e.rule.startswith("recovery:crashed:")]
-    assert {e.object_id for e in recovered if e.outcome is Outcome.APPLIED} == set(crashed)
+    assert {e.object_id for e in recovered if e.outcome is WriteOutcome.APPLIED} == set(crashed)

@@ -6,13 +6,8 @@ from __future__ import annotations
 import pytest
 
 from hubspot_sandbox import ALL_SCOPES, Portal, Sandbox, SandboxSettings
-from lifecycle_guard.gateway import (
-    AuthenticationFailed,
-    DailyLimitReached,
-    HubSpotGateway,
-    HubSpotUnavailable,
-    MissingScopes,
-)
+from lifecycle_guard.crm import AuthenticationFailed, DailyLimitReached, HubSpotUnavailable, MissingScopes
+from lifecycle_guard.gateway import HubSpotGateway
 from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
 
 
@@ -37,7 +32,7 @@ def contact_ids(sandbox: Sandbox) -> list[str]:
 
 def test_a_missing_id_in_a_batch_update_is_a_per_record_failure(sandbox):
     ids = contact_ids(sandbox)
-    result = gateway_for(sandbox).update(
+    result = gateway_for(sandbox).crm.update(
         ObjectType.CONTACTS, {ids[0]: {LIFECYCLE_STAGE: "lead"}, "999999": {LIFECYCLE_STAGE: "lead"}}
     )
     assert result.failed["999999"].startswith("OBJECT_NOT_FOUND")
@@ -48,7 +43,7 @@ def test_a_missing_id_in_a_batch_update_is_a_per_record_failure(sandbox):
 def test_5xx_is_retried_with_back_off_and_counted(sandbox):
     sandbox.queue_fault(path="/crm/v3/objects/contacts/batch/read", status=503, times=2)
     gateway = gateway_for(sandbox)
-    found = gateway.read(ObjectType.CONTACTS, contact_ids(sandbox), [LIFECYCLE_STAGE])
+    found = gateway.crm.read(ObjectType.CONTACTS, contact_ids(sandbox), [LIFECYCLE_STAGE])
     assert len(found) == 5
     assert gateway.usage.retries == 2
     assert gateway.usage.statuses == {"503": 2, "200": 1}
@@ -58,7 +53,7 @@ def test_a_write_whose_response_was_lost_is_sent_again_and_lands_once(sandbox):
     ids = contact_ids(sandbox)
     sandbox.queue_fault(path="/crm/v3/objects/contacts/batch/update", status=502, when="after_write")
     gateway = gateway_for(sandbox)
-    result = gateway.update(ObjectType.CONTACTS, {ids[1]: {LIFECYCLE_STAGE: "lead"}})
+    result = gateway.crm.update(ObjectType.CONTACTS, {ids[1]: {LIFECYCLE_STAGE: "lead"}})
     assert result.records[ids[1]].stage == "lead"
     assert gateway.usage.statuses == {"502": 1, "200": 1}
     history = sandbox.portal.property_history("contacts", ids[1], LIFECYCLE_STAGE)
@@ -75,10 +70,10 @@ def test_a_write_whose_response_was_lost_is_sent_again_and_lands_once(sandbox):
 def test_creates_are_not_repeated_on_5xx_unless_the_caller_can_clean_up(sandbox):
     sandbox.queue_fault(path="/crm/v3/objects/contacts", method="POST", status=502, when="after_write")
     with pytest.raises(HubSpotUnavailable):
-        gateway_for(sandbox).create(ObjectType.CONTACTS, {"email": "once@example.com"})
+        gateway_for(sandbox).crm.create(ObjectType.CONTACTS, {"email": "once@example.com"})
     assert len(contact_ids(sandbox)) == 6  # created once, the response lost, not sent again
     sandbox.queue_fault(path="/crm/v3/objects/contacts", method="POST", status=503)
-    created = gateway_for(sandbox).create(ObjectType.CONTACTS, {"email": "retried@example.com"}, retry=True)
+    created = gateway_for(sandbox).crm.create(ObjectType.CONTACTS, {"email": "retried@example.com"}, retry=True)
     assert sandbox.portal.get_property("contacts", created.id, "email") == "retried@example.com"
 
 
@@ -87,22 +82,22 @@ def test_auth_and_scope_errors_are_typed_and_clear():
     with Sandbox(Portal.empty(), settings) as sandbox:
         contact = sandbox.portal.create_record("contacts", {"email": "x@example.com"})
         with pytest.raises(AuthenticationFailed, match="401"):
-            gateway_for(sandbox, "wrong").stage_catalog(ObjectType.CONTACTS)
+            gateway_for(sandbox, "wrong").crm.stage_catalog(ObjectType.CONTACTS)
         with pytest.raises(MissingScopes, match="MISSING_SCOPES"):
-            gateway_for(sandbox, "reader").update(ObjectType.CONTACTS, {contact: {LIFECYCLE_STAGE: "lead"}})
-        assert gateway_for(sandbox, "reader").token_scopes() == {"crm.objects.contacts.read"}
-        assert gateway_for(sandbox, "full").token_scopes() == ALL_SCOPES
-        assert gateway_for(sandbox, "wrong").token_scopes() is None  # HubSpot cannot say: not a known token
+            gateway_for(sandbox, "reader").crm.update(ObjectType.CONTACTS, {contact: {LIFECYCLE_STAGE: "lead"}})
+        assert gateway_for(sandbox, "reader").token.scopes() == {"crm.objects.contacts.read"}
+        assert gateway_for(sandbox, "full").token.scopes() == ALL_SCOPES
+        assert gateway_for(sandbox, "wrong").token.scopes() is None  # HubSpot cannot say: not a known token
 
 
 def test_the_daily_watermark_stops_before_hubspots_own_daily_limit():
     with Sandbox(Portal.empty(), SandboxSettings(daily_limit=20)) as sandbox:
         gateway = gateway_for(sandbox, daily_watermark=15)
         for _ in range(6):
-            gateway.stage_catalog(ObjectType.CONTACTS)
+            gateway.crm.stage_catalog(ObjectType.CONTACTS)
         assert gateway.usage.daily_remaining == 14  # HubSpot's header, now below the watermark of 15
         with pytest.raises(DailyLimitReached, match="watermark"):
-            gateway.stage_catalog(ObjectType.CONTACTS)
+            gateway.crm.stage_catalog(ObjectType.CONTACTS)
         assert gateway.usage.total_calls == 6  # the refused request was never sent
 
 
@@ -114,6 +109,6 @@ def test_associations_follow_each_records_own_paging():
         portal.associate("companies", company, "deals", deal)
     with Sandbox(portal, SandboxSettings()) as sandbox:
         gateway = gateway_for(sandbox)
-        links = gateway.associations("companies", "deals", [company])
+        links = gateway.crm.associations("companies", "deals", [company])
     assert set(links[company]) == set(deals)
     assert gateway.usage.calls["POST /crm/v4/associations/companies/deals/batch/read"] == 3  # 500 + 500 + 234

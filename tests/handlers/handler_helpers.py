@@ -239,11 +239,10 @@ def drive_run(app: OfflineApp, name: str, mode: str = "apply", timeout_seconds: 
             "step": "verify",
             **run,
             "probe": state["probe"],
-            "progress": state["progress"],
             "prevention": state["prevention"],
         },
     )
-    state["summary"] = step("ReportFunction", {"step": "report", "execution": execution(name), "state": state})
+    state["summary"] = step("ReportFunction", {"execution": execution(name), "state": state})
     return state
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 from handler_helpers import Stack, begin_and_plan, invoke, job_messages, run_item, running_stack, sqs_record
 
-from lifecycle_guard.runs import RunTracker
+from lifecycle_guard.tracker import RunTracker
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

@@ -49,7 +49,7 @@ MALFORMED: list[tuple[str, Any, list[str]]] = [
     ("VerifyFunction", {"step": "verify", "run": VALID_RUN}, ["verify.probe", "verify.prevention"]),
     (
         "ReportFunction",
-        {"step": "report", "execution": {**execution("r1"), "start_time": "yesterday"}, "state": {}},
+        {"execution": {**execution("r1"), "start_time": "yesterday"}, "state": {}},
         ["execution.start_time", "valid datetime"],
     ),
     ("UndoFunction", {"run": VALID_RUN, "cursor": {"done": "perhaps"}}, ["cursor.done", "valid boolean"]),

@@ -16,7 +16,8 @@ import pytest
 from handler_helpers import LoadedFunction, Stack, begin_and_plan, run_item, running_stack
 from pydantic import ValidationError
 
-from lifecycle_guard.steps import CapExceededError, FixJobMessage
+from lifecycle_guard.caps import CapExceededError
+from lifecycle_guard.queue import FixJobMessage
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

@@ -29,8 +29,8 @@ def dry_run_through_dispatch(stack: Stack, name: str, start_time: str) -> dict[s
     return state
 
 
-def report(stack: Stack, name: str, start_time: str, state: dict[str, Any], step: str = "report") -> dict[str, Any]:
-    event = {"step": step, "execution": execution(name, start_time), "state": state}
+def report(stack: Stack, name: str, start_time: str, state: dict[str, Any]) -> dict[str, Any]:
+    event = {"execution": execution(name, start_time), "state": state}
     summary: dict[str, Any] = succeeded(invoke(stack.app, "ReportFunction", event))
     return summary
 
@@ -75,16 +75,11 @@ def test_report_writes_the_run_files_under_its_day_and_latest(stack: Stack):
 
 def test_a_run_that_failed_before_it_began_still_gets_its_report(stack: Stack):
     app = stack.app
-    # GIVEN the state the ReportFailure state receives when Begin failed: the input, plus the Catch's failure
+    # GIVEN the state the ReportFailure state receives when Begin failed: only the Catch's failure
     cause = {"errorType": "AuthenticationFailed", "errorMessage": "HubSpot rejected the token (401): invalid"}
-    state = {
-        "action": "run",
-        "mode": "apply",
-        "source": "schedule",
-        "failure": {"Error": "AuthenticationFailed", "Cause": json.dumps(cause)},
-    }
+    state = {"failure": {"Error": "AuthenticationFailed", "Cause": json.dumps(cause)}}
     # WHEN the report handler runs as ReportFailure
-    summary = report(stack, "failed-early", "2025-12-31T23:59:59.999Z", state, step="failed")
+    summary = report(stack, "failed-early", "2025-12-31T23:59:59.999Z", state)
     # THEN the run is reported failed, with the error the state machine's Fail state will carry
     assert summary["outcome"] == "failed"
     assert summary["error"] == "LifecycleGuard.Failed"
@@ -93,7 +88,8 @@ def test_a_run_that_failed_before_it_began_still_gets_its_report(stack: Stack):
     prefix = "runs/2025/12/31/failed-early/"
     assert summary["files"]["report_json"] == f"{prefix}report.json"
     written = app.read_json(f"{prefix}report.json")
-    assert (written["outcome"], written["mode"], written["source"]) == ("failed", "apply", "schedule")
+    # (the input never reached the report: what it asked for is not known to the report)
+    assert (written["outcome"], written["mode"], written["source"]) == ("failed", "unknown", "unknown")
     assert written["failures"] == [summary["cause"]]
     assert app.read_object("latest/report.json") == app.read_object(f"{prefix}report.json")
     assert "plan" not in summary["files"]  # nothing was planned

@@ -1,8 +1,14 @@
 """The CLI's terminal output: one final line per phase in a log, the before/after table, the one-line outcome."""
 
 import io
+from datetime import UTC, datetime
 
-from lifecycle_guard_offline.console import ProgressPrinter, before_after_table, outcome_line
+from lifecycle_guard.audit import AuditSnapshot, StageCounts
+from lifecycle_guard.jobs import RuleCount
+from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.reporting import FixSummary, RunReport
+from lifecycle_guard.verification import Check
+from lifecycle_guard_offline.console import ProgressPrinter, outcome_line, report_table
 from lifecycle_guard_offline.local_run import Progress
 
 
@@ -25,20 +31,35 @@ def test_a_log_gets_one_line_per_phase_with_its_final_figures_not_its_samples():
     assert lines[2].split() == ["verify", "done", "13.1s"]
 
 
-REPORT = {
-    "outcome": "succeeded",
-    "mode": "apply",
-    "stages": {"contacts": [["lead", "Lead"], ["customer", "Customer"]]},
-    "before": {"counts": {"contacts": {"by_stage": {"lead": 5, "customer": 2}, "missing": 3}}},
-    "after": {"counts": {"contacts": {"by_stage": {"lead": 8, "customer": 2}, "missing": 0}}},
-    "changes": [{"rule": "missing", "planned": 3}],
-    "fix": {"applied": 3},
-    "checks": [{"name": "no missing", "status": "PASS"}, {"name": "live test", "status": "PASS"}],
-}
+AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
+
+
+def snapshot(lead: int, customer: int, missing: int) -> AuditSnapshot:
+    counts = StageCounts(
+        total=lead + customer + missing, missing=missing, by_stage={"lead": lead, "customer": customer}, unrecognised=0
+    )
+    return AuditSnapshot(taken_at=AT, counts={ObjectType.CONTACTS: counts})
+
+
+REPORT = RunReport(
+    run_id="r",
+    action="run",
+    mode="apply",
+    source="cli",
+    outcome="succeeded",
+    started_at=AT,
+    finished_at=AT,
+    stages={ObjectType.CONTACTS: [("lead", "Lead"), ("customer", "Customer")]},
+    before=snapshot(5, 2, 3),
+    after=snapshot(8, 2, 0),
+    changes=[RuleCount(object_type=ObjectType.CONTACTS, rule="missing", kind="forward", planned=3)],
+    fix=FixSummary(applied=3),
+    checks=[Check(name="no missing", status="PASS"), Check(name="live test", status="PASS")],
+)
 
 
 def test_the_table_lists_the_portal_stages_in_order_with_before_after_and_change():
-    rows = [line.split() for line in before_after_table(REPORT).splitlines() if line]
+    rows = [line.split() for line in report_table(REPORT).splitlines() if line]
     assert rows == [
         ["contacts", "before", "after", "change"],
         ["Lead", "5", "8", "+3"],
@@ -49,13 +70,10 @@ def test_the_table_lists_the_portal_stages_in_order_with_before_after_and_change
 
 def test_the_outcome_line_counts_changes_and_checks_or_names_the_first_reason():
     assert outcome_line(REPORT) == "succeeded: 3 of 3 changes applied; 2 of 2 checks passed"
-    failed = {
-        **REPORT,
-        "outcome": "verification_failed",
-        "failures": [],
-        "checks": [{"name": "no missing", "status": "FAIL"}],
-    }
-    assert outcome_line(failed) == "verification failed: check failed: no missing"
+    failed = REPORT.model_copy(
+        update={"outcome": "checks_failed", "failures": [], "checks": [Check(name="no missing", status="FAIL")]}
+    )
+    assert outcome_line(failed) == "checks failed: check failed: no missing"
 
 
 class Terminal(io.StringIO):

@@ -24,10 +24,10 @@ def run_once(sandbox: Sandbox, out: Path, run_id: str, mode: str = "apply") -> t
     phases = ["audit", "plan", "fix", "prevent", "verify", "report"]
     assert [p.phase for p in ended] == phases
     assert all(p.seconds >= 0 for p in ended)
-    fix, jobs = ended[phases.index("fix")], result.report["fix"]["jobs_total"]
-    assert (fix.done, fix.total, fix.detail) == (jobs, jobs, f"{result.report['fix']['applied']:,} records fixed")
+    fix, jobs = ended[phases.index("fix")], result.report.fix.jobs_total
+    assert (fix.done, fix.total, fix.detail) == (jobs, jobs, f"{result.report.fix.applied:,} records fixed")
     assert ended[phases.index("plan")].detail == f"{jobs:,} fix jobs planned"
-    return result.report, (out / f"{run_id}.log").read_text()
+    return result.report.model_dump(mode="json"), (out / f"{run_id}.log").read_text()
 
 
 def test_two_runs_in_one_process_keep_their_own_logs_and_share_the_bucket(tmp_path: Path):

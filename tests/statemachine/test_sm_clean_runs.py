@@ -35,7 +35,7 @@ from support.oracle import actual_stages, differences, expected_stages
 
 from hubspot_sandbox import Sandbox
 from lifecycle_guard.config import GuardConfig
-from lifecycle_guard.steps import LAMBDA_SAFETY_MS
+from lifecycle_guard.steps.deadline import LAMBDA_SAFETY_MS
 from lifecycle_guard_offline import ExecutionResult, OfflineApp
 
 pytestmark = [

@@ -36,7 +36,7 @@ from support.oracle import actual_stages, differences, expected_stages
 
 from hubspot_sandbox import Sandbox
 from lifecycle_guard.fixing import INTERRUPTED
-from lifecycle_guard.gateway import HubSpotGateway
+from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
 from lifecycle_guard_offline import ExecutionResult, LambdaContext, OfflineApp
 
 pytestmark = [
@@ -55,10 +55,10 @@ class InjectedCrash(RuntimeError):
     pass
 
 
-_real_update = HubSpotGateway.update
+_real_update = CrmEndpoints.update
 
 
-def _update_but_never_set(self: HubSpotGateway, object_type: str, properties_by_id: Any) -> Any:
+def _update_but_never_set(self: CrmEndpoints, object_type: str, properties_by_id: Any) -> Any:
     if any(properties["lifecyclestage"] for properties in properties_by_id.values()):
         raise InjectedCrash("injected: the worker died before setting the target stage")
     return _real_update(self, object_type, properties_by_id)
@@ -90,7 +90,7 @@ class SabotagedWorker:
         if sabotaged and self.how == "crash":
             raise InjectedCrash(f"injected: the worker died on fix job {sabotaged[0]}")
         if sabotaged:
-            with mock.patch.object(HubSpotGateway, "update", _update_but_never_set):
+            with mock.patch.object(CrmEndpoints, "update", _update_but_never_set):
                 return self._real.lambda_handler(event, context)
         return self._real.lambda_handler(event, context)
 

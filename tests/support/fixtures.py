@@ -113,6 +113,6 @@ def make_services(aws: Aws) -> Callable[..., Services]:
             job_max_receives=MAX_RECEIVES,
             poll_seconds=1,
         )
-        return Services(settings, s3=aws.s3, dynamodb=aws.dynamodb, sqs=aws.sqs)
+        return Services(settings)
 
     return make

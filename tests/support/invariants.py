@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hubspot_sandbox import Portal
-from lifecycle_guard.journal import JournalEntry, Outcome, Write, read_journal
+from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, read_journal
+from lifecycle_guard.layout import RunLayout, index_key
 from lifecycle_guard.storage import ObjectStore
 from support.oracle import actual_stages, differences
 
@@ -47,16 +48,16 @@ def portal_problems(expected: Mapping[Key, str], portal: Portal) -> list[str]:
 # ---------------------------------------------------------------- the journal
 
 
-def run_prefix(store: ObjectStore, run_id: str) -> str:
-    body = store.get(f"runs/index/{run_id}.json")
+def run_layout(store: ObjectStore, run_id: str) -> RunLayout:
+    body = store.get(index_key(run_id))
     assert body is not None, f"run {run_id} never started"
-    return str(json.loads(body)["prefix"])
+    return RunLayout(run_id, str(json.loads(body)["prefix"]))
 
 
 def journal_of(store: ObjectStore, *run_ids: str) -> list[JournalEntry]:
     """The runs' journal entries in run order: the compacted journal of a finished run, the segments of one that
     died before its report."""
-    return [entry for run_id in run_ids for entry in read_journal(store, run_prefix(store, run_id))]
+    return [entry for run_id in run_ids for entry in read_journal(store, run_layout(store, run_id))]
 
 
 def api_stage_writes(portal: Portal, since_ms: int) -> dict[Key, list[str]]:
@@ -75,7 +76,7 @@ def journaled_stage_writes(entries: Iterable[JournalEntry]) -> dict[Key, list[Jo
     """Per record, the applied sets and clears of the journal, repeats of the same value collapsed."""
     writes: dict[Key, list[JournalEntry]] = defaultdict(list)
     for entry in entries:
-        if entry.outcome is not Outcome.APPLIED or entry.write is Write.NONE:
+        if entry.outcome is not WriteOutcome.APPLIED or entry.write is Write.NONE:
             continue
         key = (entry.object_type.value, entry.object_id)
         if not writes[key] or writes[key][-1].after != entry.after:

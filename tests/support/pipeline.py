@@ -11,22 +11,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
+
 from lifecycle_guard import steps
-from lifecycle_guard.planning import PlanCursor
-from lifecycle_guard.runs import ExecutionInfo, RunContext, RunRequest
+from lifecycle_guard.contracts import CatchPayload, ExecutionInfo, ExecutionState, RunRequest
+from lifecycle_guard.queue import FixJobMessage
 from lifecycle_guard.runtime import Services
-from lifecycle_guard.steps import FixJobMessage, UndoCursor
 
 LAMBDA_MS = 900_000
 
 
 def deliver_jobs(services: Services, *, on_message: Callable[[FixJobMessage, int], None] | None = None) -> int:
     """Receive every queued fix job and hand it to the worker step, as Lambda's SQS poller would."""
+    sqs = boto3.client("sqs")
+    queue_url = services.settings.job_queue_url
     delivered = 0
     while True:
-        reply = services.sqs.receive_message(
-            QueueUrl=services.settings.job_queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-        )
+        reply = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])
         messages = reply.get("Messages", [])
         if not messages:
             return delivered
@@ -40,9 +41,7 @@ def deliver_jobs(services: Services, *, on_message: Callable[[FixJobMessage, int
                     on_message(job, receive_count)
             except Exception:
                 continue
-            services.sqs.delete_message(
-                QueueUrl=services.settings.job_queue_url, ReceiptHandle=message["ReceiptHandle"]
-            )
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             delivered += 1
 
 
@@ -53,37 +52,33 @@ def run_pipeline(
     name: str | None = None,
     on_message: Callable[[FixJobMessage, int], None] | None = None,
 ) -> dict[str, Any]:
-    """One run, begin to report; a step's exception is reported like the state machine's Catch does."""
+    """One run, begin to report, building the state as the state machine does; a step's exception is reported
+    like the state machine's Catch does (Begin's passes on only the failure)."""
     execution = ExecutionInfo(
         id=f"arn:aws:states:us-east-1:123456789012:execution:lifecycle-guard:{name or 'run'}",
         name=name or f"run-{time.time_ns()}",
         start_time=datetime.now(UTC),
     )
-    state: dict[str, Any] = dict(request)
+    state = ExecutionState()
     try:
         begun = steps.begin(RunRequest.model_validate(request), execution, services)
-        state = begun
-        run = RunContext.model_validate(begun["run"])
-        if run.action == "undo":
-            cursor = UndoCursor.model_validate(begun["plan"])
-            while not cursor.done:
-                cursor = steps.undo(run, cursor, services, LAMBDA_MS)
-            state["plan"] = cursor.model_dump(mode="json")
+        state = ExecutionState.model_validate(begun.model_dump())
+        run = begun.run
+        if state.undo is not None:
+            while not state.undo.done:
+                state.undo = steps.undo(run, state.undo, services, LAMBDA_MS)
         else:
-            plan = PlanCursor.model_validate(begun["plan"])
-            while not plan.done:
-                plan = steps.plan(run, plan, services, LAMBDA_MS)
-            progress = steps.dispatch(run, services)
-            while not progress.done:
+            assert state.plan is not None
+            while not state.plan.done:
+                state.plan = steps.plan(run, state.plan, services, LAMBDA_MS)
+            state.progress = steps.dispatch(run, services)
+            while not state.progress.done:
                 deliver_jobs(services, on_message=on_message)
-                progress = steps.poll(run, services)
-            state["progress"] = progress.model_dump(mode="json")
-            prevention = steps.prevent(run, services)
-            state["prevention"] = prevention.model_dump(mode="json")
-            probe = steps.start_probe(run, prevention, services)
-            state["probe"] = probe.model_dump(mode="json")
-            time.sleep(probe.wait_seconds)
-            state["verification"] = steps.verify(run, probe, prevention, services).model_dump(mode="json")
+                state.progress = steps.poll(run, services)
+            state.prevention = steps.prevent(run, services)
+            state.probe = steps.start_probe(run, state.prevention, services)
+            time.sleep(state.probe.wait_seconds)
+            state.verification = steps.verify(run, state.probe, state.prevention, services)
     except Exception as exc:
-        state["failure"] = {"Error": type(exc).__name__, "Cause": str(exc)}
-    return steps.report(execution, state, services)
+        state.failure = CatchPayload(Error=type(exc).__name__, Cause=str(exc))
+    return steps.report(execution, state, services).model_dump(mode="json")

@@ -40,9 +40,23 @@ def test_every_task_retries_and_catches(definition: Definition) -> None:
         retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
         assert retried >= LAMBDA_SERVICE_ERRORS, name
         assert task["Catch"], name
+        if name == "Begin":
+            continue  # test_a_failed_begin_passes_on_only_its_failure
         if name != FAILURE_REPORTER:
             assert [catcher["Next"] for catcher in task["Catch"]] == [FAILURE_REPORTER], name
             assert all(catcher["ResultPath"] != "$" for catcher in task["Catch"]), f"{name} loses the run state"
+
+
+def test_a_failed_begin_passes_on_only_its_failure(definition: Definition) -> None:
+    # Before Begin succeeds the state is the raw execution input: untrusted (it could carry another run's
+    # context), so the failure alone goes on to the report.
+    states = definition["States"]
+    (catcher,) = states["Begin"]["Catch"]
+    assert catcher["ResultPath"] == "$"
+    passed_on = states[catcher["Next"]]
+    assert passed_on["Type"] == "Pass"
+    assert passed_on["Parameters"] == {"failure.$": "$"}
+    assert passed_on["Next"] == FAILURE_REPORTER
 
 
 def test_every_catch_writes_a_report_then_fails(definition: Definition) -> None:

@@ -8,8 +8,8 @@ from aws_lambda_powertools.utilities.parser.models import SqsModel
 from cfnlint.decode import decode
 
 from lifecycle_guard.config import Mode
-from lifecycle_guard.runs import RunRequest
-from lifecycle_guard.steps import FixJobMessage
+from lifecycle_guard.contracts import RunRequest
+from lifecycle_guard.queue import FixJobMessage
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"

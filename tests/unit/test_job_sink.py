@@ -1,8 +1,10 @@
 """Fix jobs: forward and backward moves in jobs of full batches; only the remainders, when they fit one batch
 together, share a mixed job."""
 
+import pytest
+
+from lifecycle_guard.jobs import JobId, JobSink, PlannedChange
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.planning import JobSink, PlannedChange
 from lifecycle_guard.stages import StageCatalog
 
 OPTIONS = [
@@ -23,7 +25,7 @@ def backward(n: int, object_type: ObjectType = ObjectType.CONTACTS) -> list[Plan
 def jobs_of(changes: list[PlannedChange], job_size: int = 40, batch_size: int = 10) -> dict[str, list[str]]:
     stored: dict[str, list[str]] = {}
     sink = JobSink(
-        CATALOGS, job_size, batch_size, lambda job_id, _, c: stored.update({job_id: [x.object_id for x in c]})
+        CATALOGS, job_size, batch_size, lambda job_id, c: stored.update({str(job_id): [x.object_id for x in c]})
     )
     for change in changes:
         sink.add(change)
@@ -64,3 +66,13 @@ def test_object_types_never_share_a_job_and_every_change_is_stored_once():
     ]
     assert sum(len(ids) for ids in jobs.values()) == len(changes)
     assert jobs["000001-companies-mixed"] == ["f10", "f11", "f12", "b0", "b1", "b2"]
+
+
+def test_a_job_id_says_its_sequence_object_type_and_kind():
+    job_id = JobId.parse("000012-contacts-backward")
+    assert (job_id.sequence, job_id.object_type, job_id.kind) == (12, ObjectType.CONTACTS, "backward")
+    assert str(job_id) == "000012-contacts-backward"
+    assert sorted([JobId.parse("000010-contacts-forward"), JobId.parse("000002-companies-mixed")])[0].sequence == 2
+    for not_a_job in ("undo-000001-contacts-forward-contacts", "12-contacts-forward", "000001-deals-forward"):
+        with pytest.raises(ValueError, match="fix job id"):
+            JobId.parse(not_a_job)

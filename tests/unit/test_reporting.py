@@ -5,8 +5,10 @@ import re
 from datetime import UTC, datetime
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
+from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.reporting import RuleCount, RunReport, render_html
+from lifecycle_guard.report_html import render_html
+from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.verification import Check
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
@@ -58,7 +60,7 @@ def test_summary_is_small_and_names_why_a_run_failed():
         failures=failures,
         checks=[Check(name="live prevention test: new contacts get a stage", status="FAIL")],
     )
-    summary = failed.summary()
+    summary = failed.summary().model_dump(mode="json")
     assert len(json.dumps(summary)) < 16_000
     assert summary["error"] == "LifecycleGuard.ChecksFailed"
     assert summary["cause"].startswith("fix job 000000-contacts-forward failed")
@@ -67,7 +69,7 @@ def test_summary_is_small_and_names_why_a_run_failed():
 
 
 def test_a_succeeded_summary_has_no_error():
-    summary = report().summary()
+    summary = report().summary().model_dump(mode="json")
     assert (summary["error"], summary["cause"]) == (None, None)
     assert summary["changes_by_rule"] == {"contacts missing:primary_company": 4}
     assert summary["before"]["contacts"] == {"total": 12, "missing": 4, "unrecognised": 0}

@@ -3,7 +3,7 @@
 import pytest
 
 from lifecycle_guard.config import FromPrimaryCompany, GuardConfig, load_config
-from lifecycle_guard.gateway import Association
+from lifecycle_guard.crm import Association
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.planning import primary_companies
 from lifecycle_guard.rules import (

@@ -2,14 +2,14 @@
 
 from datetime import UTC, datetime
 
-from lifecycle_guard.journal import JournalEntry, Outcome, Write
+from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.undo import NetChange, journal_jobs, net_changes, undo_plan
 
 AT = datetime(2026, 11, 25, tzinfo=UTC)
 
 
-def entry(object_id, write, before, after, outcome=Outcome.APPLIED, job="j1"):
+def entry(object_id, write, before, after, outcome=WriteOutcome.APPLIED, job="j1"):
     return JournalEntry(
         run_id="r",
         job_id=job,
@@ -28,8 +28,8 @@ def test_net_change_spans_clear_then_set_and_ignores_failures():
     entries = [
         entry("1", Write.CLEAR, "other", ""),
         entry("1", Write.SET, "", "lead"),
-        entry("2", Write.SET, "", "lead", Outcome.IGNORED),
-        entry("3", Write.NONE, "customer", "customer", Outcome.SKIPPED),
+        entry("2", Write.SET, "", "lead", WriteOutcome.IGNORED),
+        entry("3", Write.NONE, "customer", "customer", WriteOutcome.SKIPPED),
         entry("4", Write.SET, "subscriber", "lead"),
     ]
     assert net_changes(entries) == [

@@ -1,4 +1,4 @@
-"""A run's identity and shared state: the request that started it, its context, and its progress in DynamoDB.
+"""A run's progress in DynamoDB: the one-run-at-a-time lock, the run's counters and each fix job's status.
 
 One table holds, by ``id``: ``lock#lifecycle-guard`` (one run at a time per deployment), ``run#<run>`` (status
 and counters every Lambda of the run adds to atomically) and ``job#<run>#<job>`` (each fix job's status and
@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from lifecycle_guard.audit import AuditSnapshot
-from lifecycle_guard.config import GuardConfig, Mode
-from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.stages import Stage, StageCatalog
-from lifecycle_guard.usage import ApiUsage
+from lifecycle_guard.usage import ApiTotals, ApiUsage
 
 LOCK_ID = "lock#lifecycle-guard"
 RUN_TTL_SECONDS = 400 * 86400
@@ -27,54 +22,6 @@ RUN_TTL_SECONDS = 400 * 86400
 
 class RunInProgressError(RuntimeError):
     """Another run holds the lock; two runs fixing the same portal at once would fight each other."""
-
-
-class RunRequest(BaseModel):
-    """The state machine's input, from the schedule or the console (samples in events/)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    action: Literal["run", "undo"] = "run"
-    mode: Mode = Mode.DRY_RUN
-    config: dict[str, Any] = Field(default_factory=dict, description="Overrides merged onto the deployed config.")
-    source: str = "console"
-    undo_run_id: str | None = None
-    force: bool = Field(default=False, description="Undo: also restore records changed since the run.")
-
-
-class ExecutionInfo(BaseModel):
-    id: str
-    name: str
-    start_time: datetime
-
-
-class RunContext(BaseModel):
-    """Everything a step needs to know about its run; travels in the state machine payload (a few KB)."""
-
-    run_id: str
-    action: Literal["run", "undo"]
-    mode: Mode
-    source: str
-    started_at: datetime
-    prefix: str
-    config: GuardConfig
-    stages: dict[ObjectType, list[tuple[str, str]]]
-    before: AuditSnapshot | None = None
-    undo_run_id: str | None = None
-    undo_prefix: str | None = None
-    force: bool = False
-
-    @property
-    def apply(self) -> bool:
-        return self.mode is Mode.APPLY
-
-    def catalogs(self) -> dict[ObjectType, StageCatalog]:
-        return {
-            object_type: StageCatalog(
-                object_type, tuple(Stage(value, label, index) for index, (value, label) in enumerate(stages))
-            )
-            for object_type, stages in self.stages.items()
-        }
 
 
 class FixCounts(BaseModel):
@@ -92,11 +39,28 @@ class FixCounts(BaseModel):
 
 
 class RunState(FixCounts):
+    """The ``run#<run>`` item."""
+
     status: str = "unknown"
     last_progress: float = 0.0
     dispatched_at: float = 0.0
     abort_reason: str | None = None
-    usage: dict[str, Any] = {}
+    usage: ApiTotals = ApiTotals()
+
+    @property
+    def jobs_unfinished(self) -> int:
+        return self.jobs_total - self.jobs_done - self.jobs_failed
+
+
+class JobAttempt(BaseModel):
+    """An attempt at a fix job, as counted on its ``job#<run>#<job>`` item."""
+
+    attempt: int
+    previous_status: str  # "started" (a first or a retried attempt), "done" or "failed" (settled before)
+
+    @property
+    def settled(self) -> bool:
+        return self.previous_status in ("done", "failed")
 
 
 def _number(value: float) -> dict[str, str]:
@@ -215,15 +179,7 @@ class RunTracker:
         )
 
     def add_usage(self, run_id: str, usage: ApiUsage) -> None:
-        counts: dict[str, float] = {f"c:{k}": v for k, v in usage.calls.items()}
-        counts |= {f"s:{k}": v for k, v in usage.statuses.items()}
-        counts |= {f"t:{k}": v for k, v in usage.throttled.items()}
-        counts |= {
-            "retries": usage.retries,
-            "paced_seconds": usage.paced_seconds,
-            "backoff_seconds": usage.backoff_seconds,
-        }
-        self.add(run_id, counts)
+        self.add(run_id, usage.to_counters())
         if usage.daily_remaining is not None:
             self._db.update_item(
                 TableName=self._table,
@@ -266,37 +222,12 @@ class RunTracker:
         if not item:
             return RunState()
         plain = {key: _plain(value) for key, value in item.items()}
-        usage = ApiUsage(
-            retries=int(plain.get("retries", 0)),
-            paced_seconds=float(plain.get("paced_seconds", 0)),
-            backoff_seconds=float(plain.get("backoff_seconds", 0)),
-            daily_remaining=int(plain["daily_remaining"]) if "daily_remaining" in plain else None,
-        )
-        for key, value in plain.items():
-            prefix, _, name = key.partition(":")
-            if name and prefix in ("c", "s", "t"):
-                {"c": usage.calls, "s": usage.statuses, "t": usage.throttled}[prefix][name] = int(value)
-        return RunState(
-            status=str(plain.get("status", "unknown")),
-            jobs_total=int(plain.get("jobs_total", 0)),
-            jobs_done=int(plain.get("jobs_done", 0)),
-            jobs_failed=int(plain.get("jobs_failed", 0)),
-            applied=int(plain.get("applied", 0)),
-            failed=int(plain.get("failed", 0)),
-            ignored=int(plain.get("ignored", 0)),
-            skipped=int(plain.get("skipped", 0)),
-            recovered=int(plain.get("recovered", 0)),
-            last_progress=float(plain.get("last_progress", 0)),
-            dispatched_at=float(plain.get("dispatched_at", 0)),
-            abort_reason=plain.get("abort_reason"),
-            failed_jobs=list(plain.get("failed_jobs", [])),
-            usage=usage.to_dict(),
-        )
+        return RunState.model_validate({**plain, "usage": ApiTotals.from_counters(plain)})
 
     # ---- jobs ----
 
-    def start_job(self, run_id: str, job_id: str) -> tuple[int, str]:
-        """Count an attempt at a job; returns (attempt number, the job's status before this attempt)."""
+    def start_job(self, run_id: str, job_id: str) -> JobAttempt:
+        """Count an attempt at a job."""
         reply = self._db.update_item(
             TableName=self._table,
             Key={"id": {"S": f"job#{run_id}#{job_id}"}},
@@ -306,7 +237,7 @@ class RunTracker:
             ReturnValues="ALL_NEW",
         )
         attributes = reply["Attributes"]
-        return int(attributes["attempts"]["N"]), attributes["status"]["S"]
+        return JobAttempt(attempt=int(attributes["attempts"]["N"]), previous_status=attributes["status"]["S"])
 
     def settle_job(
         self, run_id: str, job_id: str, status: Literal["done", "failed"], counts: Mapping[str, int]

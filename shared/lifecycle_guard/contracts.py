@@ -1,0 +1,198 @@
+"""The contract between the steps: the state machine's input, the state it carries, and each handler's event.
+
+The state (``ExecutionState``) has one field per ``ResultPath`` in ``statemachine/lifecycle_guard.asl.json``;
+every handler parses its event from it and the report step builds the report from it. Unknown keys are errors
+(``extra="forbid"``), so nothing a step returns is silently dropped (``tests/template`` holds the ASL to this).
+Data between steps stays small (a run context of a few KB, cursors, counters): plans, journals and reports live in
+S3 and counters in DynamoDB, so a million-record run never comes near Step Functions' 256 KB payload limit.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lifecycle_guard.audit import AuditSnapshot
+from lifecycle_guard.config import GuardConfig, Mode
+from lifecycle_guard.layout import RunLayout
+from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.planning import PlanCursor
+from lifecycle_guard.reporting import RunSummary
+from lifecycle_guard.stages import Stage, StageCatalog
+from lifecycle_guard.verification import ProbeState, Verification
+from lifecycle_guard.workflows import PreventionOutcome
+
+Action = Literal["run", "undo"]
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunRequest(_Contract):
+    """The state machine's input, from the schedule or the console (samples in events/)."""
+
+    action: Action = "run"
+    mode: Mode = Mode.DRY_RUN
+    config: dict[str, Any] = Field(default_factory=dict, description="Overrides merged onto the deployed config.")
+    source: str = "console"
+    undo_run_id: str | None = None
+    force: bool = Field(default=False, description="Undo: also restore records changed since the run.")
+
+
+class ExecutionInfo(_Contract):
+    """``$$.Execution``: who this run is, as Step Functions says (never from the input)."""
+
+    id: str
+    name: str
+    start_time: datetime
+
+
+class RunContext(_Contract):
+    """Everything a step needs to know about its run (a few KB)."""
+
+    run_id: str
+    action: Action
+    mode: Mode
+    source: str
+    started_at: datetime
+    prefix: str
+    config: GuardConfig
+    stages: dict[ObjectType, list[tuple[str, str]]]
+    before: AuditSnapshot | None = None
+    undo_run_id: str | None = None
+    undo_prefix: str | None = None
+    force: bool = False
+
+    @property
+    def apply(self) -> bool:
+        return self.mode is Mode.APPLY
+
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.run_id, self.prefix)
+
+    @property
+    def undone_layout(self) -> RunLayout | None:
+        """Where the run this undo restores keeps its files."""
+        if self.undo_run_id is None or self.undo_prefix is None:
+            return None
+        return RunLayout(self.undo_run_id, self.undo_prefix)
+
+    def catalogs(self) -> dict[ObjectType, StageCatalog]:
+        return {
+            object_type: StageCatalog(
+                object_type, tuple(Stage(value, label, index) for index, (value, label) in enumerate(stages))
+            )
+            for object_type, stages in self.stages.items()
+        }
+
+
+class UndoCursor(_Contract):
+    """Where an undo stands: the last journaled job restored, and the counts so far."""
+
+    done: bool = False
+    after_job: str = ""
+    restored: dict[str, int] = {}  # per object type (would be restored, in a dry run)
+    skipped: dict[str, int] = {}  # per object type: changed since the run, left alone
+    after: AuditSnapshot | None = None  # the portal's counts once the undo is done
+
+
+class ProgressStatus(_Contract):
+    """How far the fix jobs are, and how long to wait before asking again."""
+
+    jobs_total: int = 0
+    jobs_done: int = 0
+    jobs_failed: int = 0
+    done: bool = False
+    stalled: bool = False
+    wait_seconds: int = 30
+
+
+class CatchPayload(_Contract):
+    """What a Catch puts at its ResultPath: the error name and, for Lambda errors, the handler's error JSON."""
+
+    Error: str = "Error"
+    Cause: str = ""
+
+    def describe(self) -> str:
+        try:
+            parsed = json.loads(self.Cause)
+            message = parsed.get("errorMessage", self.Cause) if isinstance(parsed, dict) else self.Cause
+        except ValueError:
+            message = self.Cause
+        return f"{self.Error}: {message}" if message else self.Error
+
+
+class Begun(_Contract):
+    """What ``Begin`` returns (its ResultPath is ``$``): the run, and the cursor of what it does first."""
+
+    run: RunContext
+    plan: PlanCursor | None = None
+    undo: UndoCursor | None = None
+
+
+class ExecutionState(_Contract):
+    """The state as it reaches the report; a field is absent until the step that sets it has run. A run whose
+    ``Begin`` failed carries only the failure: the raw input never travels on."""
+
+    run: RunContext | None = None
+    plan: PlanCursor | None = None
+    undo: UndoCursor | None = None
+    progress: ProgressStatus | None = None
+    prevention: PreventionOutcome | None = None
+    probe: ProbeState | None = None
+    verification: Verification | None = None
+    failure: CatchPayload | None = None
+    summary: RunSummary | None = None
+    report_failure: CatchPayload | None = None  # the report itself could not be written
+
+
+# ---------------------------------------------------------------- the handlers' events
+
+
+class BeginEvent(_Contract):
+    step: Literal["begin"]
+    request: RunRequest
+    execution: ExecutionInfo
+
+
+class PlanEvent(_Contract):
+    step: Literal["plan"]
+    run: RunContext
+    cursor: PlanCursor
+
+
+class ProgressEvent(_Contract):
+    step: Literal["dispatch", "poll"]
+    run: RunContext
+
+
+class PreventionEvent(_Contract):
+    run: RunContext
+
+
+class StartProbeEvent(_Contract):
+    step: Literal["start_probe"]
+    run: RunContext
+    prevention: PreventionOutcome
+
+
+class VerifyEvent(_Contract):
+    step: Literal["verify"]
+    run: RunContext
+    probe: ProbeState
+    prevention: PreventionOutcome
+
+
+class UndoEvent(_Contract):
+    run: RunContext
+    cursor: UndoCursor
+
+
+class ReportEvent(_Contract):
+    execution: ExecutionInfo
+    state: ExecutionState

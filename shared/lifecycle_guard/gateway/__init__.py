@@ -1,0 +1,63 @@
+"""The HubSpot gateway: the only code in lifecycle-guard that speaks HTTP to HubSpot.
+
+One ``HubSpotGateway`` per portal and budget: a ``Transport`` (pacing, retries, 429s, the daily watermark) shared
+by the CRM endpoints (``crm``, the ``Crm`` protocol) and the endpoints without an SDK client (``flows``, the
+``Flows`` protocol, and ``token`` introspection). ``HubSpot(host=...)`` redirects the generated clients but
+``api_request`` reads ``base_url``, so the SDK gets both (hubspot-facts §8.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+
+from hubspot import HubSpot
+
+from lifecycle_guard.budget import shared_pacer
+from lifecycle_guard.gateway.api_request import ApiRequestSender, FlowEndpoints, TokenInfo
+from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
+from lifecycle_guard.gateway.transport import TEN_SECOND_WINDOW, Transport
+from lifecycle_guard.usage import ApiUsage
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+
+
+class HubSpotGateway:
+    """Typed, paced, retried, counted access to the HubSpot endpoints lifecycle-guard uses."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        requests_per_10s: int = 100,
+        search_per_second: float = 4.0,
+        max_attempts: int = 6,
+        daily_watermark: int = 0,
+        usage: ApiUsage | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        base_url = base_url.rstrip("/")
+        self.base_url = base_url
+        portal_key = hashlib.sha256(f"{base_url}\n{token}".encode()).hexdigest()[:16]
+        self.transport = Transport(
+            pacer=shared_pacer(portal_key, requests_per_10s, TEN_SECOND_WINDOW),
+            search_pacer=shared_pacer(portal_key + ":search", max(1, int(search_per_second)), 1.0),
+            max_attempts=max_attempts,
+            daily_watermark=daily_watermark,
+            usage=usage or ApiUsage(),
+            sleep=sleep,
+            rng=rng,
+        )
+        client = HubSpot(access_token=token, host=base_url, base_url=base_url, retry=False)
+        self.crm = CrmEndpoints(self.transport, client.crm)
+        sender = ApiRequestSender(self.transport, client)
+        self.flows = FlowEndpoints(sender)
+        self.token = TokenInfo(sender, token)
+
+    @property
+    def usage(self) -> ApiUsage:
+        return self.transport.usage

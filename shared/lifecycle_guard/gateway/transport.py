@@ -1,0 +1,219 @@
+"""How every request to HubSpot goes out: paced, retried, counted, and stopped at the daily watermark.
+
+Facts that shape it (see hubspot-facts.md of the shared notes, §7-8):
+
+- urllib3's retry skips POST, and HubSpot's 429s need a policy-aware wait, so SDK retries are off and every
+  retry decision is made here: TEN_SECONDLY_ROLLING pauses the pacer for the window, SECONDLY pauses search for a
+  second, DAILY stops cleanly; 5xx, 423, 477 and network errors back off with full jitter. Our writes set
+  absolute values, so retrying a write whose response was lost is safe; creates are not retried.
+- Each SDK sub-package has its own ApiException class; we catch the ones of the packages we call.
+- Every request has a connect and a read timeout, so a stalled connection fails (and is retried) instead of
+  holding the Lambda until its own timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import hubspot.crm.associations.v4.exceptions as associations_exceptions
+import hubspot.crm.objects.exceptions as objects_exceptions
+import hubspot.crm.properties.exceptions as properties_exceptions
+import requests
+import urllib3
+
+from lifecycle_guard.budget import SlidingWindowPacer
+from lifecycle_guard.crm import (
+    AuthenticationFailed,
+    DailyLimitReached,
+    HubSpotError,
+    HubSpotUnavailable,
+    MissingScopes,
+    NotFound,
+    RequestRejected,
+)
+from lifecycle_guard.usage import ApiUsage
+
+REQUEST_TIMEOUT = (5.0, 60.0)  # connect, read (seconds)
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 30.0
+TEN_SECOND_WINDOW = 10.0
+
+_SDK_API_EXCEPTIONS = (
+    objects_exceptions.ApiException,
+    associations_exceptions.ApiException,
+    properties_exceptions.ApiException,
+)
+_NETWORK_EXCEPTIONS = (urllib3.exceptions.HTTPError, requests.RequestException, OSError)
+# 423 Locked and 477 Migration in progress are HubSpot's "come back shortly" statuses.
+_RETRYABLE_STATUSES = frozenset({0, 408, 423, 477, 500, 502, 503, 504, 524})
+
+# One HTTP attempt: (status, headers, raw body); status 0 for a network failure.
+Call = Callable[[], tuple[int, Mapping[str, str], Any]]
+
+
+def _json(raw: bytes | str | None) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """A response header by name; HubSpot's header names vary in case, and some SDK paths carry a plain dict."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value
+
+
+def _error_text(body: Any, fallback: str) -> tuple[str, str | None]:
+    if isinstance(body, dict):
+        return str(body.get("message") or fallback), body.get("category")
+    return fallback, None
+
+
+class Transport:
+    """Sends one logical request through as many attempts as it takes, within the pacers' budgets."""
+
+    def __init__(
+        self,
+        *,
+        pacer: SlidingWindowPacer,
+        search_pacer: SlidingWindowPacer,
+        max_attempts: int,
+        daily_watermark: int,
+        usage: ApiUsage,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.usage = usage
+        self._pacer = pacer
+        self._search_pacer = search_pacer
+        self._max_attempts = max_attempts
+        self._daily_watermark = daily_watermark
+        self._finishing = 0
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+
+    def send(self, endpoint: str, call: Call, *, search: bool = False, idempotent: bool = True) -> dict[str, Any]:
+        """The 2xx JSON body of ``call``; HubSpot's errors as ``HubSpotError`` subclasses."""
+        failures = 0
+        throttles = 0
+        while True:
+            status, headers, raw = self._paced_attempt(endpoint, call, search=search)
+            if 200 <= status < 300:
+                reply = _json(raw)
+                return reply if isinstance(reply, dict) else {}
+            body = _json(raw)
+            message, category = _error_text(body, f"HTTP {status}" if status else "network error")
+            if status == 429:
+                throttles += 1
+                if throttles > self._max_attempts * 3:
+                    raise HubSpotUnavailable(f"{endpoint}: still rate limited: {message}", status=429)
+                self._wait_out_throttle(body, headers, search=search)
+            elif status in _RETRYABLE_STATUSES and idempotent:
+                failures += 1
+                if failures >= self._max_attempts:
+                    raise HubSpotUnavailable(
+                        f"{endpoint}: {message} (gave up after {failures} attempts)", status=status, category=category
+                    )
+                delay = self._backoff(failures, headers, status)
+                self.usage.backoff_seconds += delay
+                self._sleep(delay)
+            else:
+                raise _error_for(status, endpoint, message, category)
+            self.usage.retries += 1
+
+    def _paced_attempt(self, endpoint: str, call: Call, *, search: bool) -> tuple[int, Mapping[str, str], Any]:
+        if not self._finishing:
+            self.check_daily_watermark()
+        # Search pacer first, so a burst slot is not held while search waits; the burst stamp then moves to the
+        # answer (``sent``): a request delayed after its admission (a GC pause, the search pacer) must not land
+        # in a later HubSpot window than the pacer counted it in, or that window gets limit + 1: a 429.
+        if search:
+            self.usage.paced_seconds += self._search_pacer.acquire().waited
+        admission = self._pacer.acquire()
+        self.usage.paced_seconds += admission.waited
+        try:
+            status, headers, raw = _attempt(call)
+        finally:
+            self._pacer.sent(admission)
+        self.usage.record(endpoint, str(status) if status else "network")
+        remaining = header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
+        if remaining and remaining.lstrip("-").isdigit():
+            self.usage.daily_remaining = int(remaining)
+        return status, headers, raw
+
+    def _wait_out_throttle(self, body: Any, headers: Mapping[str, str], *, search: bool) -> None:
+        policy = body.get("policyName") if isinstance(body, dict) else None
+        message = str(body.get("message", "")) if isinstance(body, dict) else ""
+        if policy is None and "secondly limit" in message:
+            policy = "SECONDLY"  # HubSpot's own SDKs key the search limit on this message
+        self.usage.throttled[policy or "UNKNOWN"] += 1
+        if policy == "DAILY":
+            raise DailyLimitReached(f"HubSpot's daily API limit is reached: {message}", status=429, category="DAILY")
+        if policy == "SECONDLY" or (search and policy is None):
+            self._search_pacer.pause(1.0)
+            return
+        interval = header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        self._pacer.pause(int(interval) / 1000 if interval and interval.isdigit() else TEN_SECOND_WINDOW)
+
+    def _backoff(self, failures: int, headers: Mapping[str, str], status: int) -> float:
+        retry_after = header(headers, "Retry-After")
+        if status == 477 and retry_after and retry_after.isdigit():
+            return float(retry_after)
+        if status == 423:
+            return 2.0
+        return self._rng.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (failures - 1)))
+
+    @contextmanager
+    def finishing(self) -> Iterator[None]:
+        """Requests that finish work already begun go out even below the daily watermark (HubSpot's own limit
+        still applies): stopping a write batch between its clear and its set would leave records blank."""
+        self._finishing += 1
+        try:
+            yield
+        finally:
+            self._finishing -= 1
+
+    def check_daily_watermark(self) -> None:
+        remaining = self.usage.daily_remaining
+        if remaining is not None and remaining < self._daily_watermark:
+            raise DailyLimitReached(
+                f"only {remaining} daily HubSpot requests are left, below the configured watermark "
+                f"{self._daily_watermark}; stopping so other integrations keep working",
+                category="WATERMARK",
+            )
+
+
+def _attempt(call: Call) -> tuple[int, Mapping[str, str], Any]:
+    try:
+        return call()
+    except _SDK_API_EXCEPTIONS as exc:
+        # status 0 is the SDK's wrapper for SSL/protocol errors: a network failure to us.
+        return exc.status or 0, exc.headers or {}, exc.body
+    except _NETWORK_EXCEPTIONS:
+        return 0, {}, None
+
+
+def _error_for(status: int, endpoint: str, message: str, category: str | None) -> HubSpotError:
+    text = f"{endpoint}: HTTP {status}: {message}"
+    if status == 401:
+        return AuthenticationFailed(f"HubSpot rejected the token (401): {message}", status=401, category=category)
+    if status == 403:
+        return MissingScopes(f"{text} (category {category})", status=403, category=category)
+    if status == 404:
+        return NotFound(text, status=404, category=category)
+    if status in _RETRYABLE_STATUSES:
+        return HubSpotUnavailable(text, status=status, category=category)
+    return RequestRejected(text, status=status, category=category)

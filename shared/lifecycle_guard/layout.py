@@ -1,0 +1,104 @@
+"""Where a run keeps its files in the report bucket: every S3 key lifecycle-guard uses is made here.
+
+``<run>`` is the run id (the execution name), ``<day>`` is ``YYYY/MM/DD`` of its start:
+
+- ``runs/<day>/<run>/report.json|report.html|journal.jsonl|plan.jsonl`` - what users read; kept for the bucket's
+  run retention, and ``latest/`` holds a copy of the newest report;
+- ``runs/<day>/<run>/journal/<job>-<batch>.jsonl`` - journal segments written as batches finish, compacted into
+  ``journal.jsonl`` by the report step;
+- ``runs/index/<run>.json`` - the run's prefix by run id, for undo;
+- ``work/<run>/`` - the run's working files: its context (``run.json``), the plan cut into fix jobs
+  (``jobs/<job>.json``), their results (``results/<job>.json``) and the plan's counts (``plan-counts.json``);
+- ``work/pending/<run>/<job>-<batch>.json`` - a marker per write batch in flight (see ``fixing``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+PENDING_PREFIX = "work/pending/"
+INDEX_PREFIX = "runs/index/"
+LATEST_REPORT_JSON = "latest/report.json"
+LATEST_REPORT_HTML = "latest/report.html"
+
+
+def index_key(run_id: str) -> str:
+    return f"{INDEX_PREFIX}{run_id}.json"
+
+
+def context_key(run_id: str) -> str:
+    """Where ``Begin`` stores the run's context; a fix worker knows only the run id."""
+    return f"work/{run_id}/run.json"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    run_id: str
+    prefix: str  # runs/<day>/<run>/
+
+    @classmethod
+    def for_run(cls, run_id: str, started_at: datetime) -> RunLayout:
+        return cls(run_id, f"runs/{started_at:%Y/%m/%d}/{run_id}/")
+
+    # ---- what users read ----
+    @property
+    def report_json(self) -> str:
+        return f"{self.prefix}report.json"
+
+    @property
+    def report_html(self) -> str:
+        return f"{self.prefix}report.html"
+
+    @property
+    def journal(self) -> str:
+        return f"{self.prefix}journal.jsonl"
+
+    @property
+    def journal_segments(self) -> str:
+        return f"{self.prefix}journal/"
+
+    def journal_segment(self, job_id: str, batch: int) -> str:
+        return f"{self.journal_segments}{job_id}-{batch:04d}.jsonl"
+
+    @property
+    def plan(self) -> str:
+        return f"{self.prefix}plan.jsonl"
+
+    @property
+    def index(self) -> str:
+        return index_key(self.run_id)
+
+    # ---- working files ----
+    @property
+    def work(self) -> str:
+        return f"work/{self.run_id}/"
+
+    @property
+    def context(self) -> str:
+        return context_key(self.run_id)
+
+    @property
+    def jobs(self) -> str:
+        return f"{self.work}jobs/"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.jobs}{job_id}.json"
+
+    @property
+    def results(self) -> str:
+        return f"{self.work}results/"
+
+    def result(self, job_id: str) -> str:
+        return f"{self.results}{job_id}.json"
+
+    @property
+    def plan_counts(self) -> str:
+        return f"{self.work}plan-counts.json"
+
+    @property
+    def pending(self) -> str:
+        return f"{PENDING_PREFIX}{self.run_id}/"
+
+    def pending_marker(self, job_id: str, batch: int) -> str:
+        return f"{self.pending}{job_id}-{batch:04d}.json"

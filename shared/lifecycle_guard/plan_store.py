@@ -1,0 +1,67 @@
+"""A run's plan in the bucket: its fix jobs (``work/<run>/jobs/``), their counts by rule, and ``plan.jsonl``."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, Mapping
+
+from lifecycle_guard.jobs import FixJob, JobId, PlannedChange, RuleCount, plan_rows
+from lifecycle_guard.layout import RunLayout
+from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.stages import StageCatalog
+from lifecycle_guard.storage import ObjectStore
+
+
+class PlanStore:
+    def __init__(self, store: ObjectStore, layout: RunLayout) -> None:
+        self._store = store
+        self._layout = layout
+
+    def put(self, job_id: JobId, changes: list[PlannedChange]) -> None:
+        job = FixJob(self._layout.run_id, job_id, changes)
+        self._store.put(self._layout.job(str(job_id)), job.to_json())
+
+    def job_ids(self) -> list[JobId]:
+        return sorted(JobId.parse(key.rsplit("/", 1)[-1].removesuffix(".json")) for key in self._keys())
+
+    def job(self, job_id: JobId) -> FixJob | None:
+        body = self._store.get(self._layout.job(str(job_id)))
+        return None if body is None else FixJob.from_json(body)
+
+    def jobs(self, object_type: ObjectType | None = None) -> Iterator[FixJob]:
+        for job_id in self.job_ids():
+            if object_type is None or job_id.object_type is object_type:
+                job = self.job(job_id)
+                if job is not None:
+                    yield job
+
+    def drop_from(self, sequence: int) -> None:
+        """Jobs numbered ``sequence`` or later: leftovers of a planning attempt that failed half-way, whose
+        numbers the next attempt (resuming from its cursor) writes again."""
+        for job_id in self.job_ids():
+            if job_id.sequence >= sequence:
+                self._store.delete(self._layout.job(str(job_id)))
+
+    def sample(self, object_type: ObjectType, size: int, seed: str) -> list[FixJob]:
+        """A seeded handful of the jobs of one object type, for spot checks without reading the whole plan."""
+        ids = [job_id for job_id in self.job_ids() if job_id.object_type is object_type]
+        chosen = random.Random(seed).sample(ids, min(size, len(ids)))  # noqa: S311 - sampling, not security
+        return [job for job_id in chosen if (job := self.job(job_id)) is not None]
+
+    def save_counts(self, counts: list[RuleCount]) -> None:
+        body = json.dumps([count.model_dump(mode="json") for count in counts]).encode()
+        self._store.put(self._layout.plan_counts, body)
+
+    def counts(self) -> list[RuleCount]:
+        body = self._store.get(self._layout.plan_counts)
+        return [RuleCount.model_validate(count) for count in json.loads(body)] if body else []
+
+    def export(self, catalogs: Mapping[ObjectType, StageCatalog]) -> str:
+        """Write ``plan.jsonl`` (streamed: a million-record plan is never held in memory); returns its key."""
+        lines = (json.dumps(row).encode() + b"\n" for row in plan_rows(self.jobs(), catalogs))
+        self._store.put_chunks(self._layout.plan, lines, "application/x-ndjson")
+        return self._layout.plan
+
+    def _keys(self) -> Iterator[str]:
+        return self._store.keys(self._layout.jobs)

@@ -1,0 +1,102 @@
+"""The run report, built from what the state machine carried and what the run's counters say: a pure function."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from lifecycle_guard.contracts import ExecutionInfo, ExecutionState, RunContext, UndoCursor
+from lifecycle_guard.jobs import RuleCount
+from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.reporting import FixSummary, RunOutcome, RunReport
+from lifecycle_guard.tracker import FixCounts, RunState
+from lifecycle_guard.verification import Check
+
+FAILED_JOBS_NAMED = 20
+
+
+def failures(state: ExecutionState, tracker: RunState) -> list[str]:
+    """Why the run did not do all it should, most direct cause first."""
+    found = [state.failure.describe()] if state.failure else []
+    progress = state.progress
+    if progress and progress.stalled:
+        found.append(f"{progress.jobs_total - progress.jobs_done - progress.jobs_failed} fix jobs never finished")
+    if tracker.failed_jobs:
+        found.append(f"fix jobs failed: {', '.join(tracker.failed_jobs[:FAILED_JOBS_NAMED])}")
+    if tracker.abort_reason:
+        found.append(tracker.abort_reason)
+    if state.undo and not state.undo.done:
+        found.append("the undo did not finish")
+    return found
+
+
+def run_outcome(failed: Sequence[str], checks: Sequence[Check]) -> RunOutcome:
+    if failed:
+        return "failed"
+    return "checks_failed" if any(check.status == "FAIL" for check in checks) else "succeeded"
+
+
+def undo_changes(undo: UndoCursor, undo_run_id: str) -> list[RuleCount]:
+    return [
+        RuleCount(object_type=ObjectType(t), rule=f"undo:{undo_run_id}", kind="restore", planned=n)
+        for t, n in sorted(undo.restored.items())
+    ]
+
+
+def _about_the_run(execution: ExecutionInfo, run: RunContext | None) -> dict[str, Any]:
+    """The report's identity fields: from the run context, or - when Begin failed - only what Step Functions
+    says of the execution."""
+    if run is None:
+        return {
+            "run_id": execution.name,
+            "action": "run",
+            "mode": "unknown",
+            "source": "unknown",
+            "started_at": execution.start_time,
+        }
+    return {
+        "run_id": run.run_id,
+        "action": run.action,
+        "mode": run.mode.value,
+        "source": run.source,
+        "started_at": run.started_at,
+        "stages": run.stages,
+        "before": run.before,
+        "config": run.config.model_dump(mode="json"),
+    }
+
+
+def build_report(
+    execution: ExecutionInfo,
+    state: ExecutionState,
+    tracker: RunState,
+    *,
+    planned: list[RuleCount],
+    residue: list[dict[str, str]],
+    files: dict[str, str],
+    finished_at: datetime,
+) -> RunReport:
+    """``planned``: the plan's counts of a run (undo's come from its cursor); ``residue``: a sample of the
+    records left off target; ``files``: the report's S3 keys."""
+    run = state.run
+    failed = failures(state, tracker)
+    checks = state.verification.checks if state.verification else []
+    undo = state.undo
+    if run is not None and run.action == "undo" and undo is not None:
+        after, changes = undo.after, undo_changes(undo, run.undo_run_id or "")
+    else:
+        after, changes = state.verification.after if state.verification else None, planned
+    return RunReport(
+        **_about_the_run(execution, run),
+        outcome=run_outcome(failed, checks),
+        finished_at=finished_at,
+        after=after,
+        changes=changes,
+        fix=FixSummary(**tracker.model_dump(include=set(FixCounts.model_fields)), residue=residue),
+        prevention=state.prevention,
+        checks=checks,
+        api=tracker.usage,
+        failures=failed,
+        files=files,
+    )

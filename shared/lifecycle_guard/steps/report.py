@@ -1,0 +1,59 @@
+"""Report: write report.json/.html, the journal and the plan under the run's prefix, update latest/, and release
+the lock; the run summary is the execution's output."""
+
+from __future__ import annotations
+
+import json
+
+from lifecycle_guard.contracts import ExecutionInfo, ExecutionState
+from lifecycle_guard.journal import compact_journal, utcnow
+from lifecycle_guard.layout import LATEST_REPORT_HTML, LATEST_REPORT_JSON, RunLayout
+from lifecycle_guard.plan_store import PlanStore
+from lifecycle_guard.report_builder import build_report
+from lifecycle_guard.report_html import render_html
+from lifecycle_guard.reporting import RunSummary
+from lifecycle_guard.runtime import Services
+from lifecycle_guard.storage import ObjectStore
+
+RESIDUE_SAMPLE = 100
+HTML = "text/html; charset=utf-8"
+
+
+def report(execution: ExecutionInfo, state: ExecutionState, services: Services) -> RunSummary:
+    run = state.run
+    layout = run.layout if run else RunLayout.for_run(execution.name, execution.start_time)
+    compact_journal(services.store, layout)
+    files = {"report_json": layout.report_json, "report_html": layout.report_html, "journal": layout.journal}
+    planned = []
+    if run and run.action == "run":
+        plans = PlanStore(services.store, layout)
+        planned = plans.counts()
+        files["plan"] = plans.export(run.catalogs())
+    tracker = services.tracker.state(layout.run_id)
+    built = build_report(
+        execution,
+        state,
+        tracker,
+        planned=planned,
+        residue=_residue(services.store, layout),
+        files=files,
+        finished_at=utcnow(),
+    )
+    body, page = built.model_dump_json(indent=2).encode(), render_html(built).encode()
+    services.store.put(layout.report_json, body)
+    services.store.put(layout.report_html, page, HTML)
+    services.store.put(LATEST_REPORT_JSON, body)
+    services.store.put(LATEST_REPORT_HTML, page, HTML)
+    services.tracker.finish_run(layout.run_id, built.outcome)
+    services.tracker.release_lock(layout.run_id)
+    return built.summary()
+
+
+def _residue(store: ObjectStore, layout: RunLayout) -> list[dict[str, str]]:
+    """A sample of the records the fix workers left off target, from their job results."""
+    sample: list[dict[str, str]] = []
+    for key in store.keys(layout.results):
+        sample.extend(json.loads(store.get(key) or b"{}").get("residue", []))
+        if len(sample) >= RESIDUE_SAMPLE:
+            break
+    return sample[:RESIDUE_SAMPLE]
