@@ -16,6 +16,7 @@ from hubspot_sandbox.catalog import LIFECYCLESTAGE, OBJECT_TYPES, ObjectType, ob
 from hubspot_sandbox.errors import JsonObject, invalid_properties, not_found, validation_error
 from hubspot_sandbox.flows import validate_create_request
 from hubspot_sandbox.history import API_SOURCE, IMPORT_SOURCE, ChangeSource, HistoryEntry, automation_source
+from hubspot_sandbox.origins import GenerationManifest
 from hubspot_sandbox.pipelines import Pipeline
 from hubspot_sandbox.reads import RecordData, RecordReader, history_property_names, response_property_names
 from hubspot_sandbox.records import RecordStore
@@ -72,8 +73,15 @@ def _record_id(record_id: str | int) -> int:
 
 
 class Portal:
-    def __init__(self, state: PortalState | None = None, *, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        state: PortalState | None = None,
+        *,
+        clock: Callable[[], int] = now_ms,
+        generation: GenerationManifest | None = None,
+    ) -> None:
         self._state = state if state is not None else PortalState.empty()
+        self.generation = generation  # what the generator made this portal from (sources, offenders); None: by hand
         self._lock = threading.RLock()
         self._clock = clock
         self._last_ms = 0
@@ -236,7 +244,7 @@ class Portal:
             return True
 
     def property_history(self, object_type_name: str, record_id: str | int, name: str) -> list[HistoryEntry]:
-        """Applied changes of one property, newest first (sourceType API / AUTOMATION_PLATFORM / IMPORT ...)."""
+        """The property's history, newest first, as ``propertiesWithHistory`` serves it (generated, then applied)."""
         with self._lock:
             resolved = object_type(object_type_name)
             slot = self._state.store(resolved).slot_of(record_id, include_archived=True)
@@ -435,7 +443,7 @@ class Portal:
             resolved = object_type(object_type_name)
             store, index = self._state.store(resolved), self._state.index(resolved)
             index.mature(self._now())
-            view = SearchView(resolved, store, index)
+            view = SearchView(resolved, store, index, self._state.history[resolved.name])
             page = execute_search(query, view)
             reader = RecordReader(self._state, resolved, values=view.value)
             names = response_property_names(resolved, query.properties)
