@@ -121,72 +121,64 @@ def _after_customer(seller: NamedSource, by: NamedSource) -> Origin:
     )
 
 
-def _contact_stories(stage: str | None, is_custom: bool) -> Stories:
-    if stage is None:
-        return (
+def _moved_on(creators: tuple[NamedSource, NamedSource]) -> Stories:
+    """Leads from either creator that either sales user moved to today's (clean) stage."""
+    return tuple(
+        (_set_later(creator, seller), 0.25) for creator in creators for seller in (SALES_USER, SECOND_SALES_USER)
+    )
+
+
+# Per object type, the stories of a record by what its stage is: blank, a disallowed stage, a custom stage,
+# lead, or a later default stage.
+BLANK, CUSTOM, LATER = "blank", "custom", "later"
+_STORIES: Mapping[str, Mapping[str, Stories]] = {
+    "contacts": {
+        BLANK: (
             (_origin(LEADSYNC_APP), 0.5),
             (_origin(PURCHASED_LIST_IMPORT), 0.2),
             (_cleared(CONTACT_US_FORM, RENURTURE_WORKFLOW), 0.18),
             (_cleared(WEBINAR_IMPORT, SALES_USER), 0.12),
-        )
-    if stage == "subscriber":
-        return ((_origin(NEWSLETTER_FORM), 0.65), (_origin(LEGACY_CONTACT_IMPORT), 0.35))
-    if stage == "other":
-        return (
+        ),
+        "subscriber": ((_origin(NEWSLETTER_FORM), 0.65), (_origin(LEGACY_CONTACT_IMPORT), 0.35)),
+        "other": (
             (_set_later(WEBINAR_IMPORT, CHURN_WORKFLOW), 0.5),
             (_set_later(CONTACT_US_FORM, CHURN_WORKFLOW), 0.3),
             (_set_later(CONTACT_US_FORM, SECOND_SALES_USER), 0.2),
-        )
-    if stage == "evangelist":
-        return ((_after_customer(SALES_USER, SUCCESS_USER), 1.0),)
-    if is_custom:
-        return ((_set_later(CONTACT_US_FORM, PRODUCT_USAGE_APP), 1.0),)
-    if stage == "lead":
-        return ((_origin(CONTACT_US_FORM), 0.4), (_origin(WEBINAR_IMPORT), 0.35), (_origin(MIGRATION), 0.25))
-    return tuple(
-        (_set_later(creator, seller), 0.25)
-        for creator in (CONTACT_US_FORM, WEBINAR_IMPORT)
-        for seller in (SALES_USER, SECOND_SALES_USER)
-    )
-
-
-def _company_stories(stage: str | None, is_custom: bool) -> Stories:
-    if stage is None:
-        return (
+        ),
+        "evangelist": ((_after_customer(SALES_USER, SUCCESS_USER), 1.0),),
+        CUSTOM: ((_set_later(CONTACT_US_FORM, PRODUCT_USAGE_APP), 1.0),),
+        "lead": ((_origin(CONTACT_US_FORM), 0.4), (_origin(WEBINAR_IMPORT), 0.35), (_origin(MIGRATION), 0.25)),
+        LATER: _moved_on((CONTACT_US_FORM, WEBINAR_IMPORT)),
+    },
+    "companies": {
+        BLANK: (
             (_origin(TARGET_ACCOUNTS_IMPORT), 0.45),
             (_origin(LEADSYNC_APP), 0.35),
             (_cleared(LEGACY_COMPANY_IMPORT, SECOND_SALES_USER), 0.2),
-        )
-    if stage == "subscriber":
-        return ((_origin(LEGACY_COMPANY_IMPORT), 1.0),)
-    if stage == "other":
-        return (
+        ),
+        "subscriber": ((_origin(LEGACY_COMPANY_IMPORT), 1.0),),
+        "other": (
             (_set_later(TARGET_ACCOUNTS_IMPORT, PARTNER_WORKFLOW), 0.75),
             (_set_later(SALES_USER, SUCCESS_USER), 0.25),
-        )
-    if stage == "evangelist":
-        return ((_after_customer(SECOND_SALES_USER, SUCCESS_USER), 1.0),)
-    if is_custom:
-        return ((_set_later(TARGET_ACCOUNTS_IMPORT, PRODUCT_USAGE_APP), 1.0),)
-    if stage == "lead":
-        return ((_origin(SALES_USER), 0.4), (_origin(TARGET_ACCOUNTS_IMPORT), 0.35), (_origin(MIGRATION), 0.25))
-    return tuple(
-        (_set_later(creator, seller), 0.25)
-        for creator in (SALES_USER, TARGET_ACCOUNTS_IMPORT)
-        for seller in (SALES_USER, SECOND_SALES_USER)
-    )
-
-
-def _deal_stories() -> Stories:
-    return ((_origin(SALES_USER), 0.5), (_origin(SECOND_SALES_USER), 0.5))
+        ),
+        "evangelist": ((_after_customer(SECOND_SALES_USER, SUCCESS_USER), 1.0),),
+        CUSTOM: ((_set_later(TARGET_ACCOUNTS_IMPORT, PRODUCT_USAGE_APP), 1.0),),
+        "lead": ((_origin(SALES_USER), 0.4), (_origin(TARGET_ACCOUNTS_IMPORT), 0.35), (_origin(MIGRATION), 0.25)),
+        LATER: _moved_on((SALES_USER, TARGET_ACCOUNTS_IMPORT)),
+    },
+}
+_DEAL_STORIES: Stories = ((_origin(SALES_USER), 0.5), (_origin(SECOND_SALES_USER), 0.5))
 
 
 def _stories(kind: ObjectType, stage: str | None, is_custom: bool) -> Stories:
-    if kind.name == "contacts":
-        return _contact_stories(stage, is_custom)
-    if kind.name == "companies":
-        return _company_stories(stage, is_custom)
-    return _deal_stories()
+    by_stage = _STORIES.get(kind.name)
+    if by_stage is None:
+        return _DEAL_STORIES
+    if stage is None:
+        return by_stage[BLANK]
+    if is_custom:
+        return by_stage[CUSTOM]
+    return by_stage.get(stage) or by_stage[LATER]
 
 
 def responsible_source(origin: Origin) -> ChangeSource:

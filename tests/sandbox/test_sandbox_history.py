@@ -13,7 +13,7 @@ import pytest
 from hubspot import HubSpot
 from sandbox_helpers import flt, raw, sdk_client, search_body, stage_default_flow
 
-from hubspot_sandbox import Portal, PortalSpec, Sandbox, generate_portal
+from hubspot_sandbox import ChangeSource, Portal, PortalSpec, Sandbox, generate_portal
 
 DISALLOWED = {"subscriber", "other", "evangelist"}
 SOURCE_PROPERTIES = [
@@ -26,6 +26,11 @@ SOURCE_PROPERTIES = [
 ]
 LEADSYNC = {"sourceType": "INTEGRATION", "sourceId": "2190533"}
 CHURN_WORKFLOW = {"sourceType": "AUTOMATION_PLATFORM", "sourceId": "1487203390"}
+NEWSLETTER_FORM = {
+    "sourceType": "FORM",
+    "sourceId": "5f3c0a52-8d1e-4d7b-9a43-2c6e1b7f9d10",
+    "sourceLabel": "Newsletter signup",
+}
 Key = tuple[str, str | None]  # (sourceType, sourceId)
 
 
@@ -81,6 +86,10 @@ class ServedOffenders:
 
     def counts(self) -> dict[Key, tuple[int, int]]:
         return {key: (self.missing[key], self.disallowed[key]) for key in self.missing | self.disallowed}
+
+
+def _key(source: dict[str, str]) -> Key:
+    return (source["sourceType"], source["sourceId"])
 
 
 def manifest_counts(portal: Portal, object_type: str) -> dict[Key, tuple[int, int]]:
@@ -296,6 +305,9 @@ def test_new_dirty_records_between_runs_show_up_with_their_sources(client: HubSp
     )
     assert changed.status_code == 200, changed.text
     other_ids = changed.json()["ids"]
+    subscribers = sandbox.portal.add_dirty_records(
+        "contacts", 10, ChangeSource.from_wire(NEWSLETTER_FORM), stage="subscriber"
+    )
     assert len(blank_ids) == 40
     assert len(set(other_ids)) == 15
     assert not set(other_ids) & set(blank_ids)
@@ -314,16 +326,15 @@ def test_new_dirty_records_between_runs_show_up_with_their_sources(client: HubSp
             "1487203390",
         )
         assert history[1].value not in DISALLOWED | {""}  # it was clean before
+    for record_id in subscribers:
+        history = stage_history(records[record_id])
+        assert [(entry.value, entry.source_label) for entry in history] == [("subscriber", "Newsletter signup")]
     after = ServedOffenders(list(records.values())).counts()
-    leadsync, churn = ("INTEGRATION", "2190533"), ("AUTOMATION_PLATFORM", "1487203390")
-    (leadsync_missing, leadsync_disallowed), (churn_missing, churn_disallowed) = (
-        before.get(key, (0, 0)) for key in (leadsync, churn)
-    )
-    assert after[leadsync] == (leadsync_missing + 40, leadsync_disallowed)
-    assert after[churn] == (churn_missing, churn_disallowed + 15)
-    assert {key: value for key, value in after.items() if key not in (leadsync, churn)} == {
-        key: value for key, value in before.items() if key not in (leadsync, churn)
-    }
+    added_by = {_key(LEADSYNC): (40, 0), _key(CHURN_WORKFLOW): (0, 15), _key(NEWSLETTER_FORM): (0, 10)}
+    for key in before.keys() | after.keys():
+        missing, disallowed = before.get(key, (0, 0))
+        more_missing, more_disallowed = added_by.get(key, (0, 0))
+        assert after[key] == (missing + more_missing, disallowed + more_disallowed), key
 
 
 @pytest.mark.parametrize(
