@@ -126,13 +126,13 @@ class RecordWriter:
             stored.setdefault(PIPELINE, DEFAULT_PIPELINE_ID)
             stored.update({name: value for name, value in self._deal_flags(stored).items() if value is not None})
         slot = self._store.append(self.now_ms, stored)
+        # The origin tells every value as written by the creator at creation; only derived flags need an entry.
         self._history.record_created(slot, Origin(source, creator_name))
         record_id = self._store.id_of(slot)
-        for name, value in stored.items():
-            entry_source = CALCULATED_SOURCE if name in (HS_IS_CLOSED, HS_IS_CLOSED_WON) else source
-            self._history.record_change(
-                name, slot, self._entry(value, entry_source), before=None, created_ms=self.now_ms
-            )
+        for name in (HS_IS_CLOSED, HS_IS_CLOSED_WON):
+            if name in stored:
+                entry = self._entry(stored[name], CALCULATED_SOURCE)
+                self._history.record_change(name, slot, entry, before=None, created_ms=self.now_ms)
         self._index.record_created(self.now_ms, record_id, {name: stored.get(name) for name in self._index.buckets})
         if self.object_type.has_lifecycle and LIFECYCLESTAGE not in stored:
             self._enroll_unknown(record_id)

@@ -244,6 +244,26 @@ def test_api_writes_and_clears_are_appended_above_the_generated_history(client: 
     ]
 
 
+def test_records_created_through_the_api_tell_their_values_as_written_by_it(client: HubSpot) -> None:
+    deal = client.crm.deals.basic_api.create(
+        simple_public_object_input_for_create={"properties": {"dealname": "D", "dealstage": "appointmentscheduled"}}
+    )
+    client.crm.deals.basic_api.update(deal.id, simple_public_object_input={"properties": {"dealstage": "closedwon"}})
+    read = client.crm.deals.basic_api.get_by_id(
+        deal.id, properties_with_history=["dealname", "dealstage", "hs_is_closed_won"]
+    )
+    told = {
+        name: [(entry.value, entry.source_type) for entry in entries]
+        for name, entries in read.properties_with_history.items()
+    }
+    assert told == {
+        "dealname": [("D", "API")],
+        "dealstage": [("closedwon", "API"), ("appointmentscheduled", "API")],
+        "hs_is_closed_won": [("true", "CALCULATED"), ("false", "CALCULATED")],  # derived, not written
+    }
+    assert read.properties_with_history["dealname"][0].timestamp == read.created_at
+
+
 def test_a_private_app_source_can_be_configured_for_api_writes(client: HubSpot, sandbox: Sandbox) -> None:
     app = {"sourceType": "INTEGRATION", "sourceId": "8675309"}
     response = raw(sandbox, "POST", "/_sandbox/settings", {"api_write_source": app})
