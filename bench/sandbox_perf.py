@@ -4,7 +4,8 @@
 
 Operations (the shapes the lifecycle job uses): a 200-result keyset search page (``hs_object_id GT x`` AND
 ``lifecyclestage NOT_HAS_PROPERTY``, and the ``IN [...]`` variant), a count query (``limit=1``, read ``total``),
-a 100-input batch update, and an associations batch read of 1000 inputs. Each is timed three ways:
+a 100-input batch update, an associations batch read of 1000 inputs, and a 50-input batch read with the stage's
+history and the record source (what a root-cause lookup reads). Each is timed three ways:
 
 * in-process — the Portal call alone (no HTTP, no JSON), on a portal generated in this process;
 * server — the sandbox's own time for the HTTP request (``Server-Timing`` header: routing, JSON, handler);
@@ -42,10 +43,11 @@ from common import (
 from hubspot import HubSpot
 
 from hubspot_sandbox import Portal, Sandbox, generate_portal
-from hubspot_sandbox.catalog import CONTACTS
+from hubspot_sandbox.catalog import CONTACTS, LIFECYCLESTAGE
 from hubspot_sandbox.search_query import parse_search_request
 
 MODES = ("in_process", "server", "client")
+HISTORY_READ_PROPERTIES = [LIFECYCLESTAGE, "hs_object_source", "hs_object_source_id", "hs_object_source_detail_1"]
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -144,6 +146,10 @@ class Workload:
             for record_id in self.contact_ids[start : start + 100]
         ]
 
+    def history_ids(self, step: int) -> list[str]:
+        start = (step * 50 * 13) % (len(self.contact_ids) - 50)
+        return [str(record_id) for record_id in self.contact_ids[start : start + 50]]
+
     def association_inputs(self, step: int) -> list[str]:
         start = (step * 1000 * 7) % (len(self.contact_ids) - 1000)
         return [str(record_id) for record_id in self.contact_ids[start : start + 1000]]
@@ -204,6 +210,20 @@ class Workload:
                     batch_input_public_fetch_associations_batch_request={
                         "inputs": [{"id": i} for i in self.association_inputs(step)]
                     },
+                ),
+            ),
+            Operation(
+                "history_read_50",
+                "batch read of 50 contacts with lifecyclestage history and record source",
+                lambda step: self.portal.read_records(
+                    "contacts", self.history_ids(step), HISTORY_READ_PROPERTIES, [LIFECYCLESTAGE]
+                ),
+                lambda step: contacts.read_with_http_info(
+                    batch_read_input_simple_public_object_id={
+                        "inputs": [{"id": i} for i in self.history_ids(step)],
+                        "properties": HISTORY_READ_PROPERTIES,
+                        "propertiesWithHistory": [LIFECYCLESTAGE],
+                    }
                 ),
             ),
         ]
@@ -305,10 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             headline(
                 "sandbox server time per request, median ms: 200-result keyset page / 100-record batch update / "
-                "1000-input association read",
+                "1000-input association read / 50-record history read",
                 " / ".join(
                     f"{operation_results[name]['server']['median_ms']:.2f}"
-                    for name in ("keyset_page_missing", "batch_update_100", "association_read_1000")
+                    for name in ("keyset_page_missing", "batch_update_100", "association_read_1000", "history_read_50")
                 ),
             ),
         ],

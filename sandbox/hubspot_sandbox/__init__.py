@@ -4,10 +4,19 @@ from hubspot_sandbox import Sandbox, SandboxSettings, PortalSpec, generate_porta
 
 with Sandbox(generate_portal(PortalSpec(contacts=2000, companies=200, seed=7))) as sb:
     client = HubSpot(access_token=sb.token, host=sb.url, base_url=sb.url)
+    sb.portal.generation.offenders("contacts")  # who left how many records dirty: the ground truth
 """
 
 from hubspot_sandbox.generator import CompanyLinkMix, CustomStage, DealOutcomeMix, PortalSpec, StageMix, generate_portal
-from hubspot_sandbox.history import API_SOURCE, IMPORT_SOURCE, ChangeSource, HistoryEntry, automation_source
+from hubspot_sandbox.history import (
+    API_SOURCE,
+    IMPORT_SOURCE,
+    ChangeSource,
+    HistoryEntry,
+    automation_source,
+    user_source,
+)
+from hubspot_sandbox.origins import GenerationManifest, NamedSource, Offender
 from hubspot_sandbox.pipelines import DEFAULT_DEAL_PIPELINE, Pipeline, PipelineStage
 from hubspot_sandbox.portal import AssociatedRecord, Portal, PortalSnapshot
 from hubspot_sandbox.sandbox import Sandbox
@@ -28,7 +37,10 @@ __all__ = [
     "CustomStage",
     "DealOutcomeMix",
     "FaultSettings",
+    "GenerationManifest",
     "HistoryEntry",
+    "NamedSource",
+    "Offender",
     "Pipeline",
     "PipelineStage",
     "Portal",
@@ -41,4 +53,5 @@ __all__ = [
     "WriteOutcome",
     "automation_source",
     "generate_portal",
+    "user_source",
 ]

@@ -36,6 +36,21 @@ PIPELINE = "pipeline"
 HS_IS_CLOSED = "hs_is_closed"
 HS_IS_CLOSED_WON = "hs_is_closed_won"
 
+# HubSpot's record source ("how the record was created"), computed from the record's origin. Names as in real
+# responses (hs_object_source, _id, _label, _detail_1: connector and client fixtures found in public code).
+HS_OBJECT_SOURCE = "hs_object_source"
+HS_OBJECT_SOURCE_ID = "hs_object_source_id"
+HS_OBJECT_SOURCE_LABEL = "hs_object_source_label"
+HS_OBJECT_SOURCE_DETAIL_1 = "hs_object_source_detail_1"
+HS_OBJECT_SOURCE_USER_ID = "hs_object_source_user_id"
+CREATION_SOURCE_PROPERTIES = (
+    HS_OBJECT_SOURCE,
+    HS_OBJECT_SOURCE_ID,
+    HS_OBJECT_SOURCE_LABEL,
+    HS_OBJECT_SOURCE_DETAIL_1,
+    HS_OBJECT_SOURCE_USER_ID,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class PropertyDef:
@@ -104,6 +119,14 @@ def _system_props(group: str, *, last_modified: tuple[str, ...]) -> dict[str, Pr
     }
     for name in last_modified:
         props[name] = PropertyDef(name, _D, "Last Modified Date", group, read_only=True)
+    for name, kind, label in (
+        (HS_OBJECT_SOURCE, _E, "Record source"),
+        (HS_OBJECT_SOURCE_ID, _S, "Record source ID"),
+        (HS_OBJECT_SOURCE_LABEL, _S, "Record source label"),
+        (HS_OBJECT_SOURCE_DETAIL_1, _S, "Record source detail 1"),
+        (HS_OBJECT_SOURCE_USER_ID, _N, "Record source user"),
+    ):
+        props[name] = PropertyDef(name, kind, label, group, read_only=True)
     return props
 
 

@@ -1,7 +1,8 @@
 """Deterministic dirty portals of any size from a seed.
 
 Contacts and companies get a mix of missing, disallowed (subscriber / other / evangelist), custom (numeric-id) and
-normal stages; contacts get a primary company, a primary plus extra unlabeled companies, only unlabeled links, or
+normal stages, and a history saying which import, form, integration, workflow or user gave them that stage
+(``origins``); contacts get a primary company, a primary plus extra unlabeled companies, only unlabeled links, or
 none; companies get 0..n deals spread over the default and custom pipelines, closed-won / closed-lost / open. Company
 popularity is skewed (weight ~ 1/sqrt(rank)), so at large sizes some companies have more than 500 contacts and
 association paging is exercised. Same spec -> identical portal. Everything is drawn column-wise with
@@ -14,6 +15,7 @@ import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 
 from hubspot_sandbox.associations import Link
 from hubspot_sandbox.catalog import (
@@ -27,9 +29,10 @@ from hubspot_sandbox.catalog import (
     PIPELINE,
     ObjectType,
 )
+from hubspot_sandbox.origins import GENERATED_SOURCES, GenerationManifest, Offender, assign_origins
 from hubspot_sandbox.pipelines import DEFAULT_DEAL_PIPELINE, Pipeline, PipelineStage, closed_flags
 from hubspot_sandbox.portal import Portal
-from hubspot_sandbox.stages import StageList, StageOption
+from hubspot_sandbox.stages import DISALLOWED_STAGES, StageList, StageOption
 from hubspot_sandbox.state import PortalState
 from hubspot_sandbox.timefmt import iso_from_ms
 
@@ -44,7 +47,6 @@ VALID_STAGE_WEIGHTS = {
     "opportunity": 0.15,
     "customer": 0.15,
 }
-DISALLOWED_STAGES = ("subscriber", "other", "evangelist")
 
 FIRST_NAMES = (
     "Ada",
@@ -349,16 +351,26 @@ def _deals(
     return columns, links
 
 
-def _load(state: PortalState, object_type: ObjectType, columns: _Columns) -> None:
+def _load(
+    state: PortalState, object_type: ObjectType, columns: _Columns, origins: random.Random, custom: frozenset[str]
+) -> tuple[Offender, ...]:
+    """Store the records, index them, give them origins; returns their offenders."""
     state.store(object_type).bulk_append(columns.created, columns.updated, columns.values)
     ids = list(range(object_type.first_id, object_type.first_id + len(columns.created)))
     state.index(object_type).bulk_load(ids, columns.values)
+    stages = columns.values.get(LIFECYCLESTAGE) or [None] * len(columns.created)
+    return assign_origins(
+        origins, state.history[object_type.name], object_type, stages, columns.created, columns.updated, custom
+    )
 
 
 def generate_portal(spec: PortalSpec | None = None) -> Portal:
-    """A portal as described by ``spec`` (defaults: 1000 contacts, 100 companies, seed 0)."""
+    """A portal as described by ``spec`` (defaults: 1000 contacts, 100 companies, seed 0); its ``generation``
+    manifest names the sources of its records and the offenders among them."""
     spec = spec or PortalSpec()
     rng = random.Random(spec.seed)  # noqa: S311 - reproducible test data, not crypto
+    origins = random.Random(f"origins-{spec.seed}")  # noqa: S311 - its own stream: stages stay as they were
+    custom_values = frozenset(stage.value for stage in spec.custom_stages)
     state = PortalState.empty()
     stages = StageList.default()
     for custom in spec.custom_stages:
@@ -371,10 +383,12 @@ def generate_portal(spec: PortalSpec | None = None) -> Portal:
 
     contacts = _contacts(rng, spec, stages)
     companies = _companies(rng, spec, stages)
-    _load(state, CONTACTS, contacts)
-    _load(state, COMPANIES, companies)
+    offenders = {
+        CONTACTS.name: _load(state, CONTACTS, contacts, origins, custom_values),
+        COMPANIES.name: _load(state, COMPANIES, companies, origins, custom_values),
+    }
     state.graph.bulk_load(CONTACTS.name, COMPANIES.name, _contact_links(rng, spec), CONTACTS.first_id)
     deals, deal_links = _deals(rng, spec, pipelines, companies.values["name"])
-    _load(state, DEALS, deals)
+    _load(state, DEALS, deals, origins, custom_values)
     state.graph.bulk_load(DEALS.name, COMPANIES.name, deal_links, DEALS.first_id)
-    return Portal(state)
+    return Portal(state, generation=GenerationManifest(GENERATED_SOURCES, MappingProxyType(offenders)))

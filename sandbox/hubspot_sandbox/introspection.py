@@ -9,6 +9,13 @@ POST /_sandbox/reset            restore the portal to the state it was served wi
 GET  /_sandbox/settings         current settings; POST with a JSON object of fields changes them
 POST /_sandbox/faults           queue a fault: {method, path | path_regex, status, when, times}
 DELETE /_sandbox/faults         drop queued faults
+GET  /_sandbox/offenders        a generated portal's manifest: its named sources and, per object type, the records
+                                each left dirty at generation ({"sources": [...], "offenders": {type: [...]}})
+POST /_sandbox/dirty-records    new bad records between runs, attributed to a source:
+                                {objectType, count, source: {sourceType, sourceId?, sourceLabel?, updatedByUserId?},
+                                 sourceName?, stage?, existing?} -> {"ids": [...]}; ``existing: false`` (default)
+                                creates records (blank, or at a disallowed ``stage``), ``true`` has the source clear
+                                (``stage`` "" or absent) or set a disallowed stage on the newest clean records
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from hubspot_sandbox.errors import ApiError, server_error, validation_error
+from hubspot_sandbox.errors import ApiError, not_found, server_error, validation_error
+from hubspot_sandbox.history import ChangeSource
 from hubspot_sandbox.http_types import HttpRequest, HttpResponse
 from hubspot_sandbox.portal import Portal
 from hubspot_sandbox.settings import SandboxSettings
@@ -103,6 +111,33 @@ def _clear_faults(control: SandboxControl, _request: HttpRequest) -> HttpRespons
     return HttpResponse(204)
 
 
+def _offenders(control: SandboxControl, _request: HttpRequest) -> HttpResponse:
+    generation = control.portal.generation
+    if generation is None:
+        raise not_found("This portal was not generated: it has no offenders manifest")
+    return HttpResponse(200, generation.as_json())
+
+
+def _dirty_records(control: SandboxControl, request: HttpRequest) -> HttpResponse:
+    body = _object(request)
+    raw_source, count, stage, name = body.get("source"), body.get("count"), body.get("stage"), body.get("sourceName")
+    if not isinstance(raw_source, Mapping) or isinstance(count, bool) or not isinstance(count, int):
+        raise validation_error("dirty-records needs a source object and an integer count")
+    if not all(value is None or isinstance(value, str) for value in (stage, name)):
+        raise validation_error("stage and sourceName must be strings")
+    try:
+        source = ChangeSource.from_wire(raw_source)
+        if body.get("existing", False):
+            ids = control.portal.set_dirty_stages(str(body.get("objectType")), count, source, stage or "")
+        else:
+            ids = control.portal.add_dirty_records(
+                str(body.get("objectType")), count, source, stage=stage, source_name=name
+            )
+    except (KeyError, ValueError) as error:
+        raise validation_error(str(error)) from None
+    return HttpResponse(200, {"ids": ids})
+
+
 _ENDPOINTS: dict[tuple[str, str], Callable[[SandboxControl, HttpRequest], HttpResponse]] = {
     ("GET", "stats"): lambda control, _request: HttpResponse(200, control.stats()),
     ("GET", "requests"): lambda control, _request: HttpResponse(
@@ -115,6 +150,8 @@ _ENDPOINTS: dict[tuple[str, str], Callable[[SandboxControl, HttpRequest], HttpRe
     ("POST", "settings"): _update_settings,
     ("POST", "faults"): _queue_fault,
     ("DELETE", "faults"): _clear_faults,
+    ("GET", "offenders"): _offenders,
+    ("POST", "dirty-records"): _dirty_records,
 }
 
 

@@ -130,7 +130,8 @@ class ApiPipeline:
             self._stats.fault("latency")
             self._sleep(latency)
         try:
-            response = route.handler(RequestContext(request, params, self.portal, self.settings.tokens))
+            context = RequestContext(request, params, self.portal, self.settings.tokens, self.settings.api_write_source)
+            response = route.handler(context)
         except ApiError as error:
             return error_response(error)
         except Exception:

@@ -16,12 +16,13 @@ from hubspot_sandbox.catalog import LIFECYCLESTAGE, OBJECT_TYPES, ObjectType, ob
 from hubspot_sandbox.errors import JsonObject, invalid_properties, not_found, validation_error
 from hubspot_sandbox.flows import validate_create_request
 from hubspot_sandbox.history import API_SOURCE, IMPORT_SOURCE, ChangeSource, HistoryEntry, automation_source
+from hubspot_sandbox.origins import GenerationManifest
 from hubspot_sandbox.pipelines import Pipeline
 from hubspot_sandbox.reads import RecordData, RecordReader, history_property_names, response_property_names
 from hubspot_sandbox.records import RecordStore
 from hubspot_sandbox.search_engine import SearchPage, SearchView, execute_search
 from hubspot_sandbox.search_query import SearchQuery
-from hubspot_sandbox.stages import StageList, StageOption
+from hubspot_sandbox.stages import DISALLOWED_STAGES, StageList, StageOption
 from hubspot_sandbox.state import PortalState
 from hubspot_sandbox.timefmt import now_ms
 from hubspot_sandbox.workflows import stage_default_rule
@@ -72,8 +73,15 @@ def _record_id(record_id: str | int) -> int:
 
 
 class Portal:
-    def __init__(self, state: PortalState | None = None, *, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        state: PortalState | None = None,
+        *,
+        clock: Callable[[], int] = now_ms,
+        generation: GenerationManifest | None = None,
+    ) -> None:
         self._state = state if state is not None else PortalState.empty()
+        self.generation = generation  # what the generator made this portal from (sources, offenders); None: by hand
         self._lock = threading.RLock()
         self._clock = clock
         self._last_ms = 0
@@ -236,13 +244,69 @@ class Portal:
             return True
 
     def property_history(self, object_type_name: str, record_id: str | int, name: str) -> list[HistoryEntry]:
-        """Applied changes of one property, newest first (sourceType API / AUTOMATION_PLATFORM / IMPORT ...)."""
+        """The property's history, newest first, as ``propertiesWithHistory`` serves it (generated, then applied)."""
         with self._lock:
             resolved = object_type(object_type_name)
             slot = self._state.store(resolved).slot_of(record_id, include_archived=True)
             if slot is None:
                 raise KeyError(f"no {resolved.singular} {record_id}")
             return RecordReader(self._state, resolved).history(slot, name)
+
+    # --- dirty records between runs ----------------------------------------------------------------------
+    def add_dirty_records(
+        self,
+        object_type_name: str,
+        count: int,
+        source: ChangeSource,
+        *,
+        stage: str | None = None,
+        source_name: str | None = None,
+    ) -> list[str]:
+        """``count`` new records created by ``source`` (its name: the record source detail), without a stage or at
+        a disallowed ``stage`` — e.g. the integration creating more blank contacts between runs. Acting flows
+        enroll the blank ones, as they would any record created without a stage. Returns their ids."""
+        with self._lock:
+            resolved = _lifecycle_type(object_type_name)
+            _check_dirty_request(count, stage, blank=None)
+            writer = self._writer(resolved)
+            values = {} if stage is None else {LIFECYCLESTAGE: stage}
+            problems = writer.problems(None, values)
+            if problems:
+                raise invalid_properties(problems)
+            store = self._state.store(resolved)
+            ids: list[str] = []
+            for _ in range(count):
+                record_id = store.id_of(len(store))
+                writer.create({**_placeholder_values(resolved, record_id), **values}, source, creator_name=source_name)
+                ids.append(str(record_id))
+            return ids
+
+    def set_dirty_stages(self, object_type_name: str, count: int, source: ChangeSource, stage: str) -> list[str]:
+        """``source`` clears (``stage=""``) or sets a disallowed ``stage`` on the ``count`` most recently created
+        clean records (those at a stage that is not disallowed) — e.g. a workflow setting contacts to ``other``.
+        Written as stored data (no forward-only rule; clears enroll like any clear). Returns their ids; ValueError
+        if the portal has fewer clean records."""
+        with self._lock:
+            resolved = _lifecycle_type(object_type_name)
+            _check_dirty_request(count, stage, blank="")
+            writer = self._writer(resolved)
+            values = {LIFECYCLESTAGE: stage or None}
+            problems = writer.problems(None, values)
+            if problems:
+                raise invalid_properties(problems)
+            store = self._state.store(resolved)
+            chosen: list[int] = []
+            for slot in range(len(store) - 1, -1, -1):
+                current = store.value(slot, LIFECYCLESTAGE)
+                if slot not in store.archived_ms and current is not None and current not in DISALLOWED_STAGES:
+                    chosen.append(slot)
+                    if len(chosen) == count:
+                        break
+            if len(chosen) < count:
+                raise ValueError(f"only {len(chosen)} clean {resolved.name} to change, {count} asked for")
+            for slot in chosen:
+                writer.update(slot, values, source, enforce_rules=False)
+            return [str(store.id_of(slot)) for slot in chosen]
 
     # --- associations -------------------------------------------------------------------------------------
     def associate(
@@ -435,7 +499,7 @@ class Portal:
             resolved = object_type(object_type_name)
             store, index = self._state.store(resolved), self._state.index(resolved)
             index.mature(self._now())
-            view = SearchView(resolved, store, index)
+            view = SearchView(resolved, store, index, self._state.history[resolved.name])
             page = execute_search(query, view)
             reader = RecordReader(self._state, resolved, values=view.value)
             names = response_property_names(resolved, query.properties)
@@ -550,6 +614,28 @@ class Portal:
                 f"Association types {list(type_ids)} are not valid from {source.name} to {target.name}"
             )
         self._live_slot(target, target_id)
+
+
+def _lifecycle_type(name: str) -> ObjectType:
+    resolved = object_type(name)
+    if not resolved.has_lifecycle:
+        raise ValueError(f"{resolved.name} have no lifecycle stage")
+    return resolved
+
+
+def _check_dirty_request(count: int, stage: str | None, *, blank: str | None) -> None:
+    """Dirty records are the ground truth's kind: no stage (asked for as ``blank``) or a disallowed one."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    if stage != blank and stage not in DISALLOWED_STAGES:
+        raise ValueError(f"stage must be {blank!r} or one of {list(DISALLOWED_STAGES)}, got {stage!r}")
+
+
+def _placeholder_values(resolved: ObjectType, record_id: int) -> dict[str, str]:
+    """What an added record is known by (contacts by email, companies by name)."""
+    if resolved.name == "contacts":
+        return {"email": f"added-{record_id}@example.com"}
+    return {"name": f"Added company {record_id}", "domain": f"added-{record_id}.example.com"}
 
 
 def _cursor(after: str | None) -> int:

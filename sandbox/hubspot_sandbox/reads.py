@@ -7,12 +7,13 @@ from typing import NamedTuple
 
 from hubspot_sandbox.catalog import (
     CREATEDATE,
+    CREATION_SOURCE_PROPERTIES,
     HS_LASTMODIFIEDDATE,
     HS_OBJECT_ID,
     LASTMODIFIEDDATE,
     ObjectType,
 )
-from hubspot_sandbox.history import IMPORT_SOURCE, HistoryEntry
+from hubspot_sandbox.history import HistoryEntry
 from hubspot_sandbox.state import PortalState
 from hubspot_sandbox.timefmt import iso_from_ms
 
@@ -63,6 +64,8 @@ class RecordReader:
                 properties[name] = iso_from_ms(created)
             elif name in (LASTMODIFIEDDATE, HS_LASTMODIFIEDDATE):
                 properties[name] = iso_from_ms(updated)
+            elif name in CREATION_SOURCE_PROPERTIES:
+                properties[name] = self._state.history[self.object_type.name].creation_value(slot, name)
             else:
                 properties[name] = self._values(record_id, name)
         history = None
@@ -71,7 +74,7 @@ class RecordReader:
         return RecordData(str(record_id), properties, created, updated, store.archived_ms.get(slot), history)
 
     def history(self, slot: int, name: str) -> list[HistoryEntry]:
+        """Newest first. Computed properties (ids, dates, record source) have none."""
         store = self._state.store(self.object_type)
-        current = store.value(slot, name)
-        loaded = None if current is None else HistoryEntry(current, store.created_ms[slot], *IMPORT_SOURCE)
-        return self._state.history[self.object_type.name].entries(name, slot, loaded=loaded)
+        history = self._state.history[self.object_type.name]
+        return history.entries(name, slot, store.value(slot, name), store.created_ms[slot])

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple
 
+from hubspot_sandbox.history import API_SOURCE, ChangeSource
 from hubspot_sandbox.http_types import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class RequestContext:
     params: Mapping[str, str]
     portal: Portal
     tokens: Mapping[str, frozenset[str]] = field(default_factory=dict)  # token -> scopes, for token introspection
+    write_source: ChangeSource = API_SOURCE  # what property history records for this token's writes
 
 
 Handler = Callable[[RequestContext], HttpResponse]

@@ -26,6 +26,7 @@ from sortedcontainers import SortedList
 
 from hubspot_sandbox.catalog import (
     CREATEDATE,
+    CREATION_SOURCE_PROPERTIES,
     HS_LASTMODIFIEDDATE,
     HS_OBJECT_ID,
     LASTMODIFIEDDATE,
@@ -34,6 +35,7 @@ from hubspot_sandbox.catalog import (
     PropertyKind,
 )
 from hubspot_sandbox.errors import validation_error
+from hubspot_sandbox.history import PropertyHistory
 from hubspot_sandbox.records import RecordStore
 from hubspot_sandbox.search_index import SearchIndex, Value
 from hubspot_sandbox.search_query import Filter, Operator, SearchQuery, Sort
@@ -47,14 +49,17 @@ _TOKEN_SPLIT = re.compile(r"[^\w*]+")
 
 class SearchView:
     """Property values of one object type as search sees them (index lag applied to stored properties; the
-    computed timestamps ``createdate``/``lastmodifieddate`` are always current)."""
+    computed timestamps ``createdate``/``lastmodifieddate`` and the record source are always current)."""
 
-    __slots__ = ("index", "object_type", "store")
+    __slots__ = ("history", "index", "object_type", "store")
 
-    def __init__(self, object_type: ObjectType, store: RecordStore, index: SearchIndex) -> None:
+    def __init__(
+        self, object_type: ObjectType, store: RecordStore, index: SearchIndex, history: PropertyHistory
+    ) -> None:
         self.object_type = object_type
         self.store = store
         self.index = index
+        self.history = history
 
     def value(self, record_id: int, name: str) -> Value:
         slot = record_id - self.store.first_id
@@ -64,6 +69,8 @@ class SearchView:
             return str(self.store.created_ms[slot])
         if name in (LASTMODIFIEDDATE, HS_LASTMODIFIEDDATE):
             return str(self.store.updated_ms[slot])
+        if name in CREATION_SOURCE_PROPERTIES:
+            return self.history.creation_value(slot, name)
         return self.index.visible_value(record_id, name, self.store.value(slot, name))
 
 

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
+from hubspot_sandbox.history import API_SOURCE, ChangeSource
+
 AUTOMATION_SCOPE = "automation"
 ALL_SCOPES: frozenset[str] = frozenset(
     {
@@ -45,6 +47,10 @@ class SandboxSettings:
     tokens: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({DEFAULT_TOKEN: ALL_SCOPES}))
     workflows_entitled: bool = True  # False: flows answer 403 MISSING_SCOPES even with the automation scope
     request_log: bool = False  # keep (arrival time, endpoint, status) of every API call: GET /_sandbox/requests
+    # What property history records for API writes (and the record source of API-created records). HubSpot's
+    # value for a private app's writes is UNCONFIRMED (history.py): "API" by default; an app's token likely
+    # reads ChangeSource("INTEGRATION", "<app id>").
+    api_write_source: ChangeSource = API_SOURCE
 
     @property
     def token(self) -> str:
@@ -52,7 +58,8 @@ class SandboxSettings:
         return next((token for token, scopes in self.tokens.items() if scopes >= ALL_SCOPES), next(iter(self.tokens)))
 
     def updated(self, **changes: Any) -> SandboxSettings:
-        """A copy with ``changes`` (field names); ``faults`` may be a FaultSettings or a mapping of its fields."""
+        """A copy with ``changes`` (field names); ``faults`` may be a FaultSettings or a mapping of its fields,
+        ``api_write_source`` a ChangeSource or its wire form (``{"sourceType": ..., "sourceId": ...}``)."""
         known = {item.name for item in fields(self)}
         unknown = set(changes) - known
         if unknown:
@@ -60,6 +67,12 @@ class SandboxSettings:
         faults = changes.get("faults")
         if isinstance(faults, Mapping):
             changes["faults"] = replace(self.faults, **_fault_fields(faults))
+        source = changes.get("api_write_source")
+        if isinstance(source, Mapping):
+            try:
+                changes["api_write_source"] = ChangeSource.from_wire(source)
+            except ValueError as error:
+                raise TypeError(f"api_write_source: {error}") from None
         tokens = changes.get("tokens")
         if tokens is not None:
             changes["tokens"] = MappingProxyType({str(token): frozenset(scopes) for token, scopes in tokens.items()})
@@ -69,6 +82,7 @@ class SandboxSettings:
         data = {item.name: getattr(self, item.name) for item in fields(self)}
         data["faults"] = {**asdict(self.faults), "error_statuses": list(self.faults.error_statuses)}
         data["tokens"] = {token: sorted(scopes) for token, scopes in self.tokens.items()}
+        data["api_write_source"] = self.api_write_source.as_wire()
         return data
 
 

@@ -37,6 +37,10 @@ DEFAULT_LIFECYCLE_OPTIONS: tuple[StageOption, ...] = tuple(
     )
 )
 
+# The stages lifecycle-guard's default rules disallow. The generator makes records dirty with them; its ground
+# truth and the dirty-record injector tell dirty records (these, or no stage) from clean ones by them.
+DISALLOWED_STAGES = ("subscriber", "other", "evangelist")
+
 
 class StageList:
     """An immutable, ordered list of stage options with O(1) rank lookup."""

@@ -23,7 +23,7 @@ from hubspot_sandbox.catalog import (
     PropertyKind,
 )
 from hubspot_sandbox.errors import PropertyProblem, validation_error
-from hubspot_sandbox.history import IMPORT_SOURCE, ChangeSource, HistoryEntry
+from hubspot_sandbox.history import ChangeSource, HistoryEntry, Origin
 from hubspot_sandbox.pipelines import DEFAULT_PIPELINE_ID, Pipeline, closed_flags
 from hubspot_sandbox.stages import StageDecision, decide_stage_change
 from hubspot_sandbox.state import PortalState
@@ -120,16 +120,19 @@ class RecordWriter:
         return self._state.pipelines.get(pipeline_id or DEFAULT_PIPELINE_ID)
 
     # --- writes -------------------------------------------------------------------------------------------
-    def create(self, values: PropertyValues, source: ChangeSource) -> int:
+    def create(self, values: PropertyValues, source: ChangeSource, *, creator_name: str | None = None) -> int:
         stored = {name: self._intern(name, value) for name, value in values.items() if value is not None}
         if self.object_type is DEALS and DEALSTAGE in stored:
             stored.setdefault(PIPELINE, DEFAULT_PIPELINE_ID)
             stored.update({name: value for name, value in self._deal_flags(stored).items() if value is not None})
         slot = self._store.append(self.now_ms, stored)
+        # The origin tells every value as written by the creator at creation; only derived flags need an entry.
+        self._history.record_created(slot, Origin(source, creator_name))
         record_id = self._store.id_of(slot)
-        for name, value in stored.items():
-            entry_source = CALCULATED_SOURCE if name in (HS_IS_CLOSED, HS_IS_CLOSED_WON) else source
-            self._history.record_change(name, slot, self._entry(value, entry_source), loaded=None)
+        for name in (HS_IS_CLOSED, HS_IS_CLOSED_WON):
+            if name in stored:
+                entry = self._entry(stored[name], CALCULATED_SOURCE)
+                self._history.record_change(name, slot, entry, before=None, created_ms=self.now_ms)
         self._index.record_created(self.now_ms, record_id, {name: stored.get(name) for name in self._index.buckets})
         if self.object_type.has_lifecycle and LIFECYCLESTAGE not in stored:
             self._enroll_unknown(record_id)
@@ -170,15 +173,16 @@ class RecordWriter:
     def _set(self, slot: int, name: str, old: str | None, new: str | None, source: ChangeSource) -> None:
         new = None if new is None else self._intern(name, new)
         self._store.set_value(slot, name, new)
-        loaded = None if old is None else HistoryEntry(old, self._store.created_ms[slot], *IMPORT_SOURCE)
-        self._history.record_change(name, slot, self._entry(new or "", source), loaded=loaded)
+        self._history.record_change(
+            name, slot, self._entry(new or "", source), before=old, created_ms=self._store.created_ms[slot]
+        )
         record_id = self._store.id_of(slot)
         self._index.value_changed(self.now_ms, record_id, name, old, new)
         if name == LIFECYCLESTAGE and new is None:
             self._enroll_unknown(record_id)
 
     def _entry(self, value: str, source: ChangeSource) -> HistoryEntry:
-        return HistoryEntry(value, self.now_ms, source.source_type, source.source_id)
+        return HistoryEntry(value, self.now_ms, source)
 
     def _intern(self, name: str, value: str) -> str:
         # Enumeration values repeat across millions of records: share one string object per value.

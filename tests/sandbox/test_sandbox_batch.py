@@ -122,6 +122,12 @@ def test_batch_read_with_history_allows_50_inputs(client: HubSpot, sandbox: Sand
     with pytest.raises(ApiException) as raised:
         client.crm.contacts.batch_api.read(batch_read_input_simple_public_object_id=request)
     assert raised.value.status == 400
+    error = error_body(raised.value)
+    assert error["category"] == "VALIDATION_ERROR"
+    # HubSpot's text as quoted in facts §3.2 (its ending is not quoted there)
+    assert error["message"].startswith(
+        "The maximum number of inputs supported in a batch request for property histories is 50."
+    )
     request["inputs"] = request["inputs"][:50]
     data = client.crm.contacts.batch_api.read(batch_read_input_simple_public_object_id=request)
     history = data.results[0].properties_with_history["lifecyclestage"]

@@ -22,6 +22,7 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from sandbox_helpers import flt, raw, search_body, stage_default_flow
 
 from hubspot_sandbox import ALL_SCOPES, Portal, PortalSpec, Sandbox, SandboxSettings, generate_portal
+from hubspot_sandbox.catalog import COMPANIES, CONTACTS
 from hubspot_sandbox.flows import CONTACT_FLOW, CREATE_REQUIRED_KEYS, PLATFORM_FLOW, PUT_REQUIRED_KEYS
 from hubspot_sandbox.pipeline import API_ROUTES
 
@@ -94,7 +95,27 @@ def world() -> Iterator[tuple[Sandbox, dict[str, str]]]:
         portal.associate("deals", ids["deal"], "companies", ids["company"], [5])
         created = raw(sandbox, "POST", "/automation/v4/flows", stage_default_flow(), token="full").json()
         ids["flow"] = created["id"]
+        # A flow whose revision 1 is already replaced, so the 409 case needs no other case to have run first.
+        stale = raw(
+            sandbox, "POST", "/automation/v4/flows", stage_default_flow(name="stale", enabled=False), token="full"
+        ).json()
+        ids["stale_flow"] = stale["id"]
+        replaced = {**stage_default_flow(name="stale", enabled=False), "revisionId": "1"}
+        assert raw(sandbox, "PUT", f"/automation/v4/flows/{stale['id']}", replaced, token="full").status_code == 200
         yield sandbox, ids
+
+
+def _generated_contacts(count: int) -> list[dict[str, str]]:
+    """Batch inputs naming the world's first generated contacts (ids are handed out from CONTACTS.first_id)."""
+    return [{"id": str(CONTACTS.first_id + offset)} for offset in range(count)]
+
+
+def _history_read(count: int) -> dict[str, Any]:
+    return {
+        "inputs": _generated_contacts(count),
+        "properties": ["lifecyclestage", "hs_object_source", "hs_object_source_id"],
+        "propertiesWithHistory": ["lifecyclestage", "email"],
+    }
 
 
 def _cases(ids: dict[str, str]) -> list[Case]:
@@ -141,6 +162,22 @@ def _cases(ids: dict[str, str]) -> list[Case]:
             "BatchResponseSimplePublicObject",
             {"inputs": [{"id": contact}], "properties": ["lifecyclestage"], "propertiesWithHistory": []},
         ),
+        Case(
+            "GET",
+            f"{objects}/contacts?limit=100&properties=lifecyclestage&propertiesWithHistory=lifecyclestage",
+            200,
+            "contacts.json",
+            "CollectionResponseSimplePublicObjectWithAssociationsForwardPaging",
+        ),
+        Case(
+            "POST",
+            f"{objects}/contacts/batch/read",
+            200,
+            "contacts.json",
+            "BatchResponseSimplePublicObject",
+            _history_read(50),
+        ),
+        Case("POST", f"{objects}/contacts/batch/read", 400, "contacts.json", "Error", _history_read(51)),
         Case(
             "POST",
             f"{objects}/contacts/batch/read",
@@ -192,6 +229,13 @@ def _cases(ids: dict[str, str]) -> list[Case]:
         Case("GET", f"{objects}/contacts/5", 404, "contacts.json", "Error"),
         Case("GET", f"{objects}/contacts", 401, "contacts.json", "Error", token="wrong"),
         Case("GET", f"{objects}/companies/{company}", 200, "companies.json", "SimplePublicObjectWithAssociations"),
+        Case(
+            "GET",
+            f"{objects}/companies/{COMPANIES.first_id}?propertiesWithHistory=lifecyclestage,name",
+            200,
+            "companies.json",
+            "SimplePublicObjectWithAssociations",
+        ),
         Case(
             "POST",
             f"{objects}/companies/search",
@@ -307,7 +351,7 @@ def _cases(ids: dict[str, str]) -> list[Case]:
             {"inputs": [{"flowId": ids["flow"], "type": "FLOW_ID"}]},
         ),
         Case("POST", "/automation/v4/flows", 400, "automationV4.json", "Error", {"type": "CONTACT_FLOW"}),
-        Case("PUT", f"/automation/v4/flows/{ids['flow']}", 409, "automationV4.json", "Error", put),
+        Case("PUT", f"/automation/v4/flows/{ids['stale_flow']}", 409, "automationV4.json", "Error", put),
         Case("GET", "/automation/v4/flows", 403, "automationV4.json", "Error", token="no-automation"),
         Case("GET", "/automation/v4/flows/1", 404, "automationV4.json", "Error"),
     ]
@@ -315,7 +359,7 @@ def _cases(ids: dict[str, str]) -> list[Case]:
 
 CASE_IDS = [
     f"{case.method} {re.sub(r'[0-9]{3,}', '{id}', case.path.split('?')[0])} {case.status}"
-    for case in _cases(dict.fromkeys(("contact", "company", "deal", "lonely", "pipeline", "flow"), "1"))
+    for case in _cases(dict.fromkeys(("contact", "company", "deal", "lonely", "pipeline", "flow", "stale_flow"), "1"))
 ]
 
 
@@ -326,6 +370,17 @@ def test_response_matches_official_schema(world: tuple[Sandbox, dict[str, str]],
     response: requests.Response = raw(sandbox, case.method, case.path, case.body, token=case.token or "full")
     assert response.status_code == case.status, response.text
     assert_matches(case.spec, case.schema, response.json())
+
+
+def test_history_responses_carry_every_source_field(world: tuple[Sandbox, dict[str, str]]) -> None:
+    # The schema validation above only proves what is present; this proves the generated histories exercise every
+    # optional field of ValueWithTimestamp.
+    sandbox, _ = world
+    body = raw(sandbox, "POST", "/crm/v3/objects/contacts/batch/read", _history_read(50), token="full").json()
+    entries = [entry for result in body["results"] for entry in result["propertiesWithHistory"]["lifecyclestage"]]
+    assert {key for entry in entries for key in entry} == set(
+        _spec("contacts.json")["components"]["schemas"]["ValueWithTimestamp"]["properties"]
+    )
 
 
 def test_flow_required_keys_match_the_spec() -> None:

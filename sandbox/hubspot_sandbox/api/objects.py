@@ -34,6 +34,9 @@ from hubspot_sandbox.timefmt import now_ms
 MAX_HISTORY_BATCH_INPUTS = 50
 DEFAULT_LIST_LIMIT = 10
 MAX_LIST_LIMIT = 100  # larger limits are clamped (UNCONFIRMED: HubSpot documents 100 as the list maximum)
+# With propertiesWithHistory the spec says the list's maximum page shrinks; the SDK's get_all pages 50 at a time
+# then (facts §8, SDK utils/objects.py). Clamped like the plain maximum (UNCONFIRMED: clamp rather than 400).
+MAX_HISTORY_LIST_LIMIT = 50
 
 
 def _missing_error(object_type: ObjectType, ids: list[str]) -> JsonObject:
@@ -59,13 +62,15 @@ def _body_object(ctx: RequestContext) -> Mapping[str, object]:
 def list_records(ctx: RequestContext) -> HttpResponse:
     object_type = resolve_type(ctx.params)
     request = ctx.request
-    limit = min(max(request.query_int("limit", DEFAULT_LIST_LIMIT), 1), MAX_LIST_LIMIT)
+    history = request.query_list("propertiesWithHistory")
+    maximum = MAX_HISTORY_LIST_LIMIT if history else MAX_LIST_LIMIT
+    limit = min(max(request.query_int("limit", DEFAULT_LIST_LIMIT), 1), maximum)
     records, following = ctx.portal.list_records(
         object_type.name,
         limit=limit,
         after=request.query_value("after"),
         properties=request.query_list("properties"),
-        history_properties=request.query_list("propertiesWithHistory"),
+        history_properties=history,
         archived=request.query_bool("archived"),
     )
     body: JsonObject = {"results": [simple_public_object(record) for record in records]}
@@ -92,14 +97,16 @@ def get_record(ctx: RequestContext) -> HttpResponse:
 
 def create_record(ctx: RequestContext) -> HttpResponse:
     object_type = resolve_type(ctx.params)
-    created, outcome = ctx.portal.create_records(object_type.name, [_body_object(ctx)])
+    created, outcome = ctx.portal.create_records(object_type.name, [_body_object(ctx)], ctx.write_source)
     return HttpResponse(201, simple_public_object(created[0]), outcome=outcome)
 
 
 def update_record(ctx: RequestContext) -> HttpResponse:
     object_type = resolve_type(ctx.params)
     record_id = ctx.params["recordId"]
-    result = ctx.portal.update_records(object_type.name, [(record_id, _properties_of(_body_object(ctx)))])
+    result = ctx.portal.update_records(
+        object_type.name, [(record_id, _properties_of(_body_object(ctx)))], ctx.write_source
+    )
     if result.missing_ids:
         raise _object_not_found(record_id)
     return HttpResponse(200, simple_public_object(result.records[0]), outcome=result.outcome)
@@ -164,7 +171,7 @@ def batch_update(ctx: RequestContext) -> HttpResponse:
     )
     if duplicates:
         raise validation_error(f"Duplicate IDs found in batch input: [{', '.join(duplicates)}]. IDs must be unique")
-    result = ctx.portal.update_records(object_type.name, updates)
+    result = ctx.portal.update_records(object_type.name, updates, ctx.write_source)
     errors = [_missing_error(object_type, result.missing_ids)] if result.missing_ids else []
     response = batch_response([simple_public_object(record) for record in result.records], errors, started)
     response.outcome = result.outcome
@@ -177,7 +184,7 @@ def batch_create(ctx: RequestContext) -> HttpResponse:
     inputs = batch_inputs(ctx.request.json())
     for item in inputs:
         _properties_of(item)
-    created, outcome = ctx.portal.create_records(object_type.name, inputs)
+    created, outcome = ctx.portal.create_records(object_type.name, inputs, ctx.write_source)
     response = batch_response([simple_public_object(record) for record in created], [], started, 201)
     response.outcome = outcome
     return response

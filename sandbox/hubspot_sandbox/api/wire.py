@@ -58,14 +58,7 @@ def automation_scopes(_params: Mapping[str, str]) -> tuple[str, ...]:
 
 def value_with_timestamp(entry: HistoryEntry) -> JsonObject:
     """``ValueWithTimestamp``."""
-    result: JsonObject = {
-        "value": entry.value,
-        "timestamp": iso_from_ms(entry.timestamp_ms),
-        "sourceType": entry.source_type,
-    }
-    if entry.source_id is not None:
-        result["sourceId"] = entry.source_id
-    return result
+    return {"value": entry.value, "timestamp": iso_from_ms(entry.timestamp_ms), **entry.source.as_wire()}
 
 
 def simple_public_object(record: RecordData) -> JsonObject:
