@@ -174,8 +174,11 @@ class RecordWriter:
         self._history.record_change(name, slot, self._entry(new or "", source), loaded=loaded)
         record_id = self._store.id_of(slot)
         self._index.value_changed(self.now_ms, record_id, name, old, new)
-        if name == LIFECYCLESTAGE and new is None:
-            self._enroll_unknown(record_id)
+        if name == LIFECYCLESTAGE:
+            if new is None:
+                self._enroll_unknown(record_id)
+            elif old is None:
+                self._un_enroll_known(record_id)
 
     def _entry(self, value: str, source: ChangeSource) -> HistoryEntry:
         return HistoryEntry(value, self.now_ms, source.source_type, source.source_id)
@@ -193,6 +196,15 @@ class RecordWriter:
         stage = pipeline.stage(stage_id) if pipeline is not None and stage_id is not None else None
         is_closed, is_closed_won = closed_flags(stage)
         return {HS_IS_CLOSED: is_closed, HS_IS_CLOSED_WON: is_closed_won}
+
+    def _un_enroll_known(self, record_id: int) -> None:
+        """A record that got a stage no longer meets the flows' filter: flows that un-enroll drop its action."""
+        queue = self._state.workflows
+        for flow_id in queue.pending_flows(record_id):
+            flow = self._state.flows.get(flow_id)
+            rule = stage_default_rule(flow) if flow is not None else None
+            if rule is not None and rule.un_enrolls and rule.object_type_id == self.object_type.type_id:
+                queue.un_enroll(flow_id, record_id)
 
     def _enroll_unknown(self, record_id: int) -> None:
         for flow in self._state.flows:
