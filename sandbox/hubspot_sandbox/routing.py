@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple
 
 from hubspot_sandbox.http_types import HttpRequest, HttpResponse
+from hubspot_sandbox.settings import SandboxSettings
 
 if TYPE_CHECKING:
     from hubspot_sandbox.portal import Portal
@@ -28,7 +29,7 @@ class RequestContext:
     request: HttpRequest
     params: Mapping[str, str]
     portal: Portal
-    tokens: Mapping[str, frozenset[str]] = field(default_factory=dict)  # token -> scopes, for token introspection
+    settings: SandboxSettings  # as when the request arrived: tokens for introspection, rule enforcement
 
 
 Handler = Callable[[RequestContext], HttpResponse]

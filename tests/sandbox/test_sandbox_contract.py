@@ -24,6 +24,7 @@ from sandbox_helpers import flt, raw, search_body, stage_default_flow
 from hubspot_sandbox import ALL_SCOPES, Portal, PortalSpec, Sandbox, SandboxSettings, generate_portal
 from hubspot_sandbox.flows import CONTACT_FLOW, CREATE_REQUIRED_KEYS, PLATFORM_FLOW, PUT_REQUIRED_KEYS
 from hubspot_sandbox.pipeline import API_ROUTES
+from hubspot_sandbox.validation_rules import RuleCondition, StageRule
 
 SPEC_DIR = Path(__file__).parents[2].parent / "shared" / "hubspot-openapi"
 pytestmark = pytest.mark.skipif(
@@ -92,6 +93,7 @@ def world() -> Iterator[tuple[Sandbox, dict[str, str]]]:
         }
         portal.associate("contacts", ids["contact"], "companies", ids["company"], [1])
         portal.associate("deals", ids["deal"], "companies", ids["company"], [5])
+        portal.add_validation_rule(StageRule("contacts", RuleCondition("email", "EQ", "c@x.test"), "evangelist"))
         created = raw(sandbox, "POST", "/automation/v4/flows", stage_default_flow(), token="full").json()
         ids["flow"] = created["id"]
         yield sandbox, ids
@@ -102,6 +104,12 @@ def _cases(ids: dict[str, str]) -> list[Case]:
     objects = "/crm/v3/objects"
     flow = stage_default_flow(object_type_id="0-2", name="contract")
     put = {**stage_default_flow(enabled=False), "revisionId": "1"}
+    options = [
+        {"label": label, "value": value, "displayOrder": order, "hidden": False}
+        for order, (value, label) in enumerate(
+            (("lead", "Lead"), ("customer", "Customer"), ("evangelist", "Evangelist"))
+        )
+    ]
     return [
         Case(
             "GET",
@@ -188,6 +196,30 @@ def _cases(ids: dict[str, str]) -> list[Case]:
             "contacts.json",
             "Error",
             {"inputs": [{"id": contact, "properties": {"lifecyclestage": "nope"}}]},
+        ),
+        Case(
+            "POST",
+            f"{objects}/contacts/batch/update",
+            400,
+            "contacts.json",
+            "Error",
+            {"inputs": [{"id": contact, "properties": {"lifecyclestage": "evangelist"}}]},  # a validation rule
+        ),
+        Case(
+            "POST",
+            "/crm/objects/2026-09/contacts/batch/update",
+            200,
+            "contacts_2026-09.json",
+            "BatchResponseSimplePublicObject",
+            {"inputs": [{"id": contact, "properties": {"firstname": "G"}}, {"id": "5", "properties": {}}]},
+        ),
+        Case(
+            "POST",
+            "/crm/objects/2026-09/contacts/batch/update",
+            400,
+            "contacts_2026-09.json",
+            "Error",
+            {"inputs": [{"id": contact, "properties": {"lifecyclestage": "evangelist"}}]},
         ),
         Case("GET", f"{objects}/contacts/5", 404, "contacts.json", "Error"),
         Case("GET", f"{objects}/contacts", 401, "contacts.json", "Error", token="wrong"),
@@ -284,6 +316,15 @@ def _cases(ids: dict[str, str]) -> list[Case]:
         Case("GET", "/crm/v3/properties/deals/dealstage", 200, "properties.json", "Property"),
         Case("GET", "/crm/v3/properties/deals", 200, "properties.json", "CollectionResponsePropertyNoPaging"),
         Case("GET", "/crm/v3/properties/contacts/nope", 404, "properties.json", "Error"),
+        Case(
+            "PATCH",
+            "/crm/v3/properties/contacts/lifecyclestage",
+            200,
+            "properties.json",
+            "Property",
+            {"options": options},
+        ),
+        Case("PATCH", "/crm/v3/properties/contacts/email", 400, "properties.json", "Error", {"options": options}),
         Case("GET", "/crm/v3/pipelines/deals", 200, "pipelines.json", "CollectionResponsePipelineNoPaging"),
         Case("GET", f"/crm/v3/pipelines/deals/{ids['pipeline']}", 200, "pipelines.json", "Pipeline"),
         Case(
@@ -307,7 +348,10 @@ def _cases(ids: dict[str, str]) -> list[Case]:
             {"inputs": [{"flowId": ids["flow"], "type": "FLOW_ID"}]},
         ),
         Case("POST", "/automation/v4/flows", 400, "automationV4.json", "Error", {"type": "CONTACT_FLOW"}),
-        Case("PUT", f"/automation/v4/flows/{ids['flow']}", 409, "automationV4.json", "Error", put),
+        # revision 0 is never current, whichever worker ran the 200 PUT
+        Case(
+            "PUT", f"/automation/v4/flows/{ids['flow']}", 409, "automationV4.json", "Error", {**put, "revisionId": "0"}
+        ),
         Case("GET", "/automation/v4/flows", 403, "automationV4.json", "Error", token="no-automation"),
         Case("GET", "/automation/v4/flows/1", 404, "automationV4.json", "Error"),
     ]
@@ -354,6 +398,7 @@ def test_every_sandbox_route_is_a_hubspot_path() -> None:
         _normalised(path)
         for name in (
             "contacts.json",
+            "contacts_2026-09.json",
             "companies.json",
             "deals.json",
             "assoc_v4.json",
