@@ -1,8 +1,8 @@
 """The request pipeline every API call goes through, in HubSpot's order of concerns.
 
 route -> auth (401) -> scopes/entitlement (403) -> rate limits (429) -> stall -> injected 5xx -> added latency
--> handler -> lost-write fault (502 after the write applied) -> rate-limit headers. Due workflow actions run before each
-request (and on the scheduler thread), so a client that waited the delay always observes them.
+-> handler -> lost-write fault (502 after the write applied) -> rate-limit headers. Due workflow actions run before
+each request (and on the scheduler thread), so a client that waited the delay always observes them.
 """
 
 from __future__ import annotations

@@ -21,10 +21,18 @@ import requests
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from sandbox_helpers import flt, raw, search_body, stage_default_flow
 
-from hubspot_sandbox import ALL_SCOPES, Portal, PortalSpec, Sandbox, SandboxSettings, generate_portal
+from hubspot_sandbox import (
+    ALL_SCOPES,
+    Portal,
+    PortalSpec,
+    RuleCondition,
+    Sandbox,
+    SandboxSettings,
+    StageRule,
+    generate_portal,
+)
 from hubspot_sandbox.flows import CONTACT_FLOW, CREATE_REQUIRED_KEYS, PLATFORM_FLOW, PUT_REQUIRED_KEYS
 from hubspot_sandbox.pipeline import API_ROUTES
-from hubspot_sandbox.validation_rules import RuleCondition, StageRule
 
 SPEC_DIR = Path(__file__).parents[2].parent / "shared" / "hubspot-openapi"
 pytestmark = pytest.mark.skipif(

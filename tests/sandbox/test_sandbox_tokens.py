@@ -6,8 +6,7 @@ import pytest
 from hubspot.crm.contacts.exceptions import ForbiddenException
 from sandbox_helpers import error_body, raw, sdk_client
 
-from hubspot_sandbox import ALL_SCOPES, Portal, Sandbox, SandboxSettings
-from hubspot_sandbox.settings import TokenKind
+from hubspot_sandbox import ALL_SCOPES, Portal, Sandbox, SandboxSettings, TokenKind
 
 INTROSPECTION = "/oauth/v2/private-apps/get/access-token-info"
 READ_ONLY = frozenset({"crm.objects.contacts.read", "crm.objects.companies.read"})

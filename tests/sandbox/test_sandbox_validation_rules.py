@@ -14,8 +14,7 @@ from hubspot.crm.companies.exceptions import ApiException as CompaniesApiExcepti
 from hubspot.crm.contacts.exceptions import ApiException
 from sandbox_helpers import error_body, raw, stage_default_flow
 
-from hubspot_sandbox import Sandbox
-from hubspot_sandbox.validation_rules import RuleCondition, StageRule
+from hubspot_sandbox import RuleCondition, Sandbox, StageRule
 
 BLOCKED = StageRule("contacts", RuleCondition("email", "CONTAINS", "@Competitor.test"), "lead")
 VERSIONED_UPDATE = "/crm/objects/2026-09/contacts/batch/update"
