@@ -20,8 +20,9 @@ from hubspot_sandbox.origins import GenerationManifest, NamedSource, Offender
 from hubspot_sandbox.pipelines import DEFAULT_DEAL_PIPELINE, Pipeline, PipelineStage
 from hubspot_sandbox.portal import AssociatedRecord, Portal, PortalSnapshot
 from hubspot_sandbox.sandbox import Sandbox
-from hubspot_sandbox.settings import ALL_SCOPES, DEFAULT_TOKEN, FaultSettings, SandboxSettings
+from hubspot_sandbox.settings import ALL_SCOPES, DEFAULT_TOKEN, FaultSettings, SandboxSettings, TokenKind
 from hubspot_sandbox.stages import DEFAULT_LIFECYCLE_OPTIONS, StageOption
+from hubspot_sandbox.validation_rules import RuleCondition, StageRule
 from hubspot_sandbox.writes import WriteOutcome
 
 __all__ = [
@@ -46,10 +47,13 @@ __all__ = [
     "Portal",
     "PortalSnapshot",
     "PortalSpec",
+    "RuleCondition",
     "Sandbox",
     "SandboxSettings",
     "StageMix",
     "StageOption",
+    "StageRule",
+    "TokenKind",
     "WriteOutcome",
     "automation_source",
     "generate_portal",

@@ -1,5 +1,11 @@
 """Fault injection: targeted queued faults for deterministic tests, seeded random faults for soak runs.
 
+Queued faults hit the next matching calls: ``before`` answers a status without doing anything, ``after_write``
+applies the write and replaces its response (the client loses it), ``stall`` accepts the call and holds it for
+``seconds`` (None: until the sandbox stops) before handling it normally, or answering ``status`` if one is given —
+what a hung connection looks like to a client, so its timeouts can be tested. A sandbox that stops releases stalled
+calls at once and closes their connections unanswered.
+
 Random draws come from one ``random.Random(seed)`` in request order, so a sequential client sees the same faults on
 every run with the same seed (concurrent clients interleave draws in arrival order).
 """
@@ -14,18 +20,27 @@ from typing import Literal
 
 from hubspot_sandbox.settings import FaultSettings
 
-FaultTiming = Literal["before", "after_write"]
+FaultTiming = Literal["before", "after_write", "stall"]
+FAULT_TIMINGS: tuple[FaultTiming, ...] = ("before", "after_write", "stall")
+DEFAULT_FAULT_STATUS = 503
 LOST_WRITE_STATUS = 502
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    seconds: float | None  # None: until the sandbox stops
+    status: int | None  # answered after the stall; None: the call is then handled normally
 
 
 @dataclass(slots=True)
 class QueuedFault:
-    status: int
+    status: int | None  # None only for a stall that ends in normal handling
     when: FaultTiming
     times: int
     method: str | None = None  # None: any method
     path: str | None = None  # exact path
     path_regex: re.Pattern[str] | None = None  # or a regex that must match the whole path
+    seconds: float | None = None  # how long a stall lasts (None: until the sandbox stops)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method:
@@ -62,7 +77,7 @@ class FaultInjector:
         with self._lock:
             queued = self._take("before", method, path)
             if queued is not None:
-                return queued
+                return queued.status
             settings = self._settings
             if settings.error_rate > 0 and self._random.random() < settings.error_rate:
                 return self._random.choice(settings.error_statuses)
@@ -73,21 +88,27 @@ class FaultInjector:
         with self._lock:
             queued = self._take("after_write", method, path)
             if queued is not None:
-                return queued
+                return queued.status
             rate = self._settings.lost_write_rate
             if rate > 0 and self._random.random() < rate:
                 return LOST_WRITE_STATUS
             return None
 
+    def stall(self, method: str, path: str) -> Stall | None:
+        """How to hold the call before handling it, if a queued stall hits."""
+        with self._lock:
+            queued = self._take("stall", method, path)
+            return None if queued is None else Stall(queued.seconds, queued.status)
+
     @property
     def latency_seconds(self) -> float:
         return max(self._settings.latency_ms, 0.0) / 1000
 
-    def _take(self, when: FaultTiming, method: str, path: str) -> int | None:
+    def _take(self, when: FaultTiming, method: str, path: str) -> QueuedFault | None:
         for fault in self._queue:
             if fault.when == when and fault.matches(method, path):
                 fault.times -= 1
                 if fault.times <= 0:
                     self._queue.remove(fault)
-                return fault.status
+                return fault
         return None

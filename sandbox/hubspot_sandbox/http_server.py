@@ -24,6 +24,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         request = HttpRequest.build(self.command, self.path, dict(self.headers.items()), body, f"http://{host}")
         started = time.perf_counter()
         response = self.server.app(request)
+        if response.close_unanswered:
+            self.close_connection = True
+            return
         payload = response.encoded_body()
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.send_response(response.status)

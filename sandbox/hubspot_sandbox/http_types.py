@@ -71,6 +71,7 @@ class HttpResponse:
     body: Any = None  # JSON-able, or None for an empty body
     headers: dict[str, str] = field(default_factory=dict)
     outcome: WriteOutcome | None = None  # what a write changed, for the stats (never sent)
+    close_unanswered: bool = False  # send nothing and close the connection (a stalled call when the sandbox stops)
 
     def encoded_body(self) -> bytes:
         if self.body is None:

@@ -7,7 +7,8 @@ POST /_sandbox/stats/reset      zero the counters and the request log (and the r
 GET  /_sandbox/state            dump: records, associations, flows (``?objectType=contacts&limit=100``)
 POST /_sandbox/reset            restore the portal to the state it was served with
 GET  /_sandbox/settings         current settings; POST with a JSON object of fields changes them
-POST /_sandbox/faults           queue a fault: {method, path | path_regex, status, when, times}
+POST /_sandbox/faults           queue a fault: {method, path | path_regex, status, when, times, seconds}
+                                (when: before | after_write | stall; seconds: how long a stall lasts)
 DELETE /_sandbox/faults         drop queued faults
 GET  /_sandbox/offenders        a generated portal's manifest: its named sources and, per object type, the records
                                 each left dirty at generation ({"sources": [...], "offenders": {type: [...]}})
@@ -16,19 +17,23 @@ POST /_sandbox/dirty-records    new bad records between runs, attributed to a so
                                  sourceName?, stage?, existing?} -> {"ids": [...]}; ``existing: false`` (default)
                                 creates records (blank, or at a disallowed ``stage``), ``true`` has the source clear
                                 (``stage`` "" or absent) or set a disallowed stage on the newest clean records
+POST /_sandbox/tokens           issue a token: {kind: private_app | service_key | oauth, scopes?} -> {token, ...}
+GET  /_sandbox/validation-rules the portal's validation rules; POST one rule to add it, DELETE to drop them all
+POST /_sandbox/lifecycle-stages/delete  delete a stage option: {value, objectTypes?} (records keep their value)
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from hubspot_sandbox.errors import ApiError, not_found, server_error, validation_error
 from hubspot_sandbox.history import ChangeSource
 from hubspot_sandbox.http_types import HttpRequest, HttpResponse
-from hubspot_sandbox.portal import Portal
-from hubspot_sandbox.settings import SandboxSettings
+from hubspot_sandbox.portal import LIFECYCLE_TYPES, Portal
+from hubspot_sandbox.settings import ALL_SCOPES, SandboxSettings, TokenKind
+from hubspot_sandbox.validation_rules import StageRule
 
 PREFIX = "/_sandbox/"
 logger = logging.getLogger(__name__)
@@ -56,12 +61,15 @@ class SandboxControl(Protocol):
         method: str | None = None,
         path: str | None = None,
         path_regex: str | None = None,
-        status: int = 503,
+        status: int | None = None,
         when: str = "before",
         times: int = 1,
+        seconds: float | None = None,
     ) -> None: ...
 
     def clear_faults(self) -> None: ...
+
+    def issue_token(self, kind: TokenKind | str = TokenKind.SERVICE_KEY, scopes: Iterable[str] = ALL_SCOPES) -> str: ...
 
 
 def _object(request: HttpRequest) -> Mapping[str, Any]:
@@ -93,7 +101,7 @@ def _reset_portal(control: SandboxControl, _request: HttpRequest) -> HttpRespons
 def _update_settings(control: SandboxControl, request: HttpRequest) -> HttpResponse:
     try:
         settings = control.update_settings(**_object(request))
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise validation_error(str(error)) from None
     return HttpResponse(200, settings.as_json())
 
@@ -138,6 +146,49 @@ def _dirty_records(control: SandboxControl, request: HttpRequest) -> HttpRespons
     return HttpResponse(200, {"ids": ids})
 
 
+def _issue_token(control: SandboxControl, request: HttpRequest) -> HttpResponse:
+    body = _object(request)
+    scopes = body.get("scopes", sorted(ALL_SCOPES))
+    if not isinstance(scopes, list):
+        raise validation_error("scopes must be a list of scope names")
+    try:
+        kind = TokenKind(body.get("kind", TokenKind.SERVICE_KEY))
+    except ValueError:
+        raise validation_error(f"kind must be one of {[str(kind) for kind in TokenKind]}") from None
+    token = control.issue_token(kind, [str(scope) for scope in scopes])
+    return HttpResponse(201, {"token": token, "kind": str(kind), "scopes": sorted(control.settings.tokens[token])})
+
+
+def _validation_rules(control: SandboxControl, _request: HttpRequest) -> HttpResponse:
+    return HttpResponse(200, {"rules": [rule.as_json() for rule in control.portal.validation_rules()]})
+
+
+def _add_validation_rule(control: SandboxControl, request: HttpRequest) -> HttpResponse:
+    try:
+        rule = StageRule.from_json(_object(request))
+    except (KeyError, ValueError) as error:
+        raise validation_error(str(error)) from None
+    control.portal.add_validation_rule(rule)
+    return HttpResponse(201, rule.as_json())
+
+
+def _clear_validation_rules(control: SandboxControl, _request: HttpRequest) -> HttpResponse:
+    control.portal.clear_validation_rules()
+    return HttpResponse(204)
+
+
+def _delete_lifecycle_stage(control: SandboxControl, request: HttpRequest) -> HttpResponse:
+    body = _object(request)
+    types = body.get("objectTypes", list(LIFECYCLE_TYPES))
+    if not isinstance(body.get("value"), str) or not isinstance(types, list):
+        raise validation_error("Body needs value (a stage) and optionally objectTypes (a list)")
+    try:
+        control.portal.remove_lifecycle_stage(body["value"], [str(name) for name in types])
+    except (KeyError, ValueError) as error:
+        raise validation_error(str(error)) from None
+    return HttpResponse(204)
+
+
 _ENDPOINTS: dict[tuple[str, str], Callable[[SandboxControl, HttpRequest], HttpResponse]] = {
     ("GET", "stats"): lambda control, _request: HttpResponse(200, control.stats()),
     ("GET", "requests"): lambda control, _request: HttpResponse(
@@ -152,6 +203,11 @@ _ENDPOINTS: dict[tuple[str, str], Callable[[SandboxControl, HttpRequest], HttpRe
     ("DELETE", "faults"): _clear_faults,
     ("GET", "offenders"): _offenders,
     ("POST", "dirty-records"): _dirty_records,
+    ("POST", "tokens"): _issue_token,
+    ("GET", "validation-rules"): _validation_rules,
+    ("POST", "validation-rules"): _add_validation_rule,
+    ("DELETE", "validation-rules"): _clear_validation_rules,
+    ("POST", "lifecycle-stages/delete"): _delete_lifecycle_stage,
 }
 
 

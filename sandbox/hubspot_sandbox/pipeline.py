@@ -1,13 +1,14 @@
 """The request pipeline every API call goes through, in HubSpot's order of concerns.
 
-route -> auth (401) -> scopes/entitlement (403) -> rate limits (429) -> injected 5xx -> added latency -> handler
--> lost-write fault (502 after the write applied) -> rate-limit headers. Due workflow actions run before each
-request (and on the scheduler thread), so a client that waited the delay always observes them.
+route -> auth (401) -> scopes/entitlement (403) -> rate limits (429) -> stall -> injected 5xx -> added latency
+-> handler -> lost-write fault (502 after the write applied) -> rate-limit headers. Due workflow actions run before
+each request (and on the scheduler thread), so a client that waited the delay always observes them.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -57,6 +58,7 @@ class ApiPipeline:
         faults: FaultInjector,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.portal = portal
         self.settings = settings  # replaced wholesale by Sandbox.update_settings (frozen value: no torn reads)
@@ -64,6 +66,7 @@ class ApiPipeline:
         self._limiter = limiter
         self._faults = faults
         self._sleep = sleep
+        self._stopping = stopping if stopping is not None else threading.Event()  # set: release stalled calls
         self._router = Router(API_ROUTES)
 
     def run_workflows(self) -> None:
@@ -98,7 +101,7 @@ class ApiPipeline:
         if decision.policy is not None:
             self._stats.rate_limited(decision.policy)
             return HttpResponse(429, rate_limit_body(decision.policy), dict(decision.headers))
-        response = self._run(request, route, params)
+        response = self._run(request, route, params, settings)
         response.headers.update(decision.headers)
         return response
 
@@ -120,7 +123,16 @@ class ApiPipeline:
             return error_response(missing_scopes([AUTOMATION_SCOPE]))
         return None
 
-    def _run(self, request: HttpRequest, route: Route, params: Mapping[str, str]) -> HttpResponse:
+    def _run(
+        self, request: HttpRequest, route: Route, params: Mapping[str, str], settings: SandboxSettings
+    ) -> HttpResponse:
+        stall = self._faults.stall(request.method, request.path)
+        if stall is not None:
+            self._stats.fault("stall")
+            if self._stopping.wait(stall.seconds):
+                return HttpResponse(0, close_unanswered=True)
+            if stall.status is not None:
+                return error_response(server_error(stall.status))
         injected = self._faults.before(request.method, request.path)
         if injected is not None:
             self._stats.fault("error")
@@ -130,8 +142,7 @@ class ApiPipeline:
             self._stats.fault("latency")
             self._sleep(latency)
         try:
-            context = RequestContext(request, params, self.portal, self.settings.tokens, self.settings.api_write_source)
-            response = route.handler(context)
+            response = route.handler(RequestContext(request, params, self.portal, settings))
         except ApiError as error:
             return error_response(error)
         except Exception:

@@ -25,6 +25,7 @@ from hubspot_sandbox.search_query import SearchQuery
 from hubspot_sandbox.stages import DISALLOWED_STAGES, StageList, StageOption
 from hubspot_sandbox.state import PortalState
 from hubspot_sandbox.timefmt import now_ms
+from hubspot_sandbox.validation_rules import StageRule
 from hubspot_sandbox.workflows import stage_default_rule
 from hubspot_sandbox.writes import RecordWriter, WriteOutcome, wire_values
 
@@ -134,11 +135,24 @@ class Portal:
                 self._state.lifecycle[key] = self._state.lifecycle[key].with_stage(option, after=after)
 
     def remove_lifecycle_stage(self, value: str, object_types: Sequence[str] = LIFECYCLE_TYPES) -> None:
-        """Delete a stage option (records keep their value; new writes of it become invalid)."""
+        """Delete a stage option (records keep their value; new writes of it become invalid): all types or none."""
         with self._lock:
-            for name in object_types:
-                key = object_type(name).name
-                self._state.lifecycle[key] = self._state.lifecycle[key].without(value)
+            keys = [object_type(name).name for name in object_types]
+            self._state.lifecycle.update({key: self._state.lifecycle[key].without(value) for key in keys})
+
+    # --- validation rules ---------------------------------------------------------------------------------
+    def validation_rules(self) -> tuple[StageRule, ...]:
+        with self._lock:
+            return self._state.validation_rules
+
+    def add_validation_rule(self, rule: StageRule) -> None:
+        """An admin-configured rule API writes must pass (see :mod:`hubspot_sandbox.validation_rules`)."""
+        with self._lock:
+            self._state.validation_rules = (*self._state.validation_rules, rule)
+
+    def clear_validation_rules(self) -> None:
+        with self._lock:
+            self._state.validation_rules = ()
 
     def deal_pipelines(self) -> tuple[Pipeline, ...]:
         with self._lock:
@@ -189,13 +203,15 @@ class Portal:
         properties: Mapping[str, object],
         *,
         source: ChangeSource = API_SOURCE,
+        check_rules: bool = True,
     ) -> WriteOutcome:
-        """Write through validation and lifecycle rules, exactly like PATCH does (raises ApiError when invalid)."""
+        """Write through validation (with the portal's validation rules unless ``check_rules`` is False) and
+        lifecycle rules, exactly like PATCH does (raises ApiError when invalid)."""
         with self._lock:
             writer = self._writer(object_type(object_type_name))
             slot = self._live_slot(writer.object_type, record_id)
             values = wire_values(properties)
-            problems = writer.problems(slot, values)
+            problems = writer.problems(slot, values, check_rules=check_rules)
             if problems:
                 raise invalid_properties(problems)
             return writer.update(slot, values, source)
@@ -270,7 +286,7 @@ class Portal:
             _check_dirty_request(count, stage, blank=None)
             writer = self._writer(resolved)
             values = {} if stage is None else {LIFECYCLESTAGE: stage}
-            problems = writer.problems(None, values)
+            problems = writer.problems(None, values, check_rules=False)
             if problems:
                 raise invalid_properties(problems)
             store = self._state.store(resolved)
@@ -291,7 +307,7 @@ class Portal:
             _check_dirty_request(count, stage, blank="")
             writer = self._writer(resolved)
             values = {LIFECYCLESTAGE: stage or None}
-            problems = writer.problems(None, values)
+            problems = writer.problems(None, values, check_rules=False)
             if problems:
                 raise invalid_properties(problems)
             store = self._state.store(resolved)
@@ -431,14 +447,22 @@ class Portal:
             return page, (None if following is None else str(store.id_of(following)))
 
     def create_records(
-        self, object_type_name: str, inputs: Sequence[Mapping[str, object]], source: ChangeSource = API_SOURCE
+        self,
+        object_type_name: str,
+        inputs: Sequence[Mapping[str, object]],
+        source: ChangeSource = API_SOURCE,
+        *,
+        check_rules: bool = True,
     ) -> tuple[list[RecordData], WriteOutcome]:
-        """Validate every input, then create them all (with their ``associations``); one bad input: none."""
+        """Validate every input (``check_rules``: against the validation rules too), then create them all (with
+        their ``associations``); one bad input: none."""
         with self._lock:
             resolved = object_type(object_type_name)
             writer = self._writer(resolved)
             prepared = [(wire_values(item.get("properties")), _association_inputs(resolved, item)) for item in inputs]
-            problems = [problem for values, _ in prepared for problem in writer.problems(None, values)]
+            problems = [
+                problem for values, _ in prepared for problem in writer.problems(None, values, check_rules=check_rules)
+            ]
             if problems:
                 raise invalid_properties(problems)
             for _, links in prepared:
@@ -462,8 +486,11 @@ class Portal:
         object_type_name: str,
         updates: Sequence[tuple[str, Mapping[str, object]]],
         source: ChangeSource = API_SOURCE,
+        *,
+        check_rules: bool = True,
     ) -> BatchUpdateResult:
-        """Validate every input, then apply them; ids that don't exist are reported, not fatal."""
+        """Validate every input (``check_rules``: against the validation rules too), then apply them; one bad input:
+        none. Ids that don't exist are reported, not fatal."""
         with self._lock:
             resolved = object_type(object_type_name)
             store = self._state.store(resolved)
@@ -477,7 +504,7 @@ class Portal:
                 if slot is None:
                     missing.append(record_id)  # reported in the 207; its values have no record to be checked against
                     continue
-                problems.extend(writer.problems(slot, values))
+                problems.extend(writer.problems(slot, values, check_rules=check_rules))
                 prepared.append((slot, values))
             if problems:
                 raise invalid_properties(problems)
@@ -546,7 +573,7 @@ class Portal:
                     continue
                 writer = RecordWriter(self._state, resolved, now, self._workflow_delay_ms)
                 values = {LIFECYCLESTAGE: rule.value}
-                if writer.problems(slot, values):
+                if writer.problems(slot, values, check_rules=False):
                     continue  # e.g. the stage was deleted since the flow was saved: HubSpot's action would fail
                 outcome = writer.update(slot, values, automation_source(enrollment.flow_id))
                 results.append(
@@ -564,7 +591,8 @@ class Portal:
             self._state = snapshot._state.clone()
 
     def dump(self, object_types: Sequence[str] | None = None, *, limit: int | None = None) -> JsonObject:
-        """JSON-ready state: records (all valued properties), associations, flows, stage options, pipelines."""
+        """JSON-ready state: records (all valued properties), associations, flows, stage options, validation
+        rules, pipelines."""
         names = [object_type(name).name for name in (object_types or OBJECT_TYPES)]
         records: dict[str, list[JsonObject]] = {}
         for name in names:
@@ -592,6 +620,7 @@ class Portal:
                 "associations": associations,
                 "flows": [flow.as_api_flow() for flow in self._state.flows],
                 "lifecycleStages": {name: list(stages.values) for name, stages in self._state.lifecycle.items()},
+                "validationRules": [rule.as_json() for rule in self._state.validation_rules],
                 "dealPipelines": {pipeline.id: list(pipeline.stage_ids) for pipeline in self.deal_pipelines()},
             }
 

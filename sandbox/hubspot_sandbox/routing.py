@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple
 
-from hubspot_sandbox.history import API_SOURCE, ChangeSource
+from hubspot_sandbox.history import ChangeSource
 from hubspot_sandbox.http_types import HttpRequest, HttpResponse
+from hubspot_sandbox.settings import SandboxSettings
 
 if TYPE_CHECKING:
     from hubspot_sandbox.portal import Portal
@@ -29,8 +30,12 @@ class RequestContext:
     request: HttpRequest
     params: Mapping[str, str]
     portal: Portal
-    tokens: Mapping[str, frozenset[str]] = field(default_factory=dict)  # token -> scopes, for token introspection
-    write_source: ChangeSource = API_SOURCE  # what property history records for this token's writes
+    settings: SandboxSettings  # as when the request arrived: tokens for introspection, rule enforcement
+
+    @property
+    def write_source(self) -> ChangeSource:
+        """What property history records for this request's writes."""
+        return self.settings.api_write_source
 
 
 Handler = Callable[[RequestContext], HttpResponse]

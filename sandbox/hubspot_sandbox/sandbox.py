@@ -9,23 +9,30 @@ from __future__ import annotations
 import gc
 import re
 import threading
+import uuid
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 from hubspot_sandbox.catalog import OBJECT_TYPES
-from hubspot_sandbox.faults import FaultInjector, FaultTiming, QueuedFault
+from hubspot_sandbox.faults import DEFAULT_FAULT_STATUS, FAULT_TIMINGS, FaultInjector, QueuedFault
 from hubspot_sandbox.http_server import SandboxHTTPServer
 from hubspot_sandbox.http_types import HttpRequest, HttpResponse
 from hubspot_sandbox.introspection import PREFIX, handle_introspection
 from hubspot_sandbox.pipeline import ApiPipeline
 from hubspot_sandbox.portal import Portal
 from hubspot_sandbox.ratelimit import RateLimiter
-from hubspot_sandbox.settings import SandboxSettings
+from hubspot_sandbox.settings import ALL_SCOPES, SandboxSettings, TokenKind
 from hubspot_sandbox.stats import Stats
 
 SCHEDULER_POLL_SECONDS = 0.025
 LARGE_PORTAL_RECORDS = 100_000
-_FAULT_TIMINGS: tuple[FaultTiming, ...] = ("before", "after_write")
+# Token shapes are the sandbox's own (HubSpot's service-key format is not documented); clients must not parse them.
+_TOKEN_PREFIXES = {
+    TokenKind.PRIVATE_APP: "pat-sandbox",
+    TokenKind.SERVICE_KEY: "sk-sandbox",
+    TokenKind.OAUTH: "oauth-sandbox",
+}
 
 
 class Sandbox:
@@ -50,12 +57,14 @@ class Sandbox:
         self._limiter = RateLimiter()
         initial = settings if settings is not None else SandboxSettings()
         self._faults = FaultInjector(initial.faults)
-        self._pipeline = ApiPipeline(self.portal, initial, self._stats, self._limiter, self._faults)
+        self._stopping = threading.Event()
+        self._pipeline = ApiPipeline(
+            self.portal, initial, self._stats, self._limiter, self._faults, stopping=self._stopping
+        )
         self._apply_settings(initial)
         self._pristine = self.portal.snapshot() if snapshot else None
         self._server: SandboxHTTPServer | None = None
         self._threads: list[threading.Thread] = []
-        self._stopping = threading.Event()
 
     # --- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -151,23 +160,43 @@ class Sandbox:
         self._apply_settings(settings)
         return settings
 
+    def issue_token(self, kind: TokenKind | str = TokenKind.SERVICE_KEY, scopes: Iterable[str] = ALL_SCOPES) -> str:
+        """A new token of ``kind`` with ``scopes``, accepted from now on (added to ``settings.tokens``)."""
+        token_kind = TokenKind(kind)
+        token = f"{_TOKEN_PREFIXES[token_kind]}-{uuid.uuid4()}"
+        settings = self.settings
+        self.update_settings(
+            tokens={**settings.tokens, token: frozenset(scopes)},
+            token_kinds={**settings.token_kinds, token: token_kind},
+        )
+        return token
+
     def queue_fault(
         self,
         *,
         method: str | None = None,
         path: str | None = None,
         path_regex: str | None = None,
-        status: int = 503,
+        status: int | None = None,
         when: str = "before",
         times: int = 1,
+        seconds: float | None = None,
     ) -> None:
-        """Answer the next ``times`` matching API calls with ``status``: ``when="before"`` without doing anything,
-        ``when="after_write"`` after applying the write (the client loses the response)."""
-        timing = next((item for item in _FAULT_TIMINGS if item == when), None)
+        """Hit the next ``times`` matching API calls with a fault.
+
+        ``when="before"``: answer ``status`` (default 503) without doing anything; ``when="after_write"``: apply the
+        write, then answer ``status`` (default 503; the client loses the response); ``when="stall"``: hold the call
+        ``seconds`` (None: until the sandbox stops), then answer ``status`` or, without one, handle it normally.
+        """
+        timing = next((item for item in FAULT_TIMINGS if item == when), None)
         if timing is None:
-            raise ValueError(f"when must be one of {_FAULT_TIMINGS}, got {when!r}")
-        if times < 1 or not 100 <= status <= 599:
-            raise ValueError("times must be >= 1 and status an HTTP status code")
+            raise ValueError(f"when must be one of {FAULT_TIMINGS}, got {when!r}")
+        if timing != "stall" and seconds is not None:
+            raise ValueError("seconds applies to stalls only")
+        if timing != "stall" and status is None:
+            status = DEFAULT_FAULT_STATUS
+        if times < 1 or (status is not None and not 100 <= status <= 599) or (seconds is not None and seconds < 0):
+            raise ValueError("times must be >= 1, status an HTTP status code and seconds not negative")
         self._faults.queue(
             QueuedFault(
                 status=status,
@@ -176,6 +205,7 @@ class Sandbox:
                 method=method,
                 path=path,
                 path_regex=re.compile(path_regex) if path_regex else None,
+                seconds=seconds,
             )
         )
 

@@ -1,9 +1,13 @@
-"""Run-time settings of a sandbox: limits, lag, workflow delay, faults, tokens. Defaults are permissive."""
+"""Run-time settings of a sandbox: limits, lag, workflow delay, faults, tokens, rule enforcement.
+
+Limits and faults default to off; where HubSpot's behaviour is unclear, the default is the harsher reading.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -18,11 +22,21 @@ ALL_SCOPES: frozenset[str] = frozenset(
         "crm.objects.companies.write",
         "crm.objects.deals.read",
         "crm.objects.deals.write",
+        "crm.schemas.contacts.write",  # editing a property (its options), properties.json
+        "crm.schemas.companies.write",
         AUTOMATION_SCOPE,
     }
 )
 # A fake private-app token; it only ever unlocks a local sandbox.
 DEFAULT_TOKEN = "pat-sandbox-00000000-0000-0000-0000-000000000000"  # noqa: S105
+
+
+class TokenKind(StrEnum):
+    """What issued a token; only legacy private-app tokens can be introspected (``api/oauth.py``)."""
+
+    PRIVATE_APP = "private_app"
+    SERVICE_KEY = "service_key"  # HubSpot's replacement for new private apps (changelog "service-keys")
+    OAUTH = "oauth"  # a public app's OAuth access token
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +59,32 @@ class SandboxSettings:
     workflow_delay_seconds: float = 1.0  # enrollment -> action of acting flows
     faults: FaultSettings = FaultSettings()
     tokens: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({DEFAULT_TOKEN: ALL_SCOPES}))
+    # Tokens of another kind than a private-app token (the default): they work, but cannot be introspected.
+    token_kinds: Mapping[str, TokenKind] = field(default_factory=lambda: MappingProxyType({}))
     workflows_entitled: bool = True  # False: flows answer 403 MISSING_SCOPES even with the automation scope
     request_log: bool = False  # keep (arrival time, endpoint, status) of every API call: GET /_sandbox/requests
     # What property history records for API writes (and the record source of API-created records). HubSpot's
     # value for a private app's writes is UNCONFIRMED (history.py): "API" by default; an app's token likely
     # reads ChangeSource("INTEGRATION", "<app id>").
     api_write_source: ChangeSource = API_SOURCE
+    # Whether the legacy v3 object endpoints enforce the portal's validation rules as the 2026-09 ones do.
+    # UNCONFIRMED for the 2026-09 rules; on by default, the harsher case (validation_rules.py).
+    validation_rules_on_v3: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = set(self.token_kinds) - set(self.tokens)
+        if unknown:
+            raise ValueError(f"token_kinds names tokens that are not in tokens: {sorted(unknown)}")
 
     @property
     def token(self) -> str:
-        """The token with every scope (the first token if none has them all)."""
-        return next((token for token, scopes in self.tokens.items() if scopes >= ALL_SCOPES), next(iter(self.tokens)))
+        """The private-app token with every scope (else the first token with every scope, else the first)."""
+        full = [token for token, scopes in self.tokens.items() if scopes >= ALL_SCOPES]
+        private = [token for token in full if self.token_kind(token) is TokenKind.PRIVATE_APP]
+        return next(iter(private or full), next(iter(self.tokens)))
+
+    def token_kind(self, token: str) -> TokenKind:
+        return self.token_kinds.get(token, TokenKind.PRIVATE_APP)
 
     def updated(self, **changes: Any) -> SandboxSettings:
         """A copy with ``changes`` (field names); ``faults`` may be a FaultSettings or a mapping of its fields,
@@ -76,6 +105,9 @@ class SandboxSettings:
         tokens = changes.get("tokens")
         if tokens is not None:
             changes["tokens"] = MappingProxyType({str(token): frozenset(scopes) for token, scopes in tokens.items()})
+        kinds = changes.get("token_kinds")
+        if kinds is not None:
+            changes["token_kinds"] = MappingProxyType({str(token): TokenKind(kind) for token, kind in kinds.items()})
         return replace(self, **changes)
 
     def as_json(self) -> dict[str, Any]:
@@ -83,6 +115,7 @@ class SandboxSettings:
         data["faults"] = {**asdict(self.faults), "error_statuses": list(self.faults.error_statuses)}
         data["tokens"] = {token: sorted(scopes) for token, scopes in self.tokens.items()}
         data["api_write_source"] = self.api_write_source.as_wire()
+        data["token_kinds"] = {token: str(kind) for token, kind in self.token_kinds.items()}
         return data
 
 

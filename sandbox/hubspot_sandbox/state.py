@@ -12,6 +12,7 @@ from hubspot_sandbox.pipelines import DEFAULT_DEAL_PIPELINE, Pipeline
 from hubspot_sandbox.records import RecordStore
 from hubspot_sandbox.search_index import SearchIndex
 from hubspot_sandbox.stages import StageList
+from hubspot_sandbox.validation_rules import StageRule
 from hubspot_sandbox.workflows import WorkflowQueue
 
 
@@ -25,6 +26,7 @@ class PortalState:
     pipelines: dict[str, Pipeline]  # deal pipelines by id, in display order
     flows: FlowStore
     workflows: WorkflowQueue
+    validation_rules: tuple[StageRule, ...] = ()  # admin-configured, checked on API writes
 
     @classmethod
     def empty(cls) -> PortalState:
@@ -50,6 +52,7 @@ class PortalState:
             pipelines=dict(self.pipelines),
             flows=self.flows.clone(),
             workflows=self.workflows.clone(),
+            validation_rules=self.validation_rules,  # immutable
         )
 
     def store(self, object_type: ObjectType) -> RecordStore:

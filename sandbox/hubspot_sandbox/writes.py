@@ -1,9 +1,11 @@
 """The single path every property write takes: API calls, the workflow engine and test seeding.
 
-Validation (unknown and read-only properties, options of ``lifecyclestage``/``pipeline``/``dealstage``) happens
-before anything is applied, so a batch with one bad value changes nothing. Applying then honours the forward-only
-lifecycle rule (unless a test seeds data), derives ``hs_is_closed``/``hs_is_closed_won`` from a deal's stage, keeps
-history, feeds the search index and enrolls records whose stage became unknown into acting flows.
+Validation (unknown and read-only properties, options of ``lifecyclestage``/``pipeline``/``dealstage``, and for API
+writes the portal's validation rules) happens before anything is applied, so a batch with one bad value changes
+nothing. Applying then honours the forward-only lifecycle rule (unless a test seeds data), derives
+``hs_is_closed``/``hs_is_closed_won`` from a deal's stage, keeps history, feeds the search index, enrolls records
+whose stage became unknown into acting flows and un-enrolls those that got one (where the flow says so,
+:mod:`hubspot_sandbox.workflows`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from hubspot_sandbox.catalog import (
     DEALS,
@@ -27,6 +30,7 @@ from hubspot_sandbox.history import ChangeSource, HistoryEntry, Origin
 from hubspot_sandbox.pipelines import DEFAULT_PIPELINE_ID, Pipeline, closed_flags
 from hubspot_sandbox.stages import StageDecision, decide_stage_change
 from hubspot_sandbox.state import PortalState
+from hubspot_sandbox.validation_rules import RuleBook
 from hubspot_sandbox.workflows import stage_default_rule
 
 CALCULATED_SOURCE = ChangeSource("CALCULATED")
@@ -74,7 +78,7 @@ def _invalid_option(name: str, value: str, allowed: tuple[str, ...]) -> Property
 class RecordWriter:
     """Writes to records of one object type at one instant."""
 
-    __slots__ = ("_history", "_index", "_state", "_store", "now_ms", "object_type", "workflow_delay_ms")
+    __slots__ = ("_history", "_index", "_rules", "_state", "_store", "now_ms", "object_type", "workflow_delay_ms")
 
     def __init__(self, state: PortalState, object_type: ObjectType, now_ms: int, workflow_delay_ms: int) -> None:
         self._state = state
@@ -84,10 +88,12 @@ class RecordWriter:
         self._store = state.store(object_type)
         self._index = state.index(object_type)
         self._history = state.history[object_type.name]
+        self._rules = RuleBook(rule for rule in state.validation_rules if rule.object_type == object_type.name)
 
     # --- validation ---------------------------------------------------------------------------------------
-    def problems(self, slot: int | None, values: PropertyValues) -> list[PropertyProblem]:
-        """Why these values cannot be written to the record at ``slot`` (None: a new record)."""
+    def problems(self, slot: int | None, values: PropertyValues, *, check_rules: bool) -> list[PropertyProblem]:
+        """Why these values cannot be written to the record at ``slot`` (None: a new record); ``check_rules``
+        adds the portal's validation rules (API writes)."""
         found: list[PropertyProblem] = []
         for name, value in values.items():
             prop = self.object_type.properties.get(name)
@@ -111,6 +117,12 @@ class RecordWriter:
                 pipeline = self._target_pipeline(slot, values)
                 if pipeline is not None and pipeline.stage(value) is None:
                     found.append(_invalid_option(name, value, pipeline.stage_ids))
+        if check_rules and self._rules:
+            if slot is None:
+                found += self._rules.problems(self.object_type, None, values, lambda _name: None)
+            else:
+                record_id = str(self._store.id_of(slot))
+                found += self._rules.problems(self.object_type, record_id, values, partial(self._store.value, slot))
         return found
 
     def _target_pipeline(self, slot: int | None, values: PropertyValues) -> Pipeline | None:
@@ -178,8 +190,11 @@ class RecordWriter:
         )
         record_id = self._store.id_of(slot)
         self._index.value_changed(self.now_ms, record_id, name, old, new)
-        if name == LIFECYCLESTAGE and new is None:
-            self._enroll_unknown(record_id)
+        if name == LIFECYCLESTAGE:
+            if new is None:
+                self._enroll_unknown(record_id)
+            elif old is None:
+                self._un_enroll_known(record_id)
 
     def _entry(self, value: str, source: ChangeSource) -> HistoryEntry:
         return HistoryEntry(value, self.now_ms, source)
@@ -197,6 +212,15 @@ class RecordWriter:
         stage = pipeline.stage(stage_id) if pipeline is not None and stage_id is not None else None
         is_closed, is_closed_won = closed_flags(stage)
         return {HS_IS_CLOSED: is_closed, HS_IS_CLOSED_WON: is_closed_won}
+
+    def _un_enroll_known(self, record_id: int) -> None:
+        """A record that got a stage no longer meets the flows' filter: flows that un-enroll drop its action."""
+        queue = self._state.workflows
+        for flow_id in queue.pending_flows(record_id):
+            flow = self._state.flows.get(flow_id)
+            rule = stage_default_rule(flow) if flow is not None else None
+            if rule is not None and rule.un_enrolls and rule.object_type_id == self.object_type.type_id:
+                queue.un_enroll(flow_id, record_id)
 
     def _enroll_unknown(self, record_id: int) -> None:
         for flow in self._state.flows:

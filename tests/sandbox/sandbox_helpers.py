@@ -58,15 +58,62 @@ def flt(prop: str, operator: str, value: Any = None, **extra: Any) -> dict[str, 
     return result
 
 
+def property_filter(prop: str, operation: dict[str, Any]) -> dict[str, Any]:
+    return {"filterType": "PROPERTY", "property": prop, "operation": operation}
+
+
+def stage_change_trigger(*extra_filters: dict[str, Any]) -> dict[str, Any]:
+    """The property-change re-enrollment trigger on lifecyclestage (facts §6.4), plus ``extra_filters``."""
+    operation = {
+        "operationType": "STRING",
+        "operator": "IS_EQUAL_TO",
+        "value": "lifecyclestage",
+        "includeObjectsWithNoValueSet": False,
+    }
+    return {
+        "filterBranchType": "UNIFIED_EVENTS",
+        "filterBranchOperator": "AND",
+        "eventTypeId": "4-655002",
+        "operator": "HAS_COMPLETED",
+        "filterBranches": [],
+        "filters": [property_filter("hs_name", operation), *extra_filters],
+    }
+
+
+def unknown_stage_filter() -> dict[str, Any]:
+    operation = {"operationType": "ALL_PROPERTY", "operator": "IS_UNKNOWN", "includeObjectsWithNoValueSet": True}
+    return property_filter("lifecyclestage", operation)
+
+
+def unknown_stage_branch() -> dict[str, Any]:
+    """OR -> AND -> ``lifecyclestage IS_UNKNOWN``: the enrollment filter (and a trigger repeating it)."""
+    return {
+        "filterBranchType": "OR",
+        "filterBranchOperator": "OR",
+        "filters": [],
+        "filterBranches": [
+            {
+                "filterBranchType": "AND",
+                "filterBranchOperator": "AND",
+                "filterBranches": [],
+                "filters": [unknown_stage_filter()],
+            }
+        ],
+    }
+
+
 def stage_default_flow(
     *,
     object_type_id: str = "0-1",
     value: str = "lead",
     enabled: bool = True,
     re_enroll: bool = True,
+    re_enroll_triggers: list[dict[str, Any]] | None = None,
+    un_enroll: bool = False,
     name: str = "AUTO-FIX: Set Default Lifecycle Stage",
 ) -> dict[str, Any]:
-    """The prevention flow of facts §6.4/§6.5 (the one shape the workflow engine acts on)."""
+    """The prevention flow of facts §6.4/§6.5 (the one shape the workflow engine acts on); re-enrollment triggers
+    default to the property-change trigger on lifecyclestage."""
     flow: dict[str, Any] = {
         "type": "CONTACT_FLOW" if object_type_id == "0-1" else "PLATFORM_FLOW",
         "objectTypeId": object_type_id,
@@ -87,31 +134,11 @@ def stage_default_flow(
         "enrollmentCriteria": {
             "type": "LIST_BASED",
             "shouldReEnroll": re_enroll,
-            "unEnrollObjectsNotMeetingCriteria": False,
-            "listFilterBranch": {
-                "filterBranchType": "OR",
-                "filterBranchOperator": "OR",
-                "filters": [],
-                "filterBranches": [
-                    {
-                        "filterBranchType": "AND",
-                        "filterBranchOperator": "AND",
-                        "filterBranches": [],
-                        "filters": [
-                            {
-                                "filterType": "PROPERTY",
-                                "property": "lifecyclestage",
-                                "operation": {
-                                    "operationType": "ALL_PROPERTY",
-                                    "operator": "IS_UNKNOWN",
-                                    "includeObjectsWithNoValueSet": True,
-                                },
-                            }
-                        ],
-                    }
-                ],
-            },
-            "reEnrollmentTriggersFilterBranches": [],
+            "unEnrollObjectsNotMeetingCriteria": un_enroll,
+            "listFilterBranch": unknown_stage_branch(),
+            "reEnrollmentTriggersFilterBranches": (
+                [stage_change_trigger()] if re_enroll_triggers is None else re_enroll_triggers
+            ),
         },
         "timeWindows": [],
         "blockedDates": [],

@@ -21,7 +21,16 @@ import requests
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from sandbox_helpers import flt, raw, search_body, stage_default_flow
 
-from hubspot_sandbox import ALL_SCOPES, Portal, PortalSpec, Sandbox, SandboxSettings, generate_portal
+from hubspot_sandbox import (
+    ALL_SCOPES,
+    Portal,
+    PortalSpec,
+    RuleCondition,
+    Sandbox,
+    SandboxSettings,
+    StageRule,
+    generate_portal,
+)
 from hubspot_sandbox.catalog import COMPANIES, CONTACTS
 from hubspot_sandbox.flows import CONTACT_FLOW, CREATE_REQUIRED_KEYS, PLATFORM_FLOW, PUT_REQUIRED_KEYS
 from hubspot_sandbox.pipeline import API_ROUTES
@@ -93,6 +102,7 @@ def world() -> Iterator[tuple[Sandbox, dict[str, str]]]:
         }
         portal.associate("contacts", ids["contact"], "companies", ids["company"], [1])
         portal.associate("deals", ids["deal"], "companies", ids["company"], [5])
+        portal.add_validation_rule(StageRule("contacts", RuleCondition("email", "EQ", "c@x.test"), "evangelist"))
         created = raw(sandbox, "POST", "/automation/v4/flows", stage_default_flow(), token="full").json()
         ids["flow"] = created["id"]
         # A flow whose revision 1 is already replaced, so the 409 case needs no other case to have run first.
@@ -123,6 +133,12 @@ def _cases(ids: dict[str, str]) -> list[Case]:
     objects = "/crm/v3/objects"
     flow = stage_default_flow(object_type_id="0-2", name="contract")
     put = {**stage_default_flow(enabled=False), "revisionId": "1"}
+    options = [
+        {"label": label, "value": value, "displayOrder": order, "hidden": False}
+        for order, (value, label) in enumerate(
+            (("lead", "Lead"), ("customer", "Customer"), ("evangelist", "Evangelist"))
+        )
+    ]
     return [
         Case(
             "GET",
@@ -226,6 +242,30 @@ def _cases(ids: dict[str, str]) -> list[Case]:
             "Error",
             {"inputs": [{"id": contact, "properties": {"lifecyclestage": "nope"}}]},
         ),
+        Case(
+            "POST",
+            f"{objects}/contacts/batch/update",
+            400,
+            "contacts.json",
+            "Error",
+            {"inputs": [{"id": contact, "properties": {"lifecyclestage": "evangelist"}}]},  # a validation rule
+        ),
+        Case(
+            "POST",
+            "/crm/objects/2026-09/contacts/batch/update",
+            200,
+            "contacts_2026-09.json",
+            "BatchResponseSimplePublicObject",
+            {"inputs": [{"id": contact, "properties": {"firstname": "G"}}, {"id": "5", "properties": {}}]},
+        ),
+        Case(
+            "POST",
+            "/crm/objects/2026-09/contacts/batch/update",
+            400,
+            "contacts_2026-09.json",
+            "Error",
+            {"inputs": [{"id": contact, "properties": {"lifecyclestage": "evangelist"}}]},
+        ),
         Case("GET", f"{objects}/contacts/5", 404, "contacts.json", "Error"),
         Case("GET", f"{objects}/contacts", 401, "contacts.json", "Error", token="wrong"),
         Case("GET", f"{objects}/companies/{company}", 200, "companies.json", "SimplePublicObjectWithAssociations"),
@@ -328,6 +368,15 @@ def _cases(ids: dict[str, str]) -> list[Case]:
         Case("GET", "/crm/v3/properties/deals/dealstage", 200, "properties.json", "Property"),
         Case("GET", "/crm/v3/properties/deals", 200, "properties.json", "CollectionResponsePropertyNoPaging"),
         Case("GET", "/crm/v3/properties/contacts/nope", 404, "properties.json", "Error"),
+        Case(
+            "PATCH",
+            "/crm/v3/properties/contacts/lifecyclestage",
+            200,
+            "properties.json",
+            "Property",
+            {"options": options},
+        ),
+        Case("PATCH", "/crm/v3/properties/contacts/email", 400, "properties.json", "Error", {"options": options}),
         Case("GET", "/crm/v3/pipelines/deals", 200, "pipelines.json", "CollectionResponsePipelineNoPaging"),
         Case("GET", f"/crm/v3/pipelines/deals/{ids['pipeline']}", 200, "pipelines.json", "Pipeline"),
         Case(
@@ -409,6 +458,7 @@ def test_every_sandbox_route_is_a_hubspot_path() -> None:
         _normalised(path)
         for name in (
             "contacts.json",
+            "contacts_2026-09.json",
             "companies.json",
             "deals.json",
             "assoc_v4.json",

@@ -1,10 +1,12 @@
-"""Fault injection: queued (deterministic) and seeded random faults, lost writes, latency."""
+"""Fault injection: queued (deterministic) and seeded random faults, lost writes, latency, stalled calls."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
+import requests
 from hubspot import HubSpot
 from hubspot.crm.contacts.exceptions import ServiceException
 from sandbox_helpers import raw, sdk_client
@@ -95,3 +97,70 @@ def test_faults_over_http(sandbox: Sandbox) -> None:
     assert raw(sandbox, "DELETE", "/_sandbox/faults").status_code == 204
     assert raw(sandbox, "GET", "/crm/v3/objects/contacts").status_code == 200
     assert raw(sandbox, "POST", "/_sandbox/faults", {"status": 504, "when": "sometimes"}).status_code == 400
+
+
+def _timed(sandbox: Sandbox, method: str, path: str, body: object = None, timeout: float = 5) -> float:
+    started = time.perf_counter()
+    requests.request(
+        method, sandbox.url + path, json=body, headers={"Authorization": f"Bearer {sandbox.token}"}, timeout=timeout
+    )
+    return time.perf_counter() - started
+
+
+def test_a_stalled_write_times_the_client_out_and_is_applied_later(sandbox: Sandbox) -> None:
+    contact_id = sandbox.portal.create_record("contacts")
+    sandbox.queue_fault(path=BATCH_UPDATE, when="stall", seconds=0.6)
+    body = {"inputs": [{"id": contact_id, "properties": {"lifecyclestage": "lead"}}]}
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        _timed(sandbox, "POST", BATCH_UPDATE, body, timeout=0.2)
+    assert sandbox.portal.get_property("contacts", contact_id, "lifecyclestage") is None  # still held
+    deadline = time.monotonic() + 3
+    while sandbox.portal.get_property("contacts", contact_id, "lifecyclestage") is None:
+        assert time.monotonic() < deadline, "the stalled write was never handled"
+        time.sleep(0.02)
+    assert sandbox.stats()["faults_injected"] == {"stall": 1}
+    assert _timed(sandbox, "POST", BATCH_UPDATE, body) < 0.5  # only the next matching call stalls
+
+
+def test_a_stall_can_end_in_a_status(sandbox: Sandbox) -> None:
+    sandbox.queue_fault(method="GET", path="/automation/v4/flows", when="stall", seconds=0.3, status=504)
+    started = time.perf_counter()
+    assert raw(sandbox, "GET", "/automation/v4/flows").status_code == 504
+    assert time.perf_counter() - started >= 0.3
+    assert raw(sandbox, "GET", "/automation/v4/flows").status_code == 200
+
+
+def test_a_stall_until_stop_lets_the_sandbox_stop_promptly() -> None:
+    sandbox = Sandbox(Portal.empty()).start()
+    introspection = "/oauth/v2/private-apps/get/access-token-info"
+    sandbox.queue_fault(path=introspection, when="stall")  # no seconds: until the sandbox stops
+    outcome: list[BaseException | int] = []
+
+    def call() -> None:
+        try:
+            outcome.append(raw(sandbox, "POST", introspection, {"tokenKey": sandbox.token}).status_code)
+        except requests.exceptions.ConnectionError as error:
+            outcome.append(error)
+
+    client = threading.Thread(target=call)
+    client.start()
+    time.sleep(0.3)
+    assert client.is_alive()  # accepted, unanswered
+    assert not outcome
+    started = time.perf_counter()
+    sandbox.stop()
+    assert time.perf_counter() - started < 2
+    client.join(timeout=2)
+    assert not client.is_alive()
+    assert isinstance(outcome[0], requests.exceptions.ConnectionError)  # closed without an answer
+
+
+def test_stalls_over_http_and_their_validation(sandbox: Sandbox) -> None:
+    faults = "/_sandbox/faults"
+    assert (
+        raw(sandbox, "POST", faults, {"path": "/crm/v3/objects/contacts", "when": "stall", "seconds": 0.3}).status_code
+        == 204
+    )
+    assert _timed(sandbox, "GET", "/crm/v3/objects/contacts") >= 0.3
+    assert raw(sandbox, "POST", faults, {"when": "before", "seconds": 1}).status_code == 400
+    assert raw(sandbox, "POST", faults, {"when": "stall", "seconds": -1}).status_code == 400

@@ -1,13 +1,15 @@
-"""Lifecycle stage rules: forward-only, clearing, custom stages, history."""
+"""Lifecycle stage rules: forward-only, clearing, custom stages, stage options deleted mid-run, history."""
 
 from __future__ import annotations
 
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.contacts.exceptions import ApiException
-from sandbox_helpers import error_body
+from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
+from hubspot.crm.properties.exceptions import ForbiddenException
+from sandbox_helpers import error_body, flt, raw, sdk_client, search_body
 
-from hubspot_sandbox import Portal, Sandbox, StageOption
+from hubspot_sandbox import ALL_SCOPES, Portal, Sandbox, StageOption
 
 
 def _set_stage(client: HubSpot, contact_id: str, stage: str) -> str | None:
@@ -75,14 +77,117 @@ def test_custom_stage_order_follows_display_order(client: HubSpot, sandbox: Sand
     assert _set_stage(client, at_opportunity, "987654") == "opportunity"  # custom is earlier: ignored
 
 
-def test_removed_default_stage_is_invalid(client: HubSpot, sandbox: Sandbox) -> None:
-    sandbox.portal.remove_lifecycle_stage("lead")
+def _stage_values(client: HubSpot, object_type: str = "contacts") -> list[str]:
+    return [
+        option.value for option in client.crm.properties.core_api.get_by_name(object_type, "lifecyclestage").options
+    ]
+
+
+def test_a_stage_deleted_mid_run(client: HubSpot, sandbox: Sandbox) -> None:
+    holders = [sandbox.portal.create_record("contacts", {"lifecyclestage": "lead"}) for _ in range(2)]
+    blank = sandbox.portal.create_record("contacts")
+    assert "lead" in _stage_values(client)
+    assert raw(sandbox, "POST", "/_sandbox/lifecycle-stages/delete", {"value": "lead"}).status_code == 204
+
+    assert "lead" not in _stage_values(client)
+    assert "lead" not in _stage_values(client, "companies")  # one stage list for both (facts §1.1)
+    with pytest.raises(ApiException) as raised:  # one input setting it fails the whole batch
+        client.crm.contacts.batch_api.update(
+            batch_input_simple_public_object_batch_input={
+                "inputs": [
+                    {"id": holders[0], "properties": {"firstname": "kept?"}},
+                    {"id": blank, "properties": {"lifecyclestage": "lead"}},
+                ]
+            }
+        )
+    body = error_body(raised.value)
+    assert (raised.value.status, body["category"]) == (400, "VALIDATION_ERROR")
+    assert body["message"].startswith('Property values were not valid: [{"isValid":false,"message":"lead was not one')
+    assert '"error":"INVALID_OPTION","name":"lifecyclestage"' in body["message"]
+    assert sandbox.portal.get_property("contacts", holders[0], "firstname") is None
+
+    # records that hold the deleted value keep it, read back with it and are still found by it
+    read = client.crm.contacts.batch_api.read(
+        batch_read_input_simple_public_object_id={
+            "inputs": [{"id": record_id} for record_id in holders],
+            "properties": ["lifecyclestage"],
+            "propertiesWithHistory": [],
+        }
+    )
+    assert [result.properties["lifecyclestage"] for result in read.results] == ["lead", "lead"]
+    found = client.crm.contacts.search_api.do_search(
+        public_object_search_request=search_body(
+            [flt("lifecyclestage", "EQ", "lead"), flt("hs_object_id", "GTE", holders[0])]
+        )
+    )
+    assert sorted(result.id for result in found.results) == sorted(holders)
+    # writes that leave the deleted value alone still work; moving off it is not ranked as backward
+    client.crm.contacts.basic_api.update(holders[0], simple_public_object_input={"properties": {"firstname": "A"}})
+    assert _set_stage(client, holders[1], "subscriber") == "subscriber"
+
+
+def test_deleting_a_stage_over_http_validates(sandbox: Sandbox) -> None:
+    delete = "/_sandbox/lifecycle-stages/delete"
+    assert raw(sandbox, "POST", delete, {"value": "nope"}).status_code == 400
+    assert raw(sandbox, "POST", delete, {"value": "lead", "objectTypes": ["deals"]}).status_code == 400
+    assert raw(sandbox, "POST", delete, {"value": "lead", "objectTypes": ["companies"]}).status_code == 204
+    assert "lead" in [stage.value for stage in sandbox.portal.lifecycle_stages("contacts")]
+    assert "lead" not in [stage.value for stage in sandbox.portal.lifecycle_stages("companies")]
+
+
+def _option(stage: StageOption, *, hidden: bool | None = None) -> dict[str, object]:
+    return {
+        "label": stage.label,
+        "value": stage.value,
+        "displayOrder": stage.display_order,
+        "hidden": stage.hidden if hidden is None else hidden,
+    }
+
+
+def test_patching_the_property_deletes_and_hides_options(client: HubSpot, sandbox: Sandbox) -> None:
     contact_id = sandbox.portal.create_record("contacts")
+    stages = sandbox.portal.lifecycle_stages("contacts")
+    options = [_option(stage, hidden=stage.value == "subscriber") for stage in stages if stage.value != "evangelist"]
+    updated = client.crm.properties.core_api.update("companies", "lifecyclestage", {"options": options})
+    assert "evangelist" not in [option.value for option in updated.options]
+    listed = {
+        option.value: option.hidden
+        for option in client.crm.properties.core_api.get_by_name("contacts", "lifecyclestage").options
+    }
+    assert "evangelist" not in listed
+    assert listed["subscriber"] is True  # hidden options are still listed
+    assert _set_stage(client, contact_id, "subscriber") == "subscriber"  # and still writable (UNCONFIRMED)
     with pytest.raises(ApiException) as raised:
-        _set_stage(client, contact_id, "lead")
+        _set_stage(client, contact_id, "evangelist")
+    assert '"error":"INVALID_OPTION"' in error_body(raised.value)["message"]
+
+
+@pytest.mark.parametrize(
+    ("property_name", "body"),
+    [
+        ("email", {"options": []}),
+        ("lifecyclestage", {"label": "Stage"}),
+        ("lifecyclestage", {"options": []}),
+        ("lifecyclestage", {"options": [{"value": "lead", "label": "Lead"}]}),
+        ("lifecyclestage", {"options": [{"value": "a", "label": "A", "hidden": False}] * 2}),
+    ],
+    ids=["other property", "other field", "no options", "option without hidden", "duplicate values"],
+)
+def test_patching_anything_else_is_a_400(
+    client: HubSpot, sandbox: Sandbox, property_name: str, body: dict[str, object]
+) -> None:
+    before = sandbox.portal.lifecycle_stages("contacts")
+    with pytest.raises(PropertiesApiException) as raised:
+        client.crm.properties.core_api.update("contacts", property_name, body)
     assert raised.value.status == 400
-    options = client.crm.properties.core_api.get_by_name("contacts", "lifecyclestage").options
-    assert "lead" not in [option.value for option in options]
+    assert sandbox.portal.lifecycle_stages("contacts") == before
+
+
+def test_patching_the_property_needs_the_schema_scope(sandbox: Sandbox) -> None:
+    token = sandbox.issue_token("private_app", ALL_SCOPES - {"crm.schemas.contacts.write"})
+    options = [_option(stage) for stage in sandbox.portal.lifecycle_stages("contacts")]
+    with pytest.raises(ForbiddenException):
+        sdk_client(sandbox, token).crm.properties.core_api.update("contacts", "lifecyclestage", {"options": options})
 
 
 def test_negative_display_order_sorts_last() -> None:

@@ -1,12 +1,14 @@
-"""The workflow engine: the prevention flow really sets the stage after its delay, and nothing else acts."""
+"""The workflow engine: the prevention flow really sets the stage after its delay, re-enrolls only through a selected
+trigger, un-enrolls when asked, and nothing else acts."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+import pytest
 from hubspot import HubSpot
-from sandbox_helpers import stage_default_flow
+from sandbox_helpers import property_filter, stage_change_trigger, stage_default_flow, unknown_stage_branch
 
 from hubspot_sandbox import Sandbox
 
@@ -57,15 +59,65 @@ def test_scheduler_acts_without_any_request(client: HubSpot, sandbox: Sandbox) -
     assert time.monotonic() - created >= DELAY - 0.05  # and not before the delay
 
 
-def test_cleared_stage_re_enrolls_when_allowed(client: HubSpot, sandbox: Sandbox) -> None:
-    _create_flow(client, stage_default_flow(value="lead", re_enroll=True))
+def _clear(client: HubSpot, contact_id: str) -> None:
+    client.crm.contacts.basic_api.update(contact_id, simple_public_object_input={"properties": {"lifecyclestage": ""}})
+
+
+def _enrolled_then_cleared(client: HubSpot, sandbox: Sandbox, flow: dict[str, Any]) -> str:
+    """A contact the flow gave its stage once, then blanked again; returns its id."""
+    _create_flow(client, flow)
     contact_id = sandbox.portal.create_record("contacts", {"lifecyclestage": "customer"})
-    for _ in range(2):
-        client.crm.contacts.basic_api.update(
-            contact_id, simple_public_object_input={"properties": {"lifecyclestage": ""}}
-        )
-        _wait()
-        assert _stage(client, contact_id) == "lead"
+    _clear(client, contact_id)
+    _wait()
+    assert _stage(client, contact_id) == "lead"  # the first enrollment needs no trigger
+    _clear(client, contact_id)
+    _wait()
+    return contact_id
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [stage_change_trigger(), unknown_stage_branch(), unknown_stage_branch()["filterBranches"][0]],
+    ids=["property-change event", "OR-AND repeat of the filter", "AND repeat of the filter"],
+)
+def test_a_selected_trigger_re_enrolls_a_cleared_record(
+    client: HubSpot, sandbox: Sandbox, trigger: dict[str, Any]
+) -> None:
+    contact_id = _enrolled_then_cleared(client, sandbox, stage_default_flow(re_enroll_triggers=[trigger]))
+    assert _stage(client, contact_id) == "lead"
+    assert sandbox.stats()["workflow_actions"] == 2
+
+
+def test_no_selected_trigger_re_enrolls_nobody(client: HubSpot, sandbox: Sandbox) -> None:
+    contact_id = _enrolled_then_cleared(client, sandbox, stage_default_flow(re_enroll=True, re_enroll_triggers=[]))
+    assert _stage(client, contact_id) is None
+    assert sandbox.stats()["workflow_actions"] == 1
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        stage_change_trigger(
+            property_filter("hs_value", {"operationType": "ALL_PROPERTY", "operator": "IS_KNOWN"})
+        ),  # fires only when a stage is set, never on a clear
+        {**stage_change_trigger(), "eventTypeId": "4-96000"},  # another event
+        {
+            **stage_change_trigger(),
+            "filters": [property_filter("hs_name", {"operator": "IS_EQUAL_TO", "value": "email"})],
+        },
+    ],
+    ids=["new value known", "other event type", "other property"],
+)
+def test_a_trigger_a_clear_does_not_meet_re_enrolls_nobody(
+    client: HubSpot, sandbox: Sandbox, trigger: dict[str, Any]
+) -> None:
+    contact_id = _enrolled_then_cleared(client, sandbox, stage_default_flow(re_enroll_triggers=[trigger]))
+    assert _stage(client, contact_id) is None
+
+
+def test_should_re_enroll_false_enrolls_once_even_with_a_trigger(client: HubSpot, sandbox: Sandbox) -> None:
+    contact_id = _enrolled_then_cleared(client, sandbox, stage_default_flow(re_enroll=False))
+    assert _stage(client, contact_id) is None
 
 
 def test_should_re_enroll_false_enrolls_once(client: HubSpot) -> None:
@@ -73,9 +125,38 @@ def test_should_re_enroll_false_enrolls_once(client: HubSpot) -> None:
     contact_id = _new_contact(client)
     _wait()
     assert _stage(client, contact_id) == "lead"
-    client.crm.contacts.basic_api.update(contact_id, simple_public_object_input={"properties": {"lifecyclestage": ""}})
+    _clear(client, contact_id)
     _wait()
     assert _stage(client, contact_id) is None
+
+
+@pytest.mark.parametrize(("un_enroll", "expected"), [(True, "subscriber"), (False, "lead")])
+def test_a_stage_set_before_the_action_un_enrolls_only_when_asked(
+    client: HubSpot, sandbox: Sandbox, un_enroll: bool, expected: str
+) -> None:
+    _create_flow(client, stage_default_flow(value="lead", un_enroll=un_enroll))
+    contact_id = _new_contact(client)
+    # subscriber is earlier than lead, so the action (if it still fires) moves the record forward
+    client.crm.contacts.basic_api.update(
+        contact_id, simple_public_object_input={"properties": {"lifecyclestage": "subscriber"}}
+    )
+    _wait()
+    assert _stage(client, contact_id) == expected
+    assert sandbox.stats()["workflow_actions"] == (0 if un_enroll else 1)
+
+
+def test_an_un_enrolled_record_enrolls_again_only_through_a_trigger(client: HubSpot, sandbox: Sandbox) -> None:
+    for triggers, expected in (([stage_change_trigger()], "lead"), ([], None)):
+        _create_flow(client, stage_default_flow(value="lead", un_enroll=True, re_enroll_triggers=triggers))
+        contact_id = _new_contact(client)
+        client.crm.contacts.basic_api.update(
+            contact_id, simple_public_object_input={"properties": {"lifecyclestage": "subscriber"}}
+        )
+        _clear(client, contact_id)  # before the first action was due: a second enrollment
+        _wait()
+        assert _stage(client, contact_id) == expected
+        for flow in sandbox.portal.flows():
+            sandbox.portal.delete_flow(flow["id"])
 
 
 def test_records_unknown_before_enabling_are_not_enrolled(client: HubSpot, sandbox: Sandbox) -> None:

@@ -5,6 +5,10 @@ is a 400 VALIDATION_ERROR and nothing in the batch is applied; ids that don't ex
 one OBJECT_NOT_FOUND error with ``context.ids`` in a 207 while the rest is applied (UNCONFIRMED for batch/update,
 the commonly reported shape). Updated records come back with their stored value, so a silently ignored backward
 lifecycle set shows the old value (UNCONFIRMED in HubSpot; clients must read back anyway).
+
+Writes also answer to the portal's validation rules (:mod:`hubspot_sandbox.validation_rules`): always on the
+date-versioned ``POST /crm/objects/2026-09/{objectType}/batch/update`` (contacts_2026-09.json: 200 with
+``errors``/``numErrors`` in the body, never 207), on the v3 endpoints while ``validation_rules_on_v3`` is on.
 """
 
 from __future__ import annotations
@@ -97,7 +101,9 @@ def get_record(ctx: RequestContext) -> HttpResponse:
 
 def create_record(ctx: RequestContext) -> HttpResponse:
     object_type = resolve_type(ctx.params)
-    created, outcome = ctx.portal.create_records(object_type.name, [_body_object(ctx)], ctx.write_source)
+    created, outcome = ctx.portal.create_records(
+        object_type.name, [_body_object(ctx)], ctx.write_source, check_rules=ctx.settings.validation_rules_on_v3
+    )
     return HttpResponse(201, simple_public_object(created[0]), outcome=outcome)
 
 
@@ -105,7 +111,10 @@ def update_record(ctx: RequestContext) -> HttpResponse:
     object_type = resolve_type(ctx.params)
     record_id = ctx.params["recordId"]
     result = ctx.portal.update_records(
-        object_type.name, [(record_id, _properties_of(_body_object(ctx)))], ctx.write_source
+        object_type.name,
+        [(record_id, _properties_of(_body_object(ctx)))],
+        ctx.write_source,
+        check_rules=ctx.settings.validation_rules_on_v3,
     )
     if result.missing_ids:
         raise _object_not_found(record_id)
@@ -157,6 +166,16 @@ def _properties_of(item: object) -> Mapping[str, object]:
 
 
 def batch_update(ctx: RequestContext) -> HttpResponse:
+    """v3: 207 when some ids don't exist."""
+    return _batch_update(ctx, check_rules=ctx.settings.validation_rules_on_v3, partial_status=207)
+
+
+def batch_update_2026_09(ctx: RequestContext) -> HttpResponse:
+    """API version 2026-09: validation rules always apply; missing ids come back in a 200's ``errors``."""
+    return _batch_update(ctx, check_rules=True, partial_status=200)
+
+
+def _batch_update(ctx: RequestContext, *, check_rules: bool, partial_status: int) -> HttpResponse:
     started = now_ms()
     object_type = resolve_type(ctx.params)
     body = _body_object(ctx)
@@ -171,9 +190,11 @@ def batch_update(ctx: RequestContext) -> HttpResponse:
     )
     if duplicates:
         raise validation_error(f"Duplicate IDs found in batch input: [{', '.join(duplicates)}]. IDs must be unique")
-    result = ctx.portal.update_records(object_type.name, updates, ctx.write_source)
+    result = ctx.portal.update_records(object_type.name, updates, ctx.write_source, check_rules=check_rules)
     errors = [_missing_error(object_type, result.missing_ids)] if result.missing_ids else []
-    response = batch_response([simple_public_object(record) for record in result.records], errors, started)
+    response = batch_response(
+        [simple_public_object(record) for record in result.records], errors, started, partial_status=partial_status
+    )
     response.outcome = result.outcome
     return response
 
@@ -184,7 +205,9 @@ def batch_create(ctx: RequestContext) -> HttpResponse:
     inputs = batch_inputs(ctx.request.json())
     for item in inputs:
         _properties_of(item)
-    created, outcome = ctx.portal.create_records(object_type.name, inputs, ctx.write_source)
+    created, outcome = ctx.portal.create_records(
+        object_type.name, inputs, ctx.write_source, check_rules=ctx.settings.validation_rules_on_v3
+    )
     response = batch_response([simple_public_object(record) for record in created], [], started, 201)
     response.outcome = outcome
     return response
@@ -208,4 +231,7 @@ ROUTES = [
     Route("GET", _OBJECT + "/{recordId}", get_record, RouteKind.READ, read_scopes("objectType")),
     Route("PATCH", _OBJECT + "/{recordId}", update_record, RouteKind.WRITE, write_scopes()),
     Route("DELETE", _OBJECT + "/{recordId}", archive_record, RouteKind.WRITE, write_scopes()),
+    Route(
+        "POST", "/crm/objects/2026-09/{objectType}/batch/update", batch_update_2026_09, RouteKind.WRITE, write_scopes()
+    ),
 ]

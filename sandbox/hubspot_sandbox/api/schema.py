@@ -4,16 +4,33 @@
 displayOrder). Deal pipelines carry stage metadata ``isClosed``/``probability`` as strings. Contacts and companies
 also expose the lifecycle "pipeline" (facts §1.2 B, 3RD-PARTY) whose stage ids are the lifecyclestage values.
 Default pipelines report ``createdAt`` = epoch 0, as the spec describes.
+
+``PATCH /crm/v3/properties/{objectType}/lifecyclestage`` with ``options`` replaces the stage options ("Provided
+fields will be overwritten", properties.json ``PropertyUpdate``): an option left out is deleted — records keep the
+value, new writes of it fail with INVALID_OPTION — and ``hidden: true`` keeps it listed and writable (UNCONFIRMED:
+that HubSpot still accepts API writes of a hidden option, and that it lets the Properties API edit lifecycle stages
+at all rather than only the stage settings page). Contacts and companies share one stage list (facts §1.1), so a
+PATCH through either changes both. No other property or field can be changed here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hubspot_sandbox.api.wire import json_response, read_scopes, resolve_type
-from hubspot_sandbox.catalog import DEALSTAGE, LIFECYCLESTAGE, PIPELINE, ObjectType, PropertyDef, PropertyKind
-from hubspot_sandbox.errors import JsonObject, not_found
+from hubspot_sandbox.catalog import (
+    DEALSTAGE,
+    LIFECYCLESTAGE,
+    PIPELINE,
+    ObjectType,
+    PropertyDef,
+    PropertyKind,
+    resolve_object_type,
+)
+from hubspot_sandbox.errors import JsonObject, not_found, validation_error
 from hubspot_sandbox.http_types import HttpResponse
 from hubspot_sandbox.pipelines import Pipeline
-from hubspot_sandbox.portal import Portal
+from hubspot_sandbox.portal import LIFECYCLE_TYPES, Portal
 from hubspot_sandbox.routing import RequestContext, Route, RouteKind
 from hubspot_sandbox.stages import StageOption
 from hubspot_sandbox.timefmt import iso_from_ms
@@ -93,13 +110,46 @@ def list_properties(ctx: RequestContext) -> HttpResponse:
     )
 
 
-def get_property(ctx: RequestContext) -> HttpResponse:
+def _property(ctx: RequestContext) -> tuple[ObjectType, PropertyDef]:
     object_type = resolve_type(ctx.params)
     name = ctx.params["propertyName"]
     prop = object_type.properties.get(name)
     if prop is None:
         raise not_found(f"Unable to find property {name} for {object_type.name}", context={"propertyName": [name]})
+    return object_type, prop
+
+
+def get_property(ctx: RequestContext) -> HttpResponse:
+    return json_response(property_json(ctx.portal, *_property(ctx)))
+
+
+def update_property(ctx: RequestContext) -> HttpResponse:
+    object_type, prop = _property(ctx)
+    body = ctx.request.json()
+    if prop.name != LIFECYCLESTAGE or not isinstance(body, Mapping) or set(body) != {"options"}:
+        raise validation_error("The sandbox can change only the options of lifecyclestage (body: {options: [...]})")
+    options = body["options"]
+    if not isinstance(options, list) or not options:
+        raise validation_error("options must be a non-empty list of OptionInput")
+    try:
+        stages = [_stage_input(option, position) for position, option in enumerate(options)]
+        ctx.portal.set_lifecycle_stages(stages, LIFECYCLE_TYPES)
+    except ValueError as error:  # duplicate values
+        raise validation_error(str(error)) from None
     return json_response(property_json(ctx.portal, object_type, prop))
+
+
+def _stage_input(option: object, position: int) -> StageOption:
+    """``OptionInput``: ``hidden``, ``label``, ``value`` required; ``displayOrder`` defaults to the position."""
+    if not isinstance(option, Mapping) or not all(key in option for key in ("hidden", "label", "value")):
+        raise validation_error("Each option needs hidden, label and value")
+    value, label, hidden = option["value"], option["label"], option["hidden"]
+    order = option.get("displayOrder", position)
+    if not (isinstance(value, str) and value and isinstance(label, str) and isinstance(hidden, bool)):
+        raise validation_error("An option's value and label are non-empty strings, hidden a boolean")
+    if not isinstance(order, int) or isinstance(order, bool):
+        raise validation_error("An option's displayOrder is an integer")
+    return StageOption(value, label, order, hidden=hidden, description=str(option.get("description") or ""))
 
 
 def _stage_json(stage_id: str, label: str, order: int, metadata: dict[str, str]) -> JsonObject:
@@ -168,10 +218,22 @@ def list_pipeline_stages(ctx: RequestContext) -> HttpResponse:
     return json_response({"results": _pipeline(ctx)["stages"]})
 
 
+def _schema_write_scopes(params: Mapping[str, str]) -> tuple[str, ...]:
+    resolved = resolve_object_type(params["objectType"])
+    return (f"crm.schemas.{resolved.name}.write",) if resolved is not None else ()
+
+
 _SCOPES = read_scopes("objectType")
 ROUTES = [
     Route("GET", "/crm/v3/properties/{objectType}", list_properties, RouteKind.READ, _SCOPES),
     Route("GET", "/crm/v3/properties/{objectType}/{propertyName}", get_property, RouteKind.READ, _SCOPES),
+    Route(
+        "PATCH",
+        "/crm/v3/properties/{objectType}/{propertyName}",
+        update_property,
+        RouteKind.WRITE,
+        _schema_write_scopes,
+    ),
     Route("GET", "/crm/v3/pipelines/{objectType}", list_pipelines, RouteKind.READ, _SCOPES),
     Route("GET", "/crm/v3/pipelines/{objectType}/{pipelineId}", get_pipeline, RouteKind.READ, _SCOPES),
     Route("GET", "/crm/v3/pipelines/{objectType}/{pipelineId}/stages", list_pipeline_stages, RouteKind.READ, _SCOPES),

@@ -97,9 +97,15 @@ def standard_error(
 
 
 def batch_response(
-    results: list[JsonObject], errors: list[JsonObject], started_ms: int, success_status: int = 200
+    results: list[JsonObject],
+    errors: list[JsonObject],
+    started_ms: int,
+    success_status: int = 200,
+    *,
+    partial_status: int = 207,
 ) -> HttpResponse:
-    """``BatchResponse...`` (200/201) or ``...WithErrors`` (207 when any input failed)."""
+    """``BatchResponse...`` (200/201) or ``...WithErrors`` (``partial_status`` when any input failed: 207 on v3,
+    200 on the date-versioned APIs)."""
     body: JsonObject = {
         "status": "COMPLETE",
         "results": results,
@@ -109,7 +115,7 @@ def batch_response(
     if errors:
         body["numErrors"] = len(errors)
         body["errors"] = errors
-        return json_response(body, 207)
+        return json_response(body, partial_status)
     return json_response(body, success_status)
 
 
