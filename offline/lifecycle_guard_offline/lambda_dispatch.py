@@ -21,6 +21,10 @@ offline), and a handler that synchronously invokes another function nests fine, 
 another invocation on another thread would deadlock. The configured Timeout only drives the context's countdown;
 a handler running past it is not stopped.
 
+With an `IamEnforcer`, the handler runs as its function's role (`iam_enforcement.acting_as`), with that role's
+(fake) credentials in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN as the runtime sets them, so every
+AWS call it makes is authorised against the role's policies.
+
 A handler exception is returned as Lambda returns it (header `x-amz-function-error: Unhandled`, JSON body with
 errorType = the exception's class name), so Step Functions Retry/Catch match the class name as the Error.
 
@@ -36,7 +40,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +53,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from lifecycle_guard_offline.environment import patched_environ
+from lifecycle_guard_offline.iam_enforcement import IamEnforcer, acting_as
 from lifecycle_guard_offline.lambda_context import LambdaContext
 
 PINNED_MOTO_VERSION = "5.2.5"
@@ -79,12 +84,17 @@ class FunctionCode:
 
 class LambdaDispatcher:
     def __init__(
-        self, functions: Mapping[str, FunctionCode], handler_overrides: Mapping[str, Handler] | None = None
+        self,
+        functions: Mapping[str, FunctionCode],
+        handler_overrides: Mapping[str, Handler] | None = None,
+        iam: IamEnforcer | None = None,
     ) -> None:
         """`functions`: physical function name -> its code. `handler_overrides`: logical id -> a callable run
-        instead of the function's handler (tests inject failures with it)."""
+        instead of the function's handler (tests inject failures with it). `iam`: authorises the handlers' AWS
+        calls against their roles (None: unchecked)."""
         self._functions = dict(functions)
         self._overrides = dict(handler_overrides or {})
+        self._iam = iam
         unknown = self._overrides.keys() - {code.logical_id for code in self._functions.values()}
         if unknown:
             raise ValueError(f"handler overrides for functions the stack does not have: {sorted(unknown)}")
@@ -146,7 +156,12 @@ class LambdaDispatcher:
             timeout_seconds=int(function.timeout),
         )
         event = json.loads(body) if body else {}
-        with self._lock, patched_environ(_runtime_environment(function, context, backend.region_name)):
+        environment = _runtime_environment(function, context, backend.region_name)
+        as_role: AbstractContextManager[None] = nullcontext()
+        if self._iam is not None:
+            environment.update(self._iam.role_environment(function.role))
+            as_role = acting_as(self._iam.principal(function.role))
+        with self._lock, as_role, patched_environ(environment):
             try:
                 return _marshal(self._handler(function, code)(event, context))
             except Exception as exc:

@@ -16,6 +16,10 @@ A message that is not deleted would come back after the queue's visibility timeo
 the poller shortens it to `retry_delay_seconds` (ChangeMessageVisibility) - the one deliberate deviation. moto moves
 a message to the dead-letter queue on the receive after its receive count reached maxReceiveCount, as SQS does.
 
+With an `IamEnforcer`, the pollers' SQS calls are authorised against the function's execution role, as Lambda's
+poller uses it (ReceiveMessage, DeleteMessage, ChangeMessageVisibility; AWS Lambda Developer Guide, "Execution role
+permissions" for SQS event sources); the invocation itself is the Lambda service's and needs no permission.
+
 Concurrency: one worker thread per concurrent batch - `concurrency`, or the mapping's
 ScalingConfig.MaximumConcurrency when that is None (Lambda's initial 5 pollers if unset). Offline the handlers still
 run one at a time (`lambda_dispatch` serialises them); the threads only model concurrent receives. Idle workers
@@ -28,15 +32,19 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
+from lifecycle_guard_offline.iam_enforcement import IamEnforcer, Principal, acting_as
+
 _LOG = logging.getLogger(__name__)
 _MAX_RECEIVE = 10  # SQS ReceiveMessage limit
 _LAMBDA_INITIAL_POLLERS = 5
+# Lambda invokes a function for its event source mapping on its own authority, not the function's role's.
+LAMBDA_EVENT_SOURCE = Principal("Lambda event source mapping", None)
 
 
 class SqsEventSourceError(RuntimeError):
@@ -80,8 +88,11 @@ class SqsMappingPoller:
         concurrency: int,
         retry_delay_seconds: int,
         idle_wait_seconds: float,
+        poller_principal: Principal | None = None,
     ) -> None:
+        """`poller_principal`: whose role the SQS calls are authorised against (None: unchecked)."""
         self.mapping = mapping
+        self._poller_principal = poller_principal
         self._sqs = session.client("sqs")
         self._lambda = session.client("lambda")
         self._region = session.region_name
@@ -110,10 +121,16 @@ class SqsMappingPoller:
         if self._failures:
             raise SqsEventSourceError(f"poller for {self.mapping.queue_arn} failed") from self._failures[0]
 
+    def _acting_as(self, principal: Principal) -> AbstractContextManager[None]:
+        """Attributes AWS calls to `principal` when IAM is enforced."""
+        return nullcontext() if self._poller_principal is None else acting_as(principal)
+
     def _work(self) -> None:
+        poller = self._poller_principal
         while not self._stopping.is_set():
             try:
-                polled = self._poll_once()
+                with nullcontext() if poller is None else acting_as(poller):
+                    polled = self._poll_once()
             except Exception as exc:  # not a function error (those come back as payloads): a bug to surface
                 _LOG.exception("SQS poller for %s stopped", self.mapping.queue_arn)
                 self._failures.append(exc)
@@ -177,7 +194,8 @@ class SqsMappingPoller:
     def _invoke(self, messages: list[dict[str, Any]]) -> set[str]:
         """Invokes the function with one batch; returns the ids of the messages that must stay in the queue."""
         event = {"Records": [self._record(message) for message in messages]}
-        response = self._lambda.invoke(FunctionName=self.mapping.function_arn, Payload=json.dumps(event).encode())
+        with self._acting_as(LAMBDA_EVENT_SOURCE):
+            response = self._lambda.invoke(FunctionName=self.mapping.function_arn, Payload=json.dumps(event).encode())
         all_ids = {message["MessageId"] for message in messages}
         if "FunctionError" in response:
             return all_ids
@@ -247,8 +265,10 @@ def sqs_event_sources(
     retry_delay_seconds: int = 1,
     idle_wait_seconds: float = 0.05,
     stop_timeout_seconds: float = 30.0,
+    iam: IamEnforcer | None = None,
 ) -> Iterator[None]:
-    """Replaces moto's handling of every SQS event source mapping in the session's account and region."""
+    """Replaces moto's handling of every SQS event source mapping in the session's account and region; with `iam`,
+    each poller's SQS calls are authorised against its function's role."""
     if concurrency is not None and concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     lambda_client = session.client("lambda")
@@ -263,6 +283,7 @@ def sqs_event_sources(
             queue_url = sqs.get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=account)["QueueUrl"]
             mapping = SqsMapping.from_configuration(configuration, queue_url)
             workers = concurrency or mapping.maximum_concurrency or _LAMBDA_INITIAL_POLLERS
+            role = lambda_client.get_function_configuration(FunctionName=mapping.function_arn)["Role"]
             pollers.append(
                 SqsMappingPoller(
                     session,
@@ -270,6 +291,7 @@ def sqs_event_sources(
                     concurrency=workers,
                     retry_delay_seconds=retry_delay_seconds,
                     idle_wait_seconds=idle_wait_seconds,
+                    poller_principal=None if iam is None else iam.principal(role),
                 )
             )
     for poller in pollers:
