@@ -89,7 +89,9 @@ def _s3_accesses(operation: str, params: Mapping[str, Any]) -> list[_Access] | N
         ]
     if operation == "DeleteObjects":
         return [
-            _Access("DeleteObjectVersion" if "VersionId" in o else "DeleteObject", {**bucket, "ObjectName": o["Key"]}, {})
+            _Access(
+                "DeleteObjectVersion" if "VersionId" in o else "DeleteObject", {**bucket, "ObjectName": o["Key"]}, {}
+            )
             for o in params["Delete"]["Objects"]
         ]
     if operation in ("GetObject", "DeleteObject") and versioned:  # a version has its own action
@@ -122,7 +124,12 @@ def _s3_identifiers(params: Mapping[str, Any]) -> dict[str, str]:
 
 # DynamoDB authorises each entry of a transaction as its own action (Amazon DynamoDB Developer Guide, "Using IAM
 # with DynamoDB transactions").
-_TRANSACTION_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+_TRANSACTION_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 
 
 def _dynamodb_accesses(operation: str, params: Mapping[str, Any]) -> list[_Access] | None:

@@ -205,7 +205,7 @@ class _Statement:
         condition_block = statement.get("Condition", {})
         if not isinstance(condition_block, dict):
             raise PolicyError(f"{name}: Condition must be an object")
-        conditions = []
+        conditions: list[_Condition] = []
         for operator_text, keys in condition_block.items():
             if not isinstance(keys, dict):
                 raise PolicyError(f"{name}: condition {operator_text} must map keys to values")

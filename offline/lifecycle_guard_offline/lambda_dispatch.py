@@ -14,6 +14,10 @@ dropped from sys.modules on uninstall so the next harness imports it afresh insi
 package (lifecycle_guard) is importable from the venv. A function's folder is not put on sys.path: keep code shared
 by a handler's modules in the layer package.
 
+Each function also keeps its own copy of the state a Lambda container would not share with other functions: the
+imported module (above) and Powertools Parameters' default providers, whose cached values and boto3 client would
+otherwise let one function's Secrets Manager read serve another's (and hide whether the other's role may read it).
+
 The function's configured environment (template Globals + its own Environment, resolved by CloudFormation) and the
 runtime's reserved variables are applied to os.environ around the import and each invocation. os.environ is
 process-global, so invocations are serialised by one re-entrant lock: handlers never overlap (no real concurrency
@@ -49,6 +53,7 @@ from typing import Any
 from uuid import uuid4
 
 import moto
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from moto.awslambda.models import LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -99,6 +104,7 @@ class LambdaDispatcher:
         if unknown:
             raise ValueError(f"handler overrides for functions the stack does not have: {sorted(unknown)}")
         self._modules: dict[str, ModuleType] = {}  # physical function name -> its imported handler module
+        self._providers: dict[str, dict[str, Any]] = {}  # physical function name -> its Powertools providers
         self._lock = threading.RLock()
 
     @contextmanager
@@ -161,7 +167,7 @@ class LambdaDispatcher:
         if self._iam is not None:
             environment.update(self._iam.role_environment(function.role))
             as_role = acting_as(self._iam.principal(function.role))
-        with self._lock, as_role, patched_environ(environment):
+        with self._lock, as_role, patched_environ(environment), self._container_state(function.function_name):
             try:
                 return _marshal(self._handler(function, code)(event, context))
             except Exception as exc:
@@ -180,10 +186,24 @@ class LambdaDispatcher:
             raise _RuntimeError("Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_path}'")
         return handler  # type: ignore[no-any-return]
 
+    @contextmanager
+    def _container_state(self, function_name: str) -> Iterator[None]:
+        """Powertools' process-wide parameter providers swapped for this function's own while it runs (nests)."""
+        outer = dict(DEFAULT_PROVIDERS)
+        DEFAULT_PROVIDERS.clear()
+        DEFAULT_PROVIDERS.update(self._providers.get(function_name, {}))
+        try:
+            yield
+        finally:
+            self._providers[function_name] = dict(DEFAULT_PROVIDERS)
+            DEFAULT_PROVIDERS.clear()
+            DEFAULT_PROVIDERS.update(outer)
+
     def _forget_modules(self) -> None:
         for module in self._modules.values():
             sys.modules.pop(module.__name__, None)
         self._modules.clear()
+        self._providers.clear()
 
 
 def _import_handler_module(code_dir: Path, module_path: str) -> ModuleType:

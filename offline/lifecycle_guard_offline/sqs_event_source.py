@@ -17,8 +17,10 @@ the poller shortens it to `retry_delay_seconds` (ChangeMessageVisibility) - the 
 a message to the dead-letter queue on the receive after its receive count reached maxReceiveCount, as SQS does.
 
 With an `IamEnforcer`, the pollers' SQS calls are authorised against the function's execution role, as Lambda's
-poller uses it (ReceiveMessage, DeleteMessage, ChangeMessageVisibility; AWS Lambda Developer Guide, "Execution role
-permissions" for SQS event sources); the invocation itself is the Lambda service's and needs no permission.
+poller uses it (GetQueueAttributes when it starts, ReceiveMessage, DeleteMessage; AWS Lambda Developer Guide,
+"Execution role permissions" for SQS event sources, the actions of AWSLambdaSQSQueueExecutionRole). The invocation
+itself is the Lambda service's and needs no permission, and the shortened visibility timeout is the harness's own
+deviation, made as the operator: Lambda makes neither call with the role.
 
 Concurrency: one worker thread per concurrent batch - `concurrency`, or the mapping's
 ScalingConfig.MaximumConcurrency when that is None (Lambda's initial 5 pollers if unset). Offline the handlers still
@@ -38,7 +40,7 @@ from typing import Any
 
 import boto3
 
-from lifecycle_guard_offline.iam_enforcement import IamEnforcer, Principal, acting_as
+from lifecycle_guard_offline.iam_enforcement import OPERATOR, IamEnforcer, Principal, acting_as
 
 _LOG = logging.getLogger(__name__)
 _MAX_RECEIVE = 10  # SQS ReceiveMessage limit
@@ -106,6 +108,8 @@ class SqsMappingPoller:
         ]
 
     def start(self) -> None:
+        with self._acting_as(self._poller_principal):  # what Lambda checks the queue with before it polls
+            self._sqs.get_queue_attributes(QueueUrl=self.mapping.queue_url, AttributeNames=["VisibilityTimeout"])
         for worker in self._workers:
             worker.start()
 
@@ -121,15 +125,14 @@ class SqsMappingPoller:
         if self._failures:
             raise SqsEventSourceError(f"poller for {self.mapping.queue_arn} failed") from self._failures[0]
 
-    def _acting_as(self, principal: Principal) -> AbstractContextManager[None]:
+    def _acting_as(self, principal: Principal | None) -> AbstractContextManager[None]:
         """Attributes AWS calls to `principal` when IAM is enforced."""
-        return nullcontext() if self._poller_principal is None else acting_as(principal)
+        return nullcontext() if principal is None or self._poller_principal is None else acting_as(principal)
 
     def _work(self) -> None:
-        poller = self._poller_principal
         while not self._stopping.is_set():
             try:
-                with nullcontext() if poller is None else acting_as(poller):
+                with self._acting_as(self._poller_principal):
                     polled = self._poll_once()
             except Exception as exc:  # not a function error (those come back as payloads): a bug to surface
                 _LOG.exception("SQS poller for %s stopped", self.mapping.queue_arn)
@@ -152,17 +155,18 @@ class SqsMappingPoller:
                 Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)],
             )
         if failed_ids:
-            self._sqs.change_message_visibility_batch(
-                QueueUrl=self.mapping.queue_url,
-                Entries=[
-                    {
-                        "Id": str(n),
-                        "ReceiptHandle": by_id[message_id]["ReceiptHandle"],
-                        "VisibilityTimeout": self._retry_delay_seconds,
-                    }
-                    for n, message_id in enumerate(sorted(failed_ids))
-                ],
-            )
+            with self._acting_as(OPERATOR):
+                self._sqs.change_message_visibility_batch(
+                    QueueUrl=self.mapping.queue_url,
+                    Entries=[
+                        {
+                            "Id": str(n),
+                            "ReceiptHandle": by_id[message_id]["ReceiptHandle"],
+                            "VisibilityTimeout": self._retry_delay_seconds,
+                        }
+                        for n, message_id in enumerate(sorted(failed_ids))
+                    ],
+                )
         return True
 
     def _receive_batch(self) -> list[dict[str, Any]]:
