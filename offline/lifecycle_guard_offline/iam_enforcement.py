@@ -11,12 +11,14 @@ client per process for every function. Here instead:
   captures each call's parameters (`before-parameter-build`) and authorises it (`before-call`, after the request is
   built and before it is sent): `iam_actions` derives the IAM action(s), resource ARN(s) and condition keys,
   `iam_policy` evaluates them against the caller's policies.
-- The caller is who runs the code, not whose credentials a client holds: `acting_as` marks the current thread (the
-  dispatcher around each handler, the SQS poller around its SQS calls). Calls on threads nobody marked are attributed
-  by the access key they are signed with: the Step Functions engine's clients in moto 5.2.5 sign with "ak"
-  (`moto/stepfunctions/parser/asl/utils/boto_client.py`), so those calls are the state machine's role; each role's
-  own key (what the Lambda runtime puts in AWS_ACCESS_KEY_ID, `role_environment`) is that role; the operator's key
-  (tests, the CLI, the deployment) is not checked; any other key fails loudly.
+- The caller is who runs the code, not whose credentials a client holds (boto3's default session resolves
+  credentials once, so every function's clients hold the same ones): `acting_as` marks the current thread (the
+  dispatcher around each handler, the SQS poller around its SQS calls). Clients of the operator's session
+  (`OfflineApp.client`: tests, the CLI, the deployment) are never checked, on any thread. Calls on threads nobody
+  marked are attributed by the access key they are signed with: the Step Functions engine's clients in moto 5.2.5
+  sign with "ak" (`moto/stepfunctions/parser/asl/utils/boto_client.py`), so those calls are the state machine's
+  role; the operator's key is the operator's; any other key fails loudly. A thread a handler starts itself is
+  unmarked, so its calls would pass as the operator's (no code here does that).
 - A role's policies (inline and attached managed ones) are read from moto's IAM once, when enforcement starts.
 - A refused call short-circuits `before-call` with the error response the service sends (status and error code per
   service, message in AWS's wording), so botocore raises the same ClientError it raises in AWS and the caller's
@@ -27,7 +29,6 @@ One enforcer at a time per process (the hook is process-global); `OfflineApp` in
 """
 
 import ast
-import hashlib
 import json
 import threading
 import uuid
@@ -48,6 +49,7 @@ from lifecycle_guard_offline.iam_policy import AuthorizationRequest, Decision, P
 STEP_FUNCTIONS_ENGINE_ACCESS_KEY = "ak"
 
 _PARAMS_KEY = "lifecycle_guard_offline.iam.params"
+_OPERATOR_KEY = "lifecycle_guard_offline.iam.operator"
 
 # What each service answers a refused call with (the services' "Common Errors" API reference pages; S3 and SQS
 # answer AccessDenied, the JSON services AccessDeniedException).
@@ -91,10 +93,10 @@ class IamEnforcer:
         """`roles`: role ARN -> the principal's name. `engine_role_arn`: the role of the stack's state machine, which
         the Step Functions engine's calls are made with (None: the stack has none, such calls fail loudly)."""
         iam = session.client("iam")
+        self._operator_session = session
         self._principals = {arn: Principal(name, arn) for arn, name in roles.items()}
         self._evaluators = {arn: PolicyEvaluator(_role_policies(iam, arn)) for arn in roles}
-        self._by_access_key = {_access_key(arn): principal for arn, principal in self._principals.items()}
-        self._by_access_key[_operator_access_key(session)] = OPERATOR
+        self._by_access_key = {_operator_access_key(session): OPERATOR}
         if engine_role_arn is not None:
             self._by_access_key[STEP_FUNCTIONS_ENGINE_ACCESS_KEY] = self._principals[engine_role_arn]
         self._lock = threading.Lock()
@@ -111,13 +113,6 @@ class IamEnforcer:
             raise LookupError(f"{role_arn} is not a role of the deployed stack")
         return self._principals[role_arn]
 
-    def role_environment(self, role_arn: str) -> dict[str, str]:
-        """The credentials the Lambda runtime gives a function of this role (AWS_ACCESS_KEY_ID etc.), fake ones that
-        identify the role to this enforcer."""
-        self.principal(role_arn)
-        key = _access_key(role_arn)
-        return {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": key, "AWS_SESSION_TOKEN": key}
-
     @contextmanager
     def installed(self) -> Iterator["IamEnforcer"]:
         global _active  # noqa: PLW0603 - the hook is process-global, like moto's own
@@ -126,15 +121,23 @@ class IamEnforcer:
         # A default session created before this module was imported would lack the hook; the next boto3.client()
         # builds a new one from BUILTIN_HANDLERS.
         boto3.DEFAULT_SESSION = None
+        self._operator_session.events.register(
+            "before-parameter-build", _mark_operator, unique_id="lifecycle_guard_offline.iam.operator"
+        )
         _active = self
         try:
             yield self
         finally:
             _active = None
+            self._operator_session.events.unregister(
+                "before-parameter-build", unique_id="lifecycle_guard_offline.iam.operator"
+            )
 
     # ---------- the hook ----------
     def authorise(self, model: Any, request: Mapping[str, Any], signing_key: str | None, context: Any) -> Any:
         """None to let the call through; the (response, parsed) pair of a refusal otherwise."""
+        if context.get(_OPERATOR_KEY):
+            return None
         principal = _acting_principal() or self._by_access_key.get(signing_key or "")
         if principal is None:
             raise UnattributedCallError(
@@ -191,6 +194,10 @@ def acting_as(principal: Principal) -> Iterator[None]:
 def _acting_principal() -> Principal | None:
     stack: list[Principal] = _thread_principals.__dict__.get("stack", [])
     return stack[-1] if stack else None
+
+
+def _mark_operator(context: Any, **_: Any) -> None:
+    context[_OPERATOR_KEY] = True
 
 
 def _capture_params(params: Mapping[str, Any], context: Any, **_: Any) -> None:
@@ -267,11 +274,6 @@ def _document(document: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return ast.literal_eval(text)
-
-
-def _access_key(role_arn: str) -> str:
-    """A fake temporary access key id (ASIA...) unique to the role."""
-    return "ASIA" + hashlib.sha256(role_arn.encode()).hexdigest()[:16].upper()
 
 
 def _operator_access_key(session: boto3.session.Session) -> str:

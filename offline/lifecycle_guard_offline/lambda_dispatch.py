@@ -25,9 +25,8 @@ offline), and a handler that synchronously invokes another function nests fine, 
 another invocation on another thread would deadlock. The configured Timeout only drives the context's countdown;
 a handler running past it is not stopped.
 
-With an `IamEnforcer`, the handler runs as its function's role (`iam_enforcement.acting_as`), with that role's
-(fake) credentials in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN as the runtime sets them, so every
-AWS call it makes is authorised against the role's policies.
+With an `IamEnforcer`, the handler runs as its function's role (`iam_enforcement.acting_as`), so every AWS call it
+makes is authorised against the role's policies.
 
 A handler exception is returned as Lambda returns it (header `x-amz-function-error: Unhandled`, JSON body with
 errorType = the exception's class name), so Step Functions Retry/Catch match the class name as the Error.
@@ -104,7 +103,6 @@ class LambdaDispatcher:
         if unknown:
             raise ValueError(f"handler overrides for functions the stack does not have: {sorted(unknown)}")
         self._modules: dict[str, ModuleType] = {}  # physical function name -> its imported handler module
-        self._providers: dict[str, dict[str, Any]] = {}  # physical function name -> its Powertools providers
         self._lock = threading.RLock()
 
     @contextmanager
@@ -163,10 +161,9 @@ class LambdaDispatcher:
         )
         event = json.loads(body) if body else {}
         environment = _runtime_environment(function, context, backend.region_name)
-        as_role: AbstractContextManager[None] = nullcontext()
-        if self._iam is not None:
-            environment.update(self._iam.role_environment(function.role))
-            as_role = acting_as(self._iam.principal(function.role))
+        as_role: AbstractContextManager[None] = (
+            nullcontext() if self._iam is None else acting_as(self._iam.principal(function.role))
+        )
         with self._lock, as_role, patched_environ(environment), self._container_state(function.function_name):
             try:
                 return _marshal(self._handler(function, code)(event, context))
@@ -188,22 +185,35 @@ class LambdaDispatcher:
 
     @contextmanager
     def _container_state(self, function_name: str) -> Iterator[None]:
-        """Powertools' process-wide parameter providers swapped for this function's own while it runs (nests)."""
-        outer = dict(DEFAULT_PROVIDERS)
-        DEFAULT_PROVIDERS.clear()
-        DEFAULT_PROVIDERS.update(self._providers.get(function_name, {}))
+        """Powertools' process-wide parameter providers swapped for this function's own while it runs (nests).
+
+        Each function's providers wait in Powertools' registry itself, under a key of their own, so
+        `parameters.clear_caches()` (what tests call to start from a cold cache) clears every function's."""
+        outer = _take_providers(DEFAULT_PROVIDERS)
+        DEFAULT_PROVIDERS.update(DEFAULT_PROVIDERS.pop(_PROVIDERS_OF + function_name, {}))
         try:
             yield
         finally:
-            self._providers[function_name] = dict(DEFAULT_PROVIDERS)
-            DEFAULT_PROVIDERS.clear()
+            DEFAULT_PROVIDERS[_PROVIDERS_OF + function_name] = _take_providers(DEFAULT_PROVIDERS)
             DEFAULT_PROVIDERS.update(outer)
 
     def _forget_modules(self) -> None:
         for module in self._modules.values():
             sys.modules.pop(module.__name__, None)
         self._modules.clear()
-        self._providers.clear()
+        for key in [key for key in DEFAULT_PROVIDERS if key.startswith(_PROVIDERS_OF)]:
+            del DEFAULT_PROVIDERS[key]
+
+
+_PROVIDERS_OF = "lifecycle_guard_offline.lambda_dispatch:"  # + function name: that function's providers
+
+
+def _take_providers(registry: dict[str, Any]) -> dict[str, Any]:
+    """Removes and returns the providers in use (the entries that are not a function's parked ones)."""
+    taken = {key: value for key, value in registry.items() if not key.startswith(_PROVIDERS_OF)}
+    for key in taken:
+        del registry[key]
+    return taken
 
 
 def _import_handler_module(code_dir: Path, module_path: str) -> ModuleType:

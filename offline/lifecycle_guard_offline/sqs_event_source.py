@@ -95,7 +95,8 @@ class SqsMappingPoller:
         """`poller_principal`: whose role the SQS calls are authorised against (None: unchecked)."""
         self.mapping = mapping
         self._poller_principal = poller_principal
-        self._sqs = session.client("sqs")
+        # A session of its own: calls through the operator's session are never IAM-checked (`iam_enforcement`).
+        self._sqs = boto3.session.Session(region_name=session.region_name).client("sqs")
         self._lambda = session.client("lambda")
         self._region = session.region_name
         self._retry_delay_seconds = retry_delay_seconds
