@@ -9,6 +9,9 @@ Modules, each with the moto workarounds it holds in its docstring:
   lambda_dispatch   moto's Lambda invoke replaced by the real handlers, in-process
   lambda_context    the handler's `context`
   sqs_event_source  Lambda's SQS poller (batchItemFailures, retries, dead-letter queue)
+  iam_enforcement   every AWS call authorised against the caller's deployed role (botocore hook, attribution)
+  iam_actions       an API call's IAM action(s), resource ARN(s) and condition keys (Service Authorization Reference)
+  iam_policy        IAM's identity-policy evaluation logic
   executions        waiting for an execution moto runs on its own thread
   environment       temporary os.environ changes
 """

@@ -7,7 +7,9 @@
 Entering it: fake credentials and region in os.environ; `mock_aws` with Step Functions executing for real and
 Lambda without docker (moto 5.2.5 config below); the HubSpot token secret in Secrets Manager as {"token": ...};
 template.yaml transformed and deployed (`sam_stack`); Lambda invocations dispatched to the handlers in functions/
-(`lambda_dispatch`); the SQS event source polled as Lambda does (`sqs_event_source`). Leaving it stops running
+(`lambda_dispatch`); the SQS event source polled as Lambda does (`sqs_event_source`); IAM enforced on every AWS
+call of the handlers, the state machine and the SQS poller (`iam_enforcement`: a call the deployed role does not
+allow fails with AccessDenied, as in AWS; `app.iam.calls` lists every authorisation made). Leaving it stops running
 executions, the pollers and the dispatcher, ends the mock and restores os.environ. One OfflineApp at a time per
 process (os.environ and the patched moto method are process-global).
 
@@ -29,8 +31,9 @@ from moto.core.config import DefaultConfig
 
 from lifecycle_guard_offline.environment import patched_environ
 from lifecycle_guard_offline.executions import ExecutionResult, wait_for_execution
+from lifecycle_guard_offline.iam_enforcement import IamEnforcer
 from lifecycle_guard_offline.lambda_dispatch import FunctionCode, Handler, LambdaDispatcher
-from lifecycle_guard_offline.sam_stack import DeployedStack, deploy_sam_app
+from lifecycle_guard_offline.sam_stack import STATE_MACHINE_TYPE, DeployedStack, deploy_sam_app
 from lifecycle_guard_offline.sam_template import SamTemplate
 from lifecycle_guard_offline.sqs_event_source import sqs_event_sources
 
@@ -38,8 +41,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 
 # Without execute_state_machine, moto's executions stay RUNNING with a canned history; without use_docker=False,
-# Lambda tasks fail trying to reach docker.
-MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+# Lambda tasks fail trying to reach docker; without load_aws_managed_policies, the AWS managed policies the SAM
+# transform attaches to the roles do not exist.
+MOTO_CONFIG: DefaultConfig = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+    "iam": {"load_aws_managed_policies": True},
+}
 
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -67,11 +75,13 @@ class OfflineApp:
         handler_overrides: Mapping[str, Handler] | None = None,
         sqs_concurrency: int | None = 1,
         sqs_retry_delay_seconds: int = 1,
+        enforce_iam: bool = True,
     ) -> None:
         """Parameters left None keep the template's defaults; `parameters` sets any other template parameter.
         `handler_overrides` maps a function's logical id to a callable run instead of its handler.
         `sqs_concurrency` None uses each mapping's MaximumConcurrency; `sqs_retry_delay_seconds` is how soon a
-        message whose processing failed is received again (see `sqs_event_source`)."""
+        message whose processing failed is received again (see `sqs_event_source`). `enforce_iam` False leaves AWS
+        calls unchecked: only for the harness's own tests, never to make an application test pass."""
         self.template = SamTemplate(template_path)
         self.stack_name = stack_name
         self.region = region
@@ -86,9 +96,11 @@ class OfflineApp:
         self._handler_overrides = dict(handler_overrides or {})
         self._sqs_concurrency = sqs_concurrency
         self._sqs_retry_delay_seconds = sqs_retry_delay_seconds
+        self._enforce_iam = enforce_iam
         self._exit_stack = ExitStack()
         self._session: boto3.session.Session | None = None
         self._stack: DeployedStack | None = None
+        self._iam: IamEnforcer | None = None
 
     # ---------- lifecycle ----------
     def __enter__(self) -> Self:
@@ -109,6 +121,7 @@ class OfflineApp:
         self._exit_stack.close()
         self._session = None
         self._stack = None
+        self._iam = None
 
     def _start(self) -> None:
         stack = self._exit_stack
@@ -119,18 +132,39 @@ class OfflineApp:
             Name=f"{self.stack_name}/hubspot-token", SecretString=json.dumps({"token": self._hubspot_token})
         )["ARN"]
         self._stack = deploy_sam_app(self.template, stack_name=self.stack_name, parameters=self._parameters(secret_arn))
+        function_ids = self._stack.physical_ids_of_type("AWS::Lambda::Function")
         functions = {
             physical_id: FunctionCode(logical_id, self.template.function_code_dirs[logical_id])
-            for logical_id, physical_id in self._stack.physical_ids_of_type("AWS::Lambda::Function").items()
+            for logical_id, physical_id in function_ids.items()
         }
-        stack.enter_context(LambdaDispatcher(functions, self._handler_overrides).installed())
+        if self._enforce_iam:
+            self._iam = stack.enter_context(self._iam_enforcer(function_ids).installed())
+        stack.enter_context(LambdaDispatcher(functions, self._handler_overrides, self._iam).installed())
         stack.enter_context(
             sqs_event_sources(
-                self._session, concurrency=self._sqs_concurrency, retry_delay_seconds=self._sqs_retry_delay_seconds
+                self._session,
+                concurrency=self._sqs_concurrency,
+                retry_delay_seconds=self._sqs_retry_delay_seconds,
+                iam=self._iam,
             )
         )
         # Closed first: executions still running would otherwise call into a torn-down mock.
         stack.callback(self._stop_running_executions)
+
+    def _iam_enforcer(self, function_ids: Mapping[str, str]) -> IamEnforcer:
+        """Enforcement for the roles of the stack's functions and of its state machine."""
+        lambda_client = self.client("lambda")
+        roles = {
+            lambda_client.get_function_configuration(FunctionName=physical_id)["Role"]: logical_id
+            for logical_id, physical_id in function_ids.items()
+        }
+        (machine_logical_id,) = self.stack.physical_ids_of_type(STATE_MACHINE_TYPE)
+        machine_role = self.client("stepfunctions").describe_state_machine(stateMachineArn=self.state_machine_arn)[
+            "roleArn"
+        ]
+        roles[machine_role] = machine_logical_id
+        assert self._session is not None
+        return IamEnforcer(self._session, roles, engine_role_arn=machine_role)
 
     def _parameters(self, secret_arn: str) -> dict[str, str]:
         given = {name: value for name, value in self._named_parameters.items() if value is not None}
@@ -154,6 +188,13 @@ class OfflineApp:
         if self._stack is None:
             raise RuntimeError("OfflineApp is not running: use it as a context manager")
         return self._stack
+
+    @property
+    def iam(self) -> IamEnforcer:
+        """The IAM enforcement of this run (`calls`: every authorisation made)."""
+        if self._iam is None:
+            raise RuntimeError("IAM is not enforced: OfflineApp(enforce_iam=False), or not running")
+        return self._iam
 
     @property
     def outputs(self) -> Mapping[str, str]:

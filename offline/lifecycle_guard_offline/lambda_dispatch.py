@@ -14,12 +14,19 @@ dropped from sys.modules on uninstall so the next harness imports it afresh insi
 package (lifecycle_guard) is importable from the venv. A function's folder is not put on sys.path: keep code shared
 by a handler's modules in the layer package.
 
+Each function also keeps its own copy of the state a Lambda container would not share with other functions: the
+imported module (above) and Powertools Parameters' default providers, whose cached values and boto3 client would
+otherwise let one function's Secrets Manager read serve another's (and hide whether the other's role may read it).
+
 The function's configured environment (template Globals + its own Environment, resolved by CloudFormation) and the
 runtime's reserved variables are applied to os.environ around the import and each invocation. os.environ is
 process-global, so invocations are serialised by one re-entrant lock: handlers never overlap (no real concurrency
 offline), and a handler that synchronously invokes another function nests fine, but a handler that waits for
 another invocation on another thread would deadlock. The configured Timeout only drives the context's countdown;
 a handler running past it is not stopped.
+
+With an `IamEnforcer`, the handler runs as its function's role (`iam_enforcement.acting_as`), so every AWS call it
+makes is authorised against the role's policies.
 
 A handler exception is returned as Lambda returns it (header `x-amz-function-error: Unhandled`, JSON body with
 errorType = the exception's class name), so Step Functions Retry/Catch match the class name as the Error.
@@ -36,7 +43,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,10 +52,12 @@ from typing import Any
 from uuid import uuid4
 
 import moto
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from moto.awslambda.models import LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from lifecycle_guard_offline.environment import patched_environ
+from lifecycle_guard_offline.iam_enforcement import IamEnforcer, acting_as
 from lifecycle_guard_offline.lambda_context import LambdaContext
 
 PINNED_MOTO_VERSION = "5.2.5"
@@ -79,12 +88,17 @@ class FunctionCode:
 
 class LambdaDispatcher:
     def __init__(
-        self, functions: Mapping[str, FunctionCode], handler_overrides: Mapping[str, Handler] | None = None
+        self,
+        functions: Mapping[str, FunctionCode],
+        handler_overrides: Mapping[str, Handler] | None = None,
+        iam: IamEnforcer | None = None,
     ) -> None:
         """`functions`: physical function name -> its code. `handler_overrides`: logical id -> a callable run
-        instead of the function's handler (tests inject failures with it)."""
+        instead of the function's handler (tests inject failures with it). `iam`: authorises the handlers' AWS
+        calls against their roles (None: unchecked)."""
         self._functions = dict(functions)
         self._overrides = dict(handler_overrides or {})
+        self._iam = iam
         unknown = self._overrides.keys() - {code.logical_id for code in self._functions.values()}
         if unknown:
             raise ValueError(f"handler overrides for functions the stack does not have: {sorted(unknown)}")
@@ -146,7 +160,11 @@ class LambdaDispatcher:
             timeout_seconds=int(function.timeout),
         )
         event = json.loads(body) if body else {}
-        with self._lock, patched_environ(_runtime_environment(function, context, backend.region_name)):
+        environment = _runtime_environment(function, context, backend.region_name)
+        as_role: AbstractContextManager[None] = (
+            nullcontext() if self._iam is None else acting_as(self._iam.principal(function.role))
+        )
+        with self._lock, as_role, patched_environ(environment), self._container_state(function.function_name):
             try:
                 return _marshal(self._handler(function, code)(event, context))
             except Exception as exc:
@@ -165,10 +183,37 @@ class LambdaDispatcher:
             raise _RuntimeError("Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_path}'")
         return handler  # type: ignore[no-any-return]
 
+    @contextmanager
+    def _container_state(self, function_name: str) -> Iterator[None]:
+        """Powertools' process-wide parameter providers swapped for this function's own while it runs (nests).
+
+        Each function's providers wait in Powertools' registry itself, under a key of their own, so
+        `parameters.clear_caches()` (what tests call to start from a cold cache) clears every function's."""
+        outer = _take_providers(DEFAULT_PROVIDERS)
+        DEFAULT_PROVIDERS.update(DEFAULT_PROVIDERS.pop(_PROVIDERS_OF + function_name, {}))
+        try:
+            yield
+        finally:
+            DEFAULT_PROVIDERS[_PROVIDERS_OF + function_name] = _take_providers(DEFAULT_PROVIDERS)
+            DEFAULT_PROVIDERS.update(outer)
+
     def _forget_modules(self) -> None:
         for module in self._modules.values():
             sys.modules.pop(module.__name__, None)
         self._modules.clear()
+        for key in [key for key in DEFAULT_PROVIDERS if key.startswith(_PROVIDERS_OF)]:
+            del DEFAULT_PROVIDERS[key]
+
+
+_PROVIDERS_OF = "lifecycle_guard_offline.lambda_dispatch:"  # + function name: that function's providers
+
+
+def _take_providers(registry: dict[str, Any]) -> dict[str, Any]:
+    """Removes and returns the providers in use (the entries that are not a function's parked ones)."""
+    taken = {key: value for key, value in registry.items() if not key.startswith(_PROVIDERS_OF)}
+    for key in taken:
+        del registry[key]
+    return taken
 
 
 def _import_handler_module(code_dir: Path, module_path: str) -> ModuleType:

@@ -17,6 +17,10 @@ Steps and the moto-specific workarounds in them:
 5. moto's CloudFormation skips types it does not implement, with a warning each: AWS::S3::BucketPolicy,
    AWS::SNS::TopicPolicy, AWS::CloudWatch::Alarm and AWS::Scheduler::Schedule here. They are checked statically by
    tests/template; the schedule is "fired" by starting an execution with its input (`DeployedStack.schedule_inputs`).
+6. moto's CloudFormation creates an AWS::IAM::Role's inline policies but drops its `ManagedPolicyArns`; they are
+   attached afterwards through IAM, as CloudFormation does, so the roles in moto's IAM are the roles AWS would have
+   (`iam_enforcement` reads them). AWS managed policies exist in moto only with its config
+   `{"iam": {"load_aws_managed_policies": True}}`.
 """
 
 import io
@@ -35,6 +39,7 @@ from lifecycle_guard_offline.cfn_resolver import ResolverOutputs
 from lifecycle_guard_offline.sam_template import SamTemplate, transform
 
 STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
+ROLE_TYPE = "AWS::IAM::Role"
 SCHEDULE_TYPE = "AWS::Scheduler::Schedule"
 
 # What CreateStateMachine takes besides the name and the definition (which comes from the ASL file).
@@ -104,10 +109,19 @@ def deploy_sam_app(template: SamTemplate, *, stack_name: str, parameters: Mappin
         for logical_id, resource in cfn_template["Resources"].items()
         if resource["Type"] == SCHEDULE_TYPE and "Input" in resource["Properties"]["Target"]
     }
+    deferred_managed_policies = {
+        logical_id: resolver.defer(resource["Properties"]["ManagedPolicyArns"])
+        for logical_id, resource in cfn_template["Resources"].items()
+        if resource["Type"] == ROLE_TYPE and resource["Properties"].get("ManagedPolicyArns")
+    }
     resolver.attach_to(cfn_template)
 
     stack_outputs, physical_ids = _create_stack(session, stack_name, cfn_template, parameters)
     outputs, resolved = ResolverOutputs.split(stack_outputs)
+    iam = session.client("iam")
+    for logical_id, deferred in deferred_managed_policies.items():
+        for policy_arn in ResolverOutputs.resolve(deferred, resolved):
+            iam.attach_role_policy(RoleName=physical_ids[logical_id], PolicyArn=policy_arn)
     sfn = session.client("stepfunctions")
     for machine in machines:
         physical_ids[machine.logical_id] = _create_state_machine(

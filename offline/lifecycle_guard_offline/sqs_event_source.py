@@ -16,6 +16,12 @@ A message that is not deleted would come back after the queue's visibility timeo
 the poller shortens it to `retry_delay_seconds` (ChangeMessageVisibility) - the one deliberate deviation. moto moves
 a message to the dead-letter queue on the receive after its receive count reached maxReceiveCount, as SQS does.
 
+With an `IamEnforcer`, the pollers' SQS calls are authorised against the function's execution role, as Lambda's
+poller uses it (GetQueueAttributes when it starts, ReceiveMessage, DeleteMessage; AWS Lambda Developer Guide,
+"Execution role permissions" for SQS event sources, the actions of AWSLambdaSQSQueueExecutionRole). The invocation
+itself is the Lambda service's and needs no permission, and the shortened visibility timeout is the harness's own
+deviation, made as the operator: Lambda makes neither call with the role.
+
 Concurrency: one worker thread per concurrent batch - `concurrency`, or the mapping's
 ScalingConfig.MaximumConcurrency when that is None (Lambda's initial 5 pollers if unset). Offline the handlers still
 run one at a time (`lambda_dispatch` serialises them); the threads only model concurrent receives. Idle workers
@@ -28,15 +34,19 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
+from lifecycle_guard_offline.iam_enforcement import OPERATOR, IamEnforcer, Principal, acting_as
+
 _LOG = logging.getLogger(__name__)
 _MAX_RECEIVE = 10  # SQS ReceiveMessage limit
 _LAMBDA_INITIAL_POLLERS = 5
+# Lambda invokes a function for its event source mapping on its own authority, not the function's role's.
+LAMBDA_EVENT_SOURCE = Principal("Lambda event source mapping", None)
 
 
 class SqsEventSourceError(RuntimeError):
@@ -80,9 +90,13 @@ class SqsMappingPoller:
         concurrency: int,
         retry_delay_seconds: int,
         idle_wait_seconds: float,
+        poller_principal: Principal | None = None,
     ) -> None:
+        """`poller_principal`: whose role the SQS calls are authorised against (None: unchecked)."""
         self.mapping = mapping
-        self._sqs = session.client("sqs")
+        self._poller_principal = poller_principal
+        # A session of its own: calls through the operator's session are never IAM-checked (`iam_enforcement`).
+        self._sqs = boto3.session.Session(region_name=session.region_name).client("sqs")
         self._lambda = session.client("lambda")
         self._region = session.region_name
         self._retry_delay_seconds = retry_delay_seconds
@@ -95,6 +109,8 @@ class SqsMappingPoller:
         ]
 
     def start(self) -> None:
+        with self._acting_as(self._poller_principal):  # what Lambda checks the queue with before it polls
+            self._sqs.get_queue_attributes(QueueUrl=self.mapping.queue_url, AttributeNames=["VisibilityTimeout"])
         for worker in self._workers:
             worker.start()
 
@@ -110,10 +126,15 @@ class SqsMappingPoller:
         if self._failures:
             raise SqsEventSourceError(f"poller for {self.mapping.queue_arn} failed") from self._failures[0]
 
+    def _acting_as(self, principal: Principal | None) -> AbstractContextManager[None]:
+        """Attributes AWS calls to `principal` when IAM is enforced."""
+        return nullcontext() if principal is None or self._poller_principal is None else acting_as(principal)
+
     def _work(self) -> None:
         while not self._stopping.is_set():
             try:
-                polled = self._poll_once()
+                with self._acting_as(self._poller_principal):
+                    polled = self._poll_once()
             except Exception as exc:  # not a function error (those come back as payloads): a bug to surface
                 _LOG.exception("SQS poller for %s stopped", self.mapping.queue_arn)
                 self._failures.append(exc)
@@ -135,17 +156,18 @@ class SqsMappingPoller:
                 Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)],
             )
         if failed_ids:
-            self._sqs.change_message_visibility_batch(
-                QueueUrl=self.mapping.queue_url,
-                Entries=[
-                    {
-                        "Id": str(n),
-                        "ReceiptHandle": by_id[message_id]["ReceiptHandle"],
-                        "VisibilityTimeout": self._retry_delay_seconds,
-                    }
-                    for n, message_id in enumerate(sorted(failed_ids))
-                ],
-            )
+            with self._acting_as(OPERATOR):
+                self._sqs.change_message_visibility_batch(
+                    QueueUrl=self.mapping.queue_url,
+                    Entries=[
+                        {
+                            "Id": str(n),
+                            "ReceiptHandle": by_id[message_id]["ReceiptHandle"],
+                            "VisibilityTimeout": self._retry_delay_seconds,
+                        }
+                        for n, message_id in enumerate(sorted(failed_ids))
+                    ],
+                )
         return True
 
     def _receive_batch(self) -> list[dict[str, Any]]:
@@ -177,7 +199,8 @@ class SqsMappingPoller:
     def _invoke(self, messages: list[dict[str, Any]]) -> set[str]:
         """Invokes the function with one batch; returns the ids of the messages that must stay in the queue."""
         event = {"Records": [self._record(message) for message in messages]}
-        response = self._lambda.invoke(FunctionName=self.mapping.function_arn, Payload=json.dumps(event).encode())
+        with self._acting_as(LAMBDA_EVENT_SOURCE):
+            response = self._lambda.invoke(FunctionName=self.mapping.function_arn, Payload=json.dumps(event).encode())
         all_ids = {message["MessageId"] for message in messages}
         if "FunctionError" in response:
             return all_ids
@@ -247,8 +270,10 @@ def sqs_event_sources(
     retry_delay_seconds: int = 1,
     idle_wait_seconds: float = 0.05,
     stop_timeout_seconds: float = 30.0,
+    iam: IamEnforcer | None = None,
 ) -> Iterator[None]:
-    """Replaces moto's handling of every SQS event source mapping in the session's account and region."""
+    """Replaces moto's handling of every SQS event source mapping in the session's account and region; with `iam`,
+    each poller's SQS calls are authorised against its function's role."""
     if concurrency is not None and concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     lambda_client = session.client("lambda")
@@ -263,6 +288,7 @@ def sqs_event_sources(
             queue_url = sqs.get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=account)["QueueUrl"]
             mapping = SqsMapping.from_configuration(configuration, queue_url)
             workers = concurrency or mapping.maximum_concurrency or _LAMBDA_INITIAL_POLLERS
+            role = lambda_client.get_function_configuration(FunctionName=mapping.function_arn)["Role"]
             pollers.append(
                 SqsMappingPoller(
                     session,
@@ -270,6 +296,7 @@ def sqs_event_sources(
                     concurrency=workers,
                     retry_delay_seconds=retry_delay_seconds,
                     idle_wait_seconds=idle_wait_seconds,
+                    poller_principal=None if iam is None else iam.principal(role),
                 )
             )
     for poller in pollers:

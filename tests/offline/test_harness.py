@@ -55,3 +55,13 @@ def test_unknown_handler_override_is_refused(fixture_template) -> None:
         OfflineApp(template_path=fixture_template, handler_overrides={"NoSuchFunction": lambda event, context: None}),
     ):
         pass
+
+
+def test_iam_is_enforced_by_default_and_only_the_harness_may_switch_it_off(fixture_template) -> None:
+    with OfflineApp(template_path=fixture_template) as app:
+        assert app.run({"hello": "iam"}).status == "SUCCEEDED"
+        assert {call.principal for call in app.iam.calls} >= {"StateMachine", "StepFunction"}
+    with OfflineApp(template_path=fixture_template, enforce_iam=False) as app:
+        assert app.run({"hello": "unchecked"}).status == "SUCCEEDED"
+        with pytest.raises(RuntimeError, match="IAM is not enforced"):
+            _ = app.iam

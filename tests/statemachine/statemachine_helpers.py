@@ -11,6 +11,8 @@ from typing import Any
 
 from hubspot_sandbox import Portal, PortalSpec, Sandbox, SandboxSettings, generate_portal
 from lifecycle_guard_offline import ExecutionResult, OfflineApp
+from lifecycle_guard_offline.iam_enforcement import EvaluatedCall
+from lifecycle_guard_offline.iam_policy import Decision
 
 # A few hundred contacts: every seed rule fires, and each object type has forward and backward moves.
 SPEC = PortalSpec(contacts=300, companies=30, seed=3)
@@ -116,3 +118,94 @@ def report_of(app: OfflineApp, result: ExecutionResult) -> dict[str, Any]:
 
 def compact_json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+# ---------------------------------------------------------------- what IAM authorised (OfflineApp enforces it)
+
+# The kinds of AWS calls (IAM actions) each principal must have made, and been allowed, in a run. Secrets Manager
+# reads are left out: each function caches the token for five minutes (Powertools), so only a function's first run
+# of a deployment reads it; `assert_each_function_read_the_token` checks those reads across the deployment.
+STATE_MACHINE_ACTIONS = {"LifecycleGuardStateMachine": {"lambda:InvokeFunction"}}
+BEGIN_AND_PLAN_ACTIONS = {
+    "AuditPlanFunction": {"dynamodb:PutItem", "dynamodb:UpdateItem", "s3:PutObject", "s3:ListBucket"}
+}
+REPORT_ACTIONS = {
+    "ReportFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+    }
+}
+DRY_RUN_ACTIONS = {
+    **STATE_MACHINE_ACTIONS,
+    **BEGIN_AND_PLAN_ACTIONS,
+    "ProgressFunction": {"s3:ListBucket", "s3:GetObject", "s3:PutObject"},
+    "PreventionFunction": {"dynamodb:UpdateItem"},
+    "VerifyFunction": {"dynamodb:UpdateItem"},
+    **REPORT_ACTIONS,
+}
+APPLY_ACTIONS = {
+    **DRY_RUN_ACTIONS,
+    "ProgressFunction": {
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+    },
+    "FixWorkerFunction": {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+    },
+    "VerifyFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "s3:ListBucket", "s3:GetObject"},
+}
+TOKEN_READERS = {"AuditPlanFunction", "FixWorkerFunction", "PreventionFunction", "VerifyFunction"}
+
+
+@contextmanager
+def authorisations(app: OfflineApp) -> Iterator[list[EvaluatedCall]]:
+    """The list fills, when the block ends, with every authorisation IAM made while it ran."""
+    made: list[EvaluatedCall] = []
+    start = len(app.iam.calls)
+    yield made
+    made.extend(app.iam.calls[start:])
+
+
+def actions_by_principal(calls: list[EvaluatedCall]) -> dict[str, set[str]]:
+    actions: dict[str, set[str]] = {}
+    for call in calls:
+        actions.setdefault(call.principal, set()).add(call.action)
+    return actions
+
+
+def assert_every_call_was_allowed(calls: list[EvaluatedCall], expected: Mapping[str, set[str]]) -> None:
+    """No call was denied, and each principal made (at least) the kinds of calls ``expected`` lists for it."""
+    denied = [call for call in calls if call.decision is not Decision.ALLOWED]
+    assert denied == []
+    made = actions_by_principal(calls)
+    missing = {name: actions - made.get(name, set()) for name, actions in expected.items()}
+    assert {name: actions for name, actions in missing.items() if actions} == {}
+
+
+def assert_each_function_read_the_token(app: OfflineApp, readers: set[str] = TOKEN_READERS) -> None:
+    """Each of ``readers`` read the HubSpot token secret, by its ARN, at least once since the app was deployed."""
+    secret_arn = app.client("lambda").get_function_configuration(FunctionName=app.stack.physical_ids["VerifyFunction"])[
+        "Environment"
+    ]["Variables"]["HUBSPOT_TOKEN_SECRET_ARN"]
+    reads = {
+        call.principal
+        for call in app.iam.calls
+        if call.action == "secretsmanager:GetSecretValue" and call.resource == secret_arn
+    }
+    assert reads >= readers

@@ -17,10 +17,14 @@ from typing import Any
 import pytest
 from statemachine_helpers import (
     APPLY,
+    APPLY_ACTIONS,
     DRY_RUN,
+    DRY_RUN_ACTIONS,
     HISTORY_LIMIT_EVENTS,
     PAYLOAD_LIMIT_BYTES,
     RUN_TIMEOUT_SECONDS,
+    assert_every_call_was_allowed,
+    authorisations,
     compact_json_size,
     deployed_app,
     execution_name,
@@ -37,6 +41,7 @@ from hubspot_sandbox import Sandbox
 from lifecycle_guard.config import GuardConfig
 from lifecycle_guard.steps.deadline import LAMBDA_SAFETY_MS
 from lifecycle_guard_offline import ExecutionResult, OfflineApp
+from lifecycle_guard_offline.iam_enforcement import EvaluatedCall
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:No application metrics to publish"),
@@ -56,6 +61,7 @@ class FinishedRun:
     result: ExecutionResult
     after: dict[tuple[str, str], str]
     stats: dict[str, Any]
+    authorisations: list[EvaluatedCall]  # every AWS call IAM authorised during the run
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +76,9 @@ def run_on_pristine_portal(deployment: Deployment, execution_input: Any, name: s
     deployment.sandbox.reset_portal()
     deployment.sandbox.reset_stats()
     assert actual_stages(deployment.sandbox.portal) == deployment.before
-    result = deployment.app.run(execution_input, name=name, timeout_seconds=RUN_TIMEOUT_SECONDS)
-    return FinishedRun(result, actual_stages(deployment.sandbox.portal), deployment.sandbox.stats())
+    with authorisations(deployment.app) as calls:
+        result = deployment.app.run(execution_input, name=name, timeout_seconds=RUN_TIMEOUT_SECONDS)
+    return FinishedRun(result, actual_stages(deployment.sandbox.portal), deployment.sandbox.stats(), calls)
 
 
 # ---------------------------------------------------------------- the clean apply run
@@ -227,6 +234,8 @@ def test_dry_run_writes_nothing_and_its_plan_lists_the_changes(deployment: Deplo
     assert result.output["mode"] == "dry-run"
     assert run.stats["write_requests"] == 0
     assert run.after == deployment.before
+    # ... with each step's AWS calls allowed by its role
+    assert_every_call_was_allowed(run.authorisations, DRY_RUN_ACTIONS)
     # ... its plan lists exactly the changes an apply run would make, each with the oracle's target
     plan = [json.loads(line) for line in deployment.app.read_object(result.output["files"]["plan"]).splitlines()]
     planned = {(row["object_type"], row["object_id"]): row["target"] for row in plan}
@@ -249,6 +258,7 @@ def test_the_schedules_input_starts_a_valid_run(deployment: Deployment):
     # THEN the run is a complete apply run with the deployed config, recorded as coming from the schedule
     assert run.result.status == "SUCCEEDED", run.result.cause
     assert differences(deployment.expected, run.after) == []
+    assert_every_call_was_allowed(run.authorisations, APPLY_ACTIONS)
     report = report_of(deployment.app, run.result)
     assert (report["source"], report["mode"]) == ("schedule", "apply")
     assert report["config"]["fix"]["job_size"] == 100  # GuardConfig reached the run through the function's env

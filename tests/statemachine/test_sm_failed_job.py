@@ -22,6 +22,8 @@ from statemachine_helpers import (
     APPLY,
     FAST_CONFIG,
     RUN_TIMEOUT_SECONDS,
+    assert_every_call_was_allowed,
+    authorisations,
     deployed_app,
     fresh_portal,
     report_of,
@@ -38,6 +40,7 @@ from hubspot_sandbox import Sandbox
 from lifecycle_guard.fixing import INTERRUPTED
 from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
 from lifecycle_guard_offline import ExecutionResult, LambdaContext, OfflineApp
+from lifecycle_guard_offline.iam_enforcement import EvaluatedCall
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:No application metrics to publish"),
@@ -127,6 +130,7 @@ class FailedJobRun:
     after: dict[tuple[str, str], str]
     dead_letters: int  # messages this run added to the dead-letter queue
     jobs_queued_after: int
+    authorisations: list[EvaluatedCall]  # every AWS call IAM authorised during the run
 
 
 def run_with_a_failing_job(
@@ -140,7 +144,8 @@ def run_with_a_failing_job(
     expected, before = expected_stages(sandbox.portal), actual_stages(sandbox.portal)
     worker.how = how
     worker.deliveries.clear()
-    result = app.run(APPLY, name=name, timeout_seconds=RUN_TIMEOUT_SECONDS)
+    with authorisations(app) as calls:
+        result = app.run(APPLY, name=name, timeout_seconds=RUN_TIMEOUT_SECONDS)
     (job_id,) = worker.deliveries
     # A message received FixJobMaxAttempts times moves to the dead-letter queue on its next receive (moto, as SQS).
     wait_for(lambda: app.messages_in_queue("FixJobDeadLetterQueue") > dead_letters_before)
@@ -158,6 +163,7 @@ def run_with_a_failing_job(
         after=actual_stages(sandbox.portal),
         dead_letters=dead_letters,
         jobs_queued_after=app.messages_in_queue("FixJobQueue"),
+        authorisations=calls,
     )
 
 
@@ -241,3 +247,17 @@ def test_a_job_that_dies_between_clear_and_set_leaves_no_blank_record(deployment
         if e["rule"].startswith(f"recovery:{report['run_id']}:") and e["write"] == "set" and e["outcome"] == "applied"
     }
     assert recovered == job_ids
+    # ... which IAM allowed: the verify step stored the recovery's journal segment and deleted the marker with its
+    # own role (the role used to be read-only on S3, which would have lost those entries on AWS)
+    assert_every_call_was_allowed(
+        run.authorisations, {"VerifyFunction": {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}}
+    )
+    writes = {
+        (call.action, call.resource.split(":::", 1)[1].split("/", 1)[1])  # arn:aws:s3:::<bucket>/<key>
+        for call in run.authorisations
+        if call.principal == "VerifyFunction" and call.action in ("s3:PutObject", "s3:DeleteObject")
+    }
+    markers = f"work/pending/{report['run_id']}/"
+    segments = report["files"]["report_json"].removesuffix("report.json") + "journal/"
+    assert {action for action, key in writes if key.startswith(markers)} == {"s3:DeleteObject"}
+    assert {action for action, key in writes if key.startswith(segments)} == {"s3:PutObject"}

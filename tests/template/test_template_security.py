@@ -104,3 +104,69 @@ def test_roles_grant_no_wildcards_beyond_the_listed_exceptions(resources: Resour
                 assert not [a for a in actions if a == "*" or a.endswith(":*")], (logical_id, actions)
                 if "*" in as_list(statement["Resource"]):
                     assert set(actions) <= LOG_DELIVERY_ACTIONS, (logical_id, actions)
+
+
+# S3 rights no step needs: object ACLs (the bucket enforces BucketOwnerEnforced) and bucket configuration, which
+# the S3CrudPolicy template would grant (s3:PutObjectAcl, s3:PutLifecycleConfiguration).
+FORBIDDEN_S3_ACTIONS = ("s3:PutObjectAcl", "s3:PutLifecycleConfiguration", "s3:PutBucket", "s3:DeleteBucket", "s3:*")
+# Object prefixes a step may write (storage.py's layout); whole-bucket object grants are never needed.
+WRITE_PREFIXES = ("work/", "runs/", "latest/")
+
+
+def s3_statements(resources: Resources) -> list[tuple[str, dict[str, Any]]]:
+    """(function, statement) for every Allow of an s3 action in a function role's inline policies."""
+    found = []
+    for logical_id in of_type(resources, "AWS::Lambda::Function"):
+        for policy in resources[f"{logical_id}Role"]["Properties"].get("Policies", []):
+            for statement in as_list(policy["PolicyDocument"]["Statement"]):
+                if statement["Effect"] == "Allow" and any(a.startswith("s3:") for a in as_list(statement["Action"])):
+                    found.append((logical_id, statement))
+    return found
+
+
+def object_prefix(resource: Any) -> str | None:
+    """The key pattern of a `!Sub "${ReportBucket.Arn}/<pattern>"` resource; None for the bucket itself."""
+    if resource == {"Fn::GetAtt": ["ReportBucket", "Arn"]}:
+        return None
+    assert isinstance(resource, dict), resource
+    assert isinstance(resource.get("Fn::Sub"), str), resource
+    bucket, _, pattern = resource["Fn::Sub"].partition("/")
+    assert bucket == "${ReportBucket.Arn}", resource
+    return pattern
+
+
+def test_no_function_uses_an_s3_policy_template(sam_template: Any) -> None:
+    for logical_id, resource in sam_template.resources.items():
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            if isinstance(policy, dict):
+                assert not [name for name in policy if name.startswith("S3")], (logical_id, policy)
+
+
+def test_s3_grants_are_scoped_to_the_report_bucket_prefixes_a_step_writes(resources: Resources) -> None:
+    statements = s3_statements(resources)
+    assert {logical_id for logical_id, _ in statements} == set(of_type(resources, "AWS::Lambda::Function"))
+    for logical_id, statement in statements:
+        actions = as_list(statement["Action"])
+        assert not [a for a in actions if a.startswith(FORBIDDEN_S3_ACTIONS)], (logical_id, actions)
+        prefixes = [object_prefix(resource) for resource in as_list(statement["Resource"])]
+        if actions == ["s3:ListBucket"]:
+            assert prefixes == [None], logical_id  # names only, on the bucket
+            continue
+        assert None not in prefixes, (logical_id, actions)  # object actions on objects only
+        for prefix in prefixes:
+            assert prefix is not None
+            assert prefix.startswith(WRITE_PREFIXES), (logical_id, actions, prefix)
+        if set(actions) - {"s3:GetObject"}:  # a write: never a whole top-level prefix of everyone's files
+            assert not [p for p in prefixes if p in ("runs/*", "latest/*")], (logical_id, actions, prefixes)
+
+
+def test_only_the_report_step_writes_reports_and_only_begin_the_run_index(resources: Resources) -> None:
+    writers: dict[str, set[str]] = {}
+    for logical_id, statement in s3_statements(resources):
+        if set(as_list(statement["Action"])) & {"s3:PutObject", "s3:DeleteObject"}:
+            for resource in as_list(statement["Resource"]):
+                writers.setdefault(str(object_prefix(resource)), set()).add(logical_id)
+    for report_file in ("latest/report.json", "latest/report.html", "runs/*/report.json", "runs/*/report.html"):
+        assert writers[report_file] == {"ReportFunction"}, report_file
+    assert writers["runs/index/*"] == {"AuditPlanFunction"}
+    assert writers["work/*/plan-counts.json"] == {"ProgressFunction"}
