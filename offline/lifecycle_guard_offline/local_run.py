@@ -9,6 +9,7 @@ journals, pending-write markers of a crashed run) is what earlier runs left ther
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -61,15 +62,29 @@ def _moto_logs_to(stream: TextIO) -> Iterator[None]:
         moto_log.propagate = previous
 
 
-def _lambda_logs_to(stream: TextIO) -> None:
-    """Point the handlers' Powertools logger at this run's log file. Powertools configures the logger of a service
-    once per process and keeps its stream, so a second run in the same process would otherwise log to the first
-    run's (closed) file; a logger not configured yet picks up the redirected stdout when the handlers load."""
-    for handler in logging.getLogger(SERVICE_NAME).handlers:
-        if isinstance(handler, logging.StreamHandler):
-            # Not setStream(): it flushes the old stream, which the previous run has closed.
-            with handler.lock or nullcontext():
-                handler.stream = stream
+@contextmanager
+def _lambda_logs_to(stream: TextIO) -> Iterator[None]:
+    """Point the handlers' Powertools logger at this run's log file, and back when the run ends. Powertools
+    configures the logger of a service once per process and keeps its stream, so a later run (or anything else
+    logging through it) would otherwise write to this run's closed file; a logger not configured yet picks up the
+    redirected stdout when the handlers load."""
+    logger = logging.getLogger(SERVICE_NAME)
+    outside = sys.stdout  # entered before stdout is redirected to the run's log
+    previous = {handler: handler.stream for handler in logger.handlers if isinstance(handler, logging.StreamHandler)}
+    for handler in previous:
+        _set_stream(handler, stream)
+    try:
+        yield
+    finally:
+        for each in logger.handlers:
+            if isinstance(each, logging.StreamHandler) and each.stream is stream:
+                _set_stream(each, previous.get(each) or outside)
+
+
+def _set_stream(handler: logging.StreamHandler[TextIO], stream: TextIO) -> None:
+    # Not setStream(): it flushes the old stream, which may be closed already.
+    with handler.lock or nullcontext():
+        handler.stream = stream
 
 
 @dataclass(frozen=True)
@@ -171,6 +186,7 @@ class LocalRun:
         # Lambda code logs JSON lines to stdout (Powertools); keep them in the run's log file, not the terminal,
         # and with them Powertools' warning about a failed invocation that published no metric.
         with (
+            _lambda_logs_to(self._log),
             warnings.catch_warnings(),
             redirect_stdout(self._log),
             _moto_logs_to(self._log),
@@ -182,7 +198,6 @@ class LocalRun:
             ) as app,
         ):
             warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
-            _lambda_logs_to(self._log)
             self._restore_mirror(app)
             for key, body in (seed or {}).items():
                 app.write_object(key, body)

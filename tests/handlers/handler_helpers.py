@@ -96,14 +96,17 @@ def captured_output() -> Iterator[Captured]:
         for handler in logging.getLogger(SERVICE).handlers
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
     ]
-    previous = [handler.setStream(buffer) for handler in handlers]
+    # Not setStream(): it flushes the old stream, which an earlier test's capture may have closed.
+    previous = [handler.stream for handler in handlers]
+    for handler in handlers:
+        handler.stream = buffer
     captured = Captured()
     try:
         with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
             yield captured
     finally:
         for handler, stream in zip(handlers, previous, strict=True):
-            handler.setStream(stream)
+            handler.stream = stream
         captured.text = buffer.getvalue()
 
 
