@@ -64,11 +64,13 @@ def _about_the_run(execution: ExecutionInfo, run: RunContext | None) -> dict[str
         "stages": run.stages,
         "before": run.before,
         "config": run.config.model_dump(mode="json"),
+        "overrides": run.overrides,
     }
 
 
 def build_report(
     execution: ExecutionInfo,
+    run: RunContext | None,
     state: ExecutionState,
     tracker: RunState,
     *,
@@ -77,9 +79,9 @@ def build_report(
     files: dict[str, str],
     finished_at: datetime,
 ) -> RunReport:
-    """``planned``: the plan's counts of a run (undo's come from its cursor); ``residue``: a sample of the
-    records left off target; ``files``: the report's S3 keys."""
-    run = state.run
+    """``run``: the context Begin stored (None if it did not get that far); ``planned``: the plan's counts of a run
+    (undo's come from its cursor); ``residue``: a sample of the records left off target; ``files``: the report's
+    S3 keys."""
     failed = failures(state, tracker)
     checks = state.verification.checks if state.verification else []
     undo = state.undo

@@ -4,11 +4,15 @@ so it opens anywhere without a network and a stage label cannot inject markup.""
 from __future__ import annotations
 
 import html
+import json
 from typing import Any
 
 from lifecycle_guard.audit import StageCounts
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.overrides import Override
 from lifecycle_guard.reporting import RunReport
+from lifecycle_guard.usage import ApiTotals
+from lifecycle_guard.verification import Check
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2933}
@@ -70,9 +74,8 @@ def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None =
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body or '<tr><td>none</td></tr>'}</tbody></table>"
 
 
-def render_html(report: RunReport) -> str:
-    e = html.escape
-    charts = "".join(
+def _charts(report: RunReport) -> str:
+    return "".join(
         _funnel_svg(
             object_type.value.capitalize(),
             report.stages.get(object_type, []),
@@ -81,13 +84,44 @@ def render_html(report: RunReport) -> str:
         )
         for object_type in ObjectType
     )
-    checks = "".join(
+
+
+def _checks(checks: list[Check]) -> str:
+    e = html.escape
+    rows = "".join(
         f'<tr><td>{e(c.name)}</td><td class="{c.status}">{c.status}</td><td>{e(c.expected)}</td>'
         f"<td>{e(c.observed)}</td><td>{e(c.detail)}</td></tr>"
-        for c in report.checks
+        for c in checks
     )
+    return (
+        "<table><thead><tr><th>check</th><th>result</th><th>expected</th><th>observed</th><th>detail</th></tr>"
+        f"</thead><tbody>{rows or '<tr><td>none</td></tr>'}</tbody></table>"
+    )
+
+
+def _api(api: ApiTotals) -> str:
+    daily = f", {api.daily_remaining:,} daily requests left" if api.daily_remaining is not None else ""
+    return (
+        f"<p>{api.total_calls:,} requests, {api.retries:,} retries, {sum(api.throttled.values()):,} rate-limited, "
+        f"{api.paced_seconds:,.1f}s paced{daily}</p>"
+        + _table(["endpoint", "requests"], [[k, f"{v:,}"] for k, v in sorted(api.calls.items())], {1})
+    )
+
+
+def _override_row(override: Override) -> list[str]:
+    marker = "loosens safety" if override.loosens else ""
+    return [override.path, json.dumps(override.deployed), json.dumps(override.effective), marker]
+
+
+def _overrides(overrides: list[Override]) -> str:
+    return _table(["setting", "deployed", "this run", ""], [_override_row(o) for o in overrides])
+
+
+def render_html(report: RunReport) -> str:
+    e = html.escape
     fix = report.fix
     flows = report.prevention.flows if report.prevention else []
+    fix_columns = ("jobs_total", "jobs_done", "jobs_failed", "applied", "failed", "ignored", "skipped", "recovered")
     sections = [
         f"<h1>lifecycle-guard run <code>{e(report.run_id)}</code></h1>",
         f'<p><span class="badge {report.outcome}">{e(report.outcome.replace("_", " "))}</span> '
@@ -96,7 +130,7 @@ def render_html(report: RunReport) -> str:
         "<h2>Before and after</h2>",
         f'<p class="legend"><span style="background:{_BEFORE}"></span>before'
         f'<span style="background:{_AFTER}"></span>after</p>',
-        f'<div class="charts">{charts}</div>',
+        f'<div class="charts">{_charts(report)}</div>',
         "<h2>Changes by rule</h2>",
         _table(
             ["object", "rule", "move", "planned"],
@@ -106,23 +140,11 @@ def render_html(report: RunReport) -> str:
         "<h2>Fix jobs</h2>",
         _table(
             ["jobs", "done", "failed", "applied", "failed writes", "ignored", "skipped", "recovered"],
-            [
-                [
-                    fix.jobs_total,
-                    fix.jobs_done,
-                    fix.jobs_failed,
-                    fix.applied,
-                    fix.failed,
-                    fix.ignored,
-                    fix.skipped,
-                    fix.recovered,
-                ]
-            ],
-            set(range(8)),
+            [[getattr(fix, column) for column in fix_columns]],
+            set(range(len(fix_columns))),
         ),
         "<h2>Checks</h2>",
-        "<table><thead><tr><th>check</th><th>result</th><th>expected</th><th>observed</th><th>detail</th></tr>"
-        f"</thead><tbody>{checks or '<tr><td>none</td></tr>'}</tbody></table>",
+        _checks(report.checks),
         "<h2>Prevention workflows</h2>",
         _table(
             ["flow", "object", "action", "enabled", "detail"],
@@ -133,11 +155,9 @@ def render_html(report: RunReport) -> str:
         "<h2>Records left off target (sample)</h2>",
         _table(["id", "target", "now"], [[r["object_id"], r["target"], r["now"]] for r in fix.residue]),
         "<h2>HubSpot API calls</h2>",
-        f"<p>{report.api.total_calls:,} requests, {report.api.retries:,} retries, "
-        f"{sum(report.api.throttled.values()):,} rate-limited, {report.api.paced_seconds:,.1f}s paced"
-        + (f", {report.api.daily_remaining:,} daily requests left" if report.api.daily_remaining is not None else "")
-        + "</p>",
-        _table(["endpoint", "requests"], [[k, f"{v:,}"] for k, v in sorted(report.api.calls.items())], {1}),
+        _api(report.api),
+        "<h2>Config overrides of this run</h2>",
+        _overrides(report.overrides),
         "<h2>Files</h2>",
         _table(["file", "S3 key"], [[k, v] for k, v in report.files.items()]),
     ]

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from lifecycle_guard.audit import AuditSnapshot
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.overrides import Override
 from lifecycle_guard.tracker import FixCounts
 from lifecycle_guard.usage import ApiTotals
 from lifecycle_guard.verification import Check
@@ -70,6 +71,7 @@ class RunReport(BaseModel):
     api: ApiTotals = ApiTotals()
     failures: list[str] = []
     config: dict[str, Any] = {}
+    overrides: list[Override] = []  # what the execution input changed in the deployed config
     files: dict[str, str] = {}
 
     @property

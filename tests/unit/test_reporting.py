@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.overrides import Override
 from lifecycle_guard.report_html import render_html
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.verification import Check
@@ -73,3 +74,16 @@ def test_a_succeeded_summary_has_no_error():
     assert (summary["error"], summary["cause"]) == (None, None)
     assert summary["changes_by_rule"] == {"contacts missing:primary_company": 4}
     assert summary["before"]["contacts"] == {"total": 12, "missing": 4, "unrecognised": 0}
+
+
+def test_the_page_lists_the_runs_config_overrides_and_marks_those_that_loosen_safety():
+    overrides = [
+        Override(path="caps.max_percent", deployed=20, effective=90, loosens=True),
+        Override(path="prevention.enabled", deployed=True, effective=False, loosens=False),
+    ]
+    page = render_html(report(overrides=overrides))
+    section = page.split("<h2>Config overrides of this run</h2>", 1)[1].split("<h2>", 1)[0]
+    rows = re.findall(
+        r"<tr><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>", section
+    )
+    assert rows == [("caps.max_percent", "20", "90", "loosens safety"), ("prevention.enabled", "true", "false", "")]

@@ -7,11 +7,12 @@ import json
 
 from lifecycle_guard.audit import audit
 from lifecycle_guard.config import ConfigError, Mode, validate_for_portal
-from lifecycle_guard.contracts import Begun, ExecutionInfo, RunContext, RunRequest, UndoCursor
+from lifecycle_guard.contracts import Begun, ExecutionInfo, RunContext, RunRef, RunRequest, UndoCursor
 from lifecycle_guard.crm import MissingScopes
 from lifecycle_guard.fixing import recover_pending
 from lifecycle_guard.layout import RunLayout, index_key
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.overrides import resolve_config
 from lifecycle_guard.planning import PlanCursor
 from lifecycle_guard.runtime import Services
 
@@ -27,7 +28,12 @@ class UnknownRunError(LookupError):
 def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> Begun:
     run_id = execution.name
     layout = RunLayout.for_run(run_id, execution.start_time)
-    config = services.settings.config(request.config)
+    config, overrides = resolve_config(
+        services.settings.deployed_json,
+        request.config,
+        services.budget_bounds(),
+        allow_loosening=request.allow_loosening,
+    )
     undo_prefix = _undone_prefix(services, request.undo_run_id) if request.action == "undo" else None
     apply = request.mode is Mode.APPLY
     with services.hubspot(run_id, config) as gateway:
@@ -53,11 +59,13 @@ def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> 
             undo_run_id=request.undo_run_id,
             undo_prefix=undo_prefix,
             force=request.force,
+            overrides=overrides,
         )
         services.store.put(layout.context, run.model_dump_json().encode())
+    ref = RunRef(run_id=run_id, action=request.action, mode=request.mode)
     if request.action == "undo":
-        return Begun(run=run, undo=UndoCursor())
-    return Begun(run=run, plan=PlanCursor())
+        return Begun(run=ref, undo=UndoCursor())
+    return Begun(run=ref, plan=PlanCursor())
 
 
 def check_scopes(scopes: frozenset[str] | None, *, write: bool) -> None:

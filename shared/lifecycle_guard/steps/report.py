@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from lifecycle_guard.contracts import ExecutionInfo, ExecutionState
+from lifecycle_guard.contracts import CatchPayload, ExecutionInfo, ExecutionState
 from lifecycle_guard.journal import compact_journal, utcnow
 from lifecycle_guard.layout import LATEST_REPORT_HTML, LATEST_REPORT_JSON, RunLayout
 from lifecycle_guard.plan_store import PlanStore
@@ -13,6 +13,7 @@ from lifecycle_guard.report_builder import build_report
 from lifecycle_guard.report_html import render_html
 from lifecycle_guard.reporting import RunSummary
 from lifecycle_guard.runtime import Services
+from lifecycle_guard.steps.context import RunContextError, stored_run
 from lifecycle_guard.storage import ObjectStore
 
 RESIDUE_SAMPLE = 100
@@ -20,7 +21,15 @@ HTML = "text/html; charset=utf-8"
 
 
 def report(execution: ExecutionInfo, state: ExecutionState, services: Services) -> RunSummary:
-    run = state.run
+    """Only what Begin stored for this execution says which run this is: a report never acts on another run's
+    lock, files or ``latest/``, and a run that did not get past Begin does not move ``latest/``."""
+    try:
+        run = stored_run(services.store, execution)
+    except RunContextError as exc:
+        run = None
+        state = state.model_copy(
+            update={"failure": state.failure or CatchPayload(Error="RunContextError", Cause=str(exc))}
+        )
     layout = run.layout if run else RunLayout.for_run(execution.name, execution.start_time)
     compact_journal(services.store, layout)
     files = {"report_json": layout.report_json, "report_html": layout.report_html, "journal": layout.journal}
@@ -32,6 +41,7 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
     tracker = services.tracker.state(layout.run_id)
     built = build_report(
         execution,
+        run,
         state,
         tracker,
         planned=planned,
@@ -42,8 +52,9 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
     body, page = built.model_dump_json(indent=2).encode(), render_html(built).encode()
     services.store.put(layout.report_json, body)
     services.store.put(layout.report_html, page, HTML)
-    services.store.put(LATEST_REPORT_JSON, body)
-    services.store.put(LATEST_REPORT_HTML, page, HTML)
+    if run is not None:
+        services.store.put(LATEST_REPORT_JSON, body)
+        services.store.put(LATEST_REPORT_HTML, page, HTML)
     services.tracker.finish_run(layout.run_id, built.outcome)
     services.tracker.release_lock(layout.run_id)
     return built.summary()
