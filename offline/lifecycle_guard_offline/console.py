@@ -90,6 +90,9 @@ def before_after_table(
 
 
 def report_table(report: RunReport) -> str:
+    """A dry run shows the after-state its plan would leave; a run that wrote, the portal's after-audit."""
+    if report.mode != "apply" and report.planned_after is not None:
+        return before_after_table(report.stages, report.before, report.planned_after, after_title="planned")
     return before_after_table(report.stages, report.before, report.after)
 
 

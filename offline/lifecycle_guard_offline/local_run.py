@@ -27,7 +27,7 @@ from lifecycle_guard_offline.harness import OfflineApp
 
 MIRROR = ".bucket"
 SERVICE_NAME = "lifecycle-guard"  # POWERTOOLS_SERVICE_NAME in template.yaml
-RUN_FILES = ("report.json", "report.html", "journal.jsonl", "plan.jsonl")
+RUN_FILES = ("report.json", "report.html", "changes.csv", "journal.jsonl", "plan.jsonl")
 # The state machine's states, grouped into the phases a user recognises.
 PHASES = {
     "Begin": "audit",

@@ -2,8 +2,8 @@
 
 ``<run>`` is the run id (the execution name), ``<day>`` is ``YYYY/MM/DD`` of its start:
 
-- ``runs/<day>/<run>/report.json|report.html|journal.jsonl|plan.jsonl`` - what users read; kept for the bucket's
-  run retention, and ``latest/`` holds a copy of the newest report;
+- ``runs/<day>/<run>/report.json|report.html|changes.csv|journal.jsonl|plan.jsonl`` - what users read; kept for
+  the bucket's run retention, and ``latest/`` holds a copy of the newest report;
 - ``runs/<day>/<run>/journal/<job>-<batch>.jsonl`` - journal segments written as batches finish, compacted into
   ``journal.jsonl`` by the report step;
 - ``runs/index/<run>.json`` - the run's prefix by run id, for undo;
@@ -64,6 +64,10 @@ class RunLayout:
     @property
     def plan(self) -> str:
         return f"{self.prefix}plan.jsonl"
+
+    @property
+    def changes_csv(self) -> str:
+        return f"{self.prefix}changes.csv"
 
     @property
     def index(self) -> str:

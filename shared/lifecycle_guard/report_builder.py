@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from lifecycle_guard.changes import ChangedRecord, planned_after
 from lifecycle_guard.contracts import ExecutionInfo, ExecutionState, RunContext, UndoCursor
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.reporting import FixSummary, RunOutcome, RunReport
+from lifecycle_guard.rules import describe
 from lifecycle_guard.tracker import FixCounts, RunState
 from lifecycle_guard.verification import Check
 
@@ -44,6 +46,19 @@ def undo_changes(undo: UndoCursor, undo_run_id: str) -> list[RuleCount]:
     ]
 
 
+def stage_labeller(run: RunContext | None, object_type: ObjectType) -> Callable[[str], str]:
+    """A stage's label in this portal (its value if the portal no longer lists it)."""
+    labels = dict(run.stages.get(object_type, [])) if run else {}
+    return lambda value: labels.get(value, value) if value else "(no stage)"
+
+
+def in_words(run: RunContext | None, object_type: ObjectType, rule: str, target: str) -> str:
+    """A rule as the report shows it, with this portal's stage labels."""
+    if run is None:
+        return rule
+    return describe(run.config, rule, target, stage_labeller(run, object_type))
+
+
 def _about_the_run(execution: ExecutionInfo, run: RunContext | None) -> dict[str, Any]:
     """The report's identity fields: from the run context, or - when Begin failed - only what Step Functions
     says of the execution."""
@@ -75,13 +90,14 @@ def build_report(
     tracker: RunState,
     *,
     planned: list[RuleCount],
+    changed: tuple[list[ChangedRecord], int] = ([], 0),
     residue: list[dict[str, str]],
     files: dict[str, str],
     finished_at: datetime,
 ) -> RunReport:
     """``run``: the context Begin stored (None if it did not get that far); ``planned``: the plan's counts of a run
-    (undo's come from its cursor); ``residue``: a sample of the records left off target; ``files``: the report's
-    S3 keys."""
+    (undo's come from its cursor); ``changed``: the first changed records and how many there are; ``residue``: a
+    sample of the records left off target; ``files``: the report's S3 keys."""
     failed = failures(state, tracker)
     checks = state.verification.checks if state.verification else []
     undo = state.undo
@@ -89,12 +105,20 @@ def build_report(
         after, changes = undo.after, undo_changes(undo, run.undo_run_id or "")
     else:
         after, changes = state.verification.after if state.verification else None, planned
+    preview = planned_after(run.before, planned) if run and not run.apply and run.before and planned else None
     return RunReport(
         **_about_the_run(execution, run),
         outcome=run_outcome(failed, checks),
         finished_at=finished_at,
         after=after,
-        changes=changes,
+        planned_after=preview,
+        changes=[
+            count.model_copy(update={"description": in_words(run, count.object_type, count.rule, count.target)})
+            for count in changes
+        ],
+        changed_records=changed[0],
+        changed_total=changed[1],
+        probe=state.probe,
         fix=FixSummary(**tracker.model_dump(include=set(FixCounts.model_fields)), residue=residue),
         prevention=state.prevention,
         checks=checks,

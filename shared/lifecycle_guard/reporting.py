@@ -9,12 +9,13 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from lifecycle_guard.audit import AuditSnapshot
+from lifecycle_guard.changes import ChangedRecord
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.overrides import Override
 from lifecycle_guard.tracker import FixCounts
 from lifecycle_guard.usage import ApiTotals
-from lifecycle_guard.verification import Check
+from lifecycle_guard.verification import Check, ProbeState
 from lifecycle_guard.workflows import PreventionOutcome
 
 RunOutcome = Literal["succeeded", "checks_failed", "failed"]
@@ -61,12 +62,17 @@ class RunReport(BaseModel):
     outcome: RunOutcome
     started_at: datetime
     finished_at: datetime
+    portal_id: int | None = None  # from the token check, for links into HubSpot
     stages: dict[ObjectType, list[tuple[str, str]]] = {}
     before: AuditSnapshot | None = None
     after: AuditSnapshot | None = None
+    planned_after: AuditSnapshot | None = None  # a dry run's preview: the counts the plan would leave
     changes: list[RuleCount] = []
+    changed_records: list[ChangedRecord] = []  # the first of them; every one is in changes.csv
+    changed_total: int = 0
     fix: FixSummary = FixSummary()
     prevention: PreventionOutcome | None = None
+    probe: ProbeState | None = None
     checks: list[Check] = []
     api: ApiTotals = ApiTotals()
     failures: list[str] = []

@@ -16,7 +16,7 @@ from hubspot_sandbox import Sandbox, generate_portal
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard_offline.console import report_table
 
-RUN_FILES = {"report.json", "report.html", "journal.jsonl", "plan.jsonl", "lambda.log"}
+RUN_FILES = {"report.json", "report.html", "changes.csv", "journal.jsonl", "plan.jsonl", "lambda.log"}
 
 
 def last_line(text: str) -> str:

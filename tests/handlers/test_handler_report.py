@@ -51,6 +51,7 @@ def test_report_writes_the_run_files_under_its_day_and_latest(stack: Stack):
         "report_html": f"{prefix}report.html",
         "journal": f"{prefix}journal.jsonl",
         "plan": f"{prefix}plan.jsonl",
+        "changes_csv": f"{prefix}changes.csv",
     }
     assert set(summary["files"].values()) <= set(app.list_keys(prefix))
     written = app.read_json(f"{prefix}report.json")

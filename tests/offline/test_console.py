@@ -96,3 +96,10 @@ def test_a_terminal_line_redraws_in_place_and_each_phase_starts_a_fresh_line():
     assert lines[0].split("\r")[-1].startswith("fix      [####")
     assert lines[0].count("\r") == 3  # two redraws, then the final draw before the newline
     assert lines[1].split("\r")[1:] == ["prevent  done    0.1s", "prevent  done    0.1s"]
+
+
+def test_a_dry_runs_table_shows_the_after_state_its_plan_would_leave():
+    dry = REPORT.model_copy(update={"mode": "dry-run", "after": snapshot(5, 2, 3), "planned_after": snapshot(8, 2, 0)})
+    rows = [line.split() for line in report_table(dry).splitlines() if line]
+    assert rows[0] == ["contacts", "before", "planned", "change"]
+    assert rows[1] == ["Lead", "5", "8", "+3"]

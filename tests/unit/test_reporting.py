@@ -5,6 +5,7 @@ import re
 from datetime import UTC, datetime
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
+from lifecycle_guard.changes import ChangedRecord
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.overrides import Override
@@ -46,8 +47,10 @@ def report(**changes) -> RunReport:
 
 
 def test_the_page_is_self_contained_and_escapes_portal_text():
-    page = render_html(report())
-    assert not re.search(r"<script|<link|@import|url\(|src=|https?://", page)
+    page = render_html(report(portal_id=42))
+    # nothing is loaded from anywhere; the only addresses are links into the portal in HubSpot
+    assert not re.search(r"<script|<link|@import|url\(|src=", page)
+    assert set(re.findall(r"https?://[^/]+", page)) <= {"https://app.hubspot.com"}
     assert page.count("<svg") == 2  # a before/after funnel per object type
     assert "&lt;Nurture &amp; Co&gt;" in page
     assert "<Nurture" not in page
@@ -87,3 +90,51 @@ def test_the_page_lists_the_runs_config_overrides_and_marks_those_that_loosen_sa
         r"<tr><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>", section
     )
     assert rows == [("caps.max_percent", "20", "90", "loosens safety"), ("prevention.enabled", "true", "false", "")]
+
+
+def test_an_admin_sees_why_first_the_rules_in_words_each_changed_record_and_the_checks_tally():
+    failed_check = Check(name="no contacts missing a stage", status="FAIL", observed="3")
+    skipped_check = Check(name="live prevention test", status="SKIPPED", detail="dry run")
+    changed = ChangedRecord(
+        object_type=ObjectType.CONTACTS,
+        object_id="101",
+        label="Ada <ada@example.com>",
+        before="7001",
+        after="lead",
+        target="lead",
+        rule="evangelist:no_qualifying_company",
+        outcome="applied",
+    )
+    rule = RuleCount(
+        object_type=ObjectType.CONTACTS,
+        rule="evangelist:no_qualifying_company",
+        kind="backward",
+        planned=6,
+        target="lead",
+        description="Evangelist → Lead: primary company (if any) is not Customer",
+    )
+    page = render_html(
+        report(
+            outcome="checks_failed",
+            portal_id=42,
+            checks=[failed_check, skipped_check],
+            changes=[rule],
+            changed_records=[changed],
+            changed_total=1,
+        )
+    )
+    # the reason the run did not succeed comes before the charts
+    assert page.index("check failed: no contacts missing a stage") < page.index("<svg")
+    assert "Evangelist → Lead: primary company (if any) is not Customer</td>" in page
+    assert '<a href="https://app.hubspot.com/contacts/42/record/0-1/101">Ada &lt;ada@example.com&gt;</a>' in page
+    assert "<td>&lt;Nurture &amp; Co&gt;</td><td>Lead</td>" in page  # before -> after, by the portal's labels
+    assert "1 passed, 1 failed, 1 skipped" not in page
+    assert "0 passed, 1 failed, 1 skipped" in page
+    assert ">True<" not in page
+
+
+def test_a_dry_run_previews_the_after_state():
+    planned = AuditSnapshot(taken_at=AT, counts={t: counts(9, 1, 2, 0) for t in ObjectType})
+    page = render_html(report(mode="dry-run", planned_after=planned))  # after: the untouched portal
+    assert "after (planned: dry run, nothing written)" in page
+    assert ">9<" in page  # the planned lead count is drawn

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
-from lifecycle_guard.contracts import CatchPayload, ExecutionInfo, ExecutionState
-from lifecycle_guard.journal import compact_journal, utcnow
+from lifecycle_guard.changes import ChangedRecord, changed_records, final_values, write_changes
+from lifecycle_guard.contracts import CatchPayload, ExecutionInfo, ExecutionState, RunContext
+from lifecycle_guard.jobs import RuleCount
+from lifecycle_guard.journal import compact_journal, read_journal, utcnow
 from lifecycle_guard.layout import LATEST_REPORT_HTML, LATEST_REPORT_JSON, RunLayout
 from lifecycle_guard.plan_store import PlanStore
-from lifecycle_guard.report_builder import build_report
+from lifecycle_guard.report_builder import build_report, in_words
 from lifecycle_guard.report_html import render_html
 from lifecycle_guard.reporting import RunSummary
 from lifecycle_guard.runtime import Services
@@ -33,11 +35,14 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
     layout = run.layout if run else RunLayout.for_run(execution.name, execution.start_time)
     compact_journal(services.store, layout)
     files = {"report_json": layout.report_json, "report_html": layout.report_html, "journal": layout.journal}
-    planned = []
+    planned: list[RuleCount] = []
+    changed: tuple[list[ChangedRecord], int] = ([], 0)
     if run and run.action == "run":
         plans = PlanStore(services.store, layout)
         planned = plans.counts()
         files["plan"] = plans.export(run.catalogs())
+        changed = _changed_records(services.store, run, plans)
+        files["changes_csv"] = layout.changes_csv
     tracker = services.tracker.state(layout.run_id)
     built = build_report(
         execution,
@@ -45,6 +50,7 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
         state,
         tracker,
         planned=planned,
+        changed=changed,
         residue=_residue(services.store, layout),
         files=files,
         finished_at=utcnow(),
@@ -58,6 +64,15 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
     services.tracker.finish_run(layout.run_id, built.outcome)
     services.tracker.release_lock(layout.run_id)
     return built.summary()
+
+
+def _changed_records(store: ObjectStore, run: RunContext, plans: PlanStore) -> tuple[list[ChangedRecord], int]:
+    """Every planned change with the journal's final word on it (a dry run's: "would change"), to changes.csv."""
+    finals = final_values(read_journal(store, run.layout)) if run.apply else None
+    rows = changed_records((change for job in plans.jobs() for change in job.changes), finals)
+    return write_changes(
+        store, run.layout, rows, lambda row: in_words(run, row.object_type, row.rule, row.target), portal_id=None
+    )
 
 
 def _residue(store: ObjectStore, layout: RunLayout) -> list[dict[str, str]]:
