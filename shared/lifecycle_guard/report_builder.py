@@ -9,6 +9,8 @@ from typing import Any
 from lifecycle_guard.contracts import ExecutionInfo, ExecutionState, RunContext, UndoCursor
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.pending import QuarantinedMarker
+from lifecycle_guard.rejections import RejectedRecords
 from lifecycle_guard.reporting import FixSummary, RunOutcome, RunReport
 from lifecycle_guard.tracker import FixCounts, RunState
 from lifecycle_guard.verification import Check
@@ -35,6 +37,21 @@ def run_outcome(failed: Sequence[str], checks: Sequence[Check]) -> RunOutcome:
     if failed:
         return "failed"
     return "checks_failed" if any(check.status == "FAIL" for check in checks) else "succeeded"
+
+
+def scope_check(run: RunContext) -> Check:
+    """Whether the token's scopes were checked before any write (``steps.begin``): only private-app tokens can be
+    introspected; for the others HubSpot's first 403 is where a missing scope shows, naming it."""
+    name = "token scopes checked before writing"
+    if run.token_scopes_checked:
+        return Check(name=name, status="PASS", expected="every scope the run needs", observed="all granted")
+    return Check(
+        name=name,
+        status="SKIPPED",
+        detail="HubSpot cannot introspect this kind of token (a service key or an OAuth token, not a legacy "
+        "private-app token), so its scopes were not checked before writing; a missing one stops the run at its "
+        "first 403, which names the scope",
+    )
 
 
 def undo_changes(undo: UndoCursor, undo_run_id: str) -> list[RuleCount]:
@@ -76,12 +93,16 @@ def build_report(
     residue: list[dict[str, str]],
     files: dict[str, str],
     finished_at: datetime,
+    rejected: Sequence[RejectedRecords] = (),
+    quarantined: Sequence[QuarantinedMarker] = (),
 ) -> RunReport:
     """``planned``: the plan's counts of a run (undo's come from its cursor); ``residue``: a sample of the
-    records left off target; ``files``: the report's S3 keys."""
+    records left off target; ``files``: the report's S3 keys; ``rejected``: the records HubSpot refused, by
+    reason; ``quarantined``: the pending markers in quarantine."""
     run = state.run
     failed = failures(state, tracker)
-    checks = state.verification.checks if state.verification else []
+    checks = [scope_check(run)] if run else []
+    checks += state.verification.checks if state.verification else []
     undo = state.undo
     if run is not None and run.action == "undo" and undo is not None:
         after, changes = undo.after, undo_changes(undo, run.undo_run_id or "")
@@ -98,5 +119,7 @@ def build_report(
         checks=checks,
         api=tracker.usage,
         failures=failed,
+        rejected=list(rejected),
+        quarantined=list(quarantined),
         files=files,
     )

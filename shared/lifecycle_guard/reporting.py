@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from lifecycle_guard.audit import AuditSnapshot
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.pending import QuarantinedMarker
+from lifecycle_guard.rejections import RejectedRecords
 from lifecycle_guard.tracker import FixCounts
 from lifecycle_guard.usage import ApiTotals
 from lifecycle_guard.verification import Check
@@ -69,6 +71,8 @@ class RunReport(BaseModel):
     checks: list[Check] = []
     api: ApiTotals = ApiTotals()
     failures: list[str] = []
+    rejected: list[RejectedRecords] = []  # records HubSpot refused a write of, by reason
+    quarantined: list[QuarantinedMarker] = []  # pending markers recovery moved aside (this run's or earlier ones)
     config: dict[str, Any] = {}
     files: dict[str, str] = {}
 

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.pending import QuarantinedMarker
+from lifecycle_guard.rejections import RejectedRecord, RejectedRecords
 from lifecycle_guard.report_html import render_html
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.verification import Check
@@ -73,3 +75,28 @@ def test_a_succeeded_summary_has_no_error():
     assert (summary["error"], summary["cause"]) == (None, None)
     assert summary["changes_by_rule"] == {"contacts missing:primary_company": 4}
     assert summary["before"]["contacts"] == {"total": 12, "missing": 4, "unrecognised": 0}
+
+
+def test_the_page_lists_refused_records_by_reason_and_the_quarantined_markers():
+    refused = RejectedRecords(
+        reason="validation rule",
+        count=2,
+        records=[
+            RejectedRecord(
+                object_type="contacts", object_id="101", value="lead", detail="VALIDATION_ERROR: <b>no</b> leads"
+            )
+        ],
+    )
+    marker = QuarantinedMarker(
+        key="work/quarantine/old/000001-contacts-backward-0000.json",
+        marker_key="work/pending/old/000001-contacts-backward-0000.json",
+        reason="its body names run 'other', its key run 'old'",
+        quarantined_by="nightly-1",
+        quarantined_at=AT,
+    )
+    page = render_html(report(rejected=[refused], quarantined=[marker]))
+    assert "validation rule: 2 (the first 1 listed; the journal has all)" in page
+    assert ">101<" in page
+    assert "&lt;b&gt;no&lt;/b&gt; leads" in page
+    assert "work/quarantine/old/000001-contacts-backward-0000.json" in page
+    assert "its body names run &#x27;other&#x27;" in page
