@@ -42,6 +42,7 @@ _PROBLEMS_PREFIX = "Property values were not valid: "
 # Problem codes that are about the request's shape, not a rule an admin set (hubspot-facts §1.4, §3.1).
 _NOT_RULE_CODES = frozenset({"INVALID_OPTION", "PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE"})
 REJECTED_IDS_LISTED = 1000  # per reason, in the report; the count is always complete
+DETAIL_LENGTH = 500  # of HubSpot's message, per listed record (the journal keeps it whole)
 
 
 def refusal(category: str | None, message: str) -> str:
@@ -168,7 +169,9 @@ class RejectionCollector:
         group = self._groups.setdefault(reason, RejectedRecords(reason=reason))
         group.count += 1
         if len(group.records) < REJECTED_IDS_LISTED:
-            record = RejectedRecord(object_type=key[0], object_id=key[1], value=entry["after"], detail=detail)
+            record = RejectedRecord(
+                object_type=key[0], object_id=key[1], value=entry["after"], detail=detail[:DETAIL_LENGTH]
+            )
             group.records.append(record)
 
     def groups(self) -> list[RejectedRecords]:
