@@ -82,6 +82,7 @@ class RunContext(_Contract):
     config: GuardConfig
     stages: dict[ObjectType, list[tuple[str, str]]]
     before: AuditSnapshot | None = None
+    token_scopes_checked: bool = True  # False: HubSpot could not introspect the token (not a private-app token)
     undo_run_id: str | None = None
     undo_prefix: str | None = None
     force: bool = False

@@ -10,6 +10,8 @@ from lifecycle_guard.changes import ChangedRecord, planned_after
 from lifecycle_guard.contracts import ExecutionInfo, ExecutionState, RunContext, UndoCursor
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.pending import QuarantinedMarker
+from lifecycle_guard.rejections import RejectedRecords
 from lifecycle_guard.reporting import FixSummary, RunOutcome, RunReport
 from lifecycle_guard.rules import describe
 from lifecycle_guard.tracker import FixCounts, RunState
@@ -37,6 +39,21 @@ def run_outcome(failed: Sequence[str], checks: Sequence[Check]) -> RunOutcome:
     if failed:
         return "failed"
     return "checks_failed" if any(check.status == "FAIL" for check in checks) else "succeeded"
+
+
+def scope_check(run: RunContext) -> Check:
+    """Whether the token's scopes were checked before any write (``steps.begin``): only private-app tokens can be
+    introspected; for the others HubSpot's first 403 is where a missing scope shows, naming it."""
+    name = "token scopes checked before writing"
+    if run.token_scopes_checked:
+        return Check(name=name, status="PASS", expected="every scope the run needs", observed="all granted")
+    return Check(
+        name=name,
+        status="SKIPPED",
+        detail="HubSpot cannot introspect this kind of token (a service key or an OAuth token, not a legacy "
+        "private-app token), so its scopes were not checked before writing; a missing one stops the run at its "
+        "first 403, which names the scope",
+    )
 
 
 def undo_changes(undo: UndoCursor, undo_run_id: str) -> list[RuleCount]:
@@ -94,12 +111,16 @@ def build_report(
     residue: list[dict[str, str]],
     files: dict[str, str],
     finished_at: datetime,
+    rejected: Sequence[RejectedRecords] = (),
+    quarantined: Sequence[QuarantinedMarker] = (),
 ) -> RunReport:
     """``run``: the context Begin stored (None if it did not get that far); ``planned``: the plan's counts of a run
     (undo's come from its cursor); ``changed``: the first changed records and how many there are; ``residue``: a
-    sample of the records left off target; ``files``: the report's S3 keys."""
+    sample of the records left off target; ``files``: the report's S3 keys; ``rejected``: the records HubSpot
+    refused, by reason; ``quarantined``: the pending markers in quarantine."""
     failed = failures(state, tracker)
-    checks = state.verification.checks if state.verification else []
+    checks = [scope_check(run)] if run else []
+    checks += state.verification.checks if state.verification else []
     undo = state.undo
     if run is not None and run.action == "undo" and undo is not None:
         after, changes = undo.after, undo_changes(undo, run.undo_run_id or "")
@@ -124,5 +145,7 @@ def build_report(
         checks=checks,
         api=tracker.usage,
         failures=failed,
+        rejected=list(rejected),
+        quarantined=list(quarantined),
         files=files,
     )

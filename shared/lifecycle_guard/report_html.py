@@ -220,6 +220,44 @@ def _override_row(override: Override) -> list[str]:
     return [override.path, json.dumps(override.deployed), json.dumps(override.effective), marker]
 
 
+def _rejected_section(report: RunReport) -> str:
+    """The records HubSpot refused (a validation rule, a deleted option ...), by reason, with their ids."""
+    total = sum(group.count for group in report.rejected)
+    parts = [
+        "<h2>Records HubSpot refused</h2>",
+        f"<p>{total:,} records, each left at the stage it had (or given it back, if it had been cleared); finding "
+        f"them in batches HubSpot refused as a whole took {report.fix.isolating_calls:,} extra requests.</p>",
+    ]
+    for group in report.rejected:
+        listed = len(group.records)
+        more = f" (the first {listed:,} listed; the journal has all)" if listed < group.count else ""
+        parts.append(f"<h3>{html.escape(group.reason)}: {group.count:,}{more}</h3>")
+        parts.append(
+            _table(
+                ["object", "id", "refused stage", "HubSpot said"],
+                [[r.object_type, r.object_id, r.value, r.detail[:300]] for r in group.records],
+            )
+        )
+    return "".join(parts)
+
+
+def _quarantine_section(report: RunReport) -> str:
+    """Pending markers recovery set aside; they stay listed until someone deletes them from the bucket."""
+    return "<h2>Quarantined pending markers</h2>" + _table(
+        ["S3 key", "was", "why", "by run", "at"],
+        [
+            [
+                m.key,
+                m.marker_key,
+                m.reason,
+                m.quarantined_by,
+                f"{m.quarantined_at:%Y-%m-%d %H:%M:%S}" if m.quarantined_at else "",
+            ]
+            for m in report.quarantined
+        ],
+    )
+
+
 def render_html(report: RunReport) -> str:
     fix = report.fix
     fix_columns = ("jobs_total", "jobs_done", "jobs_failed", "applied", "failed", "ignored", "skipped", "recovered")
@@ -234,6 +272,7 @@ def render_html(report: RunReport) -> str:
         ),
         "<h2>Changed records</h2>" if report.mode == "apply" else "<h2>Records that would change</h2>",
         _changed(report),
+        _rejected_section(report),
         "<h2>Checks</h2>",
         _checks(report.checks),
         _live_test(report),
@@ -249,6 +288,7 @@ def render_html(report: RunReport) -> str:
         _table(["id", "target", "now"], [[r["object_id"], r["target"], r["now"]] for r in fix.residue]),
         "<h2>HubSpot API calls</h2>",
         _api(report.api),
+        _quarantine_section(report),
         "<h2>Config overrides of this run</h2>",
         _table(["setting", "deployed", "this run", ""], [_override_row(o) for o in report.overrides]),
         "<h2>Files</h2>",

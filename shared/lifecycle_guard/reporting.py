@@ -13,6 +13,8 @@ from lifecycle_guard.changes import ChangedRecord
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.overrides import Override
+from lifecycle_guard.pending import QuarantinedMarker
+from lifecycle_guard.rejections import RejectedRecords
 from lifecycle_guard.tracker import FixCounts
 from lifecycle_guard.usage import ApiTotals
 from lifecycle_guard.verification import Check, ProbeState
@@ -76,6 +78,8 @@ class RunReport(BaseModel):
     checks: list[Check] = []
     api: ApiTotals = ApiTotals()
     failures: list[str] = []
+    rejected: list[RejectedRecords] = []  # records HubSpot refused a write of, by reason
+    quarantined: list[QuarantinedMarker] = []  # pending markers recovery moved aside (this run's or earlier ones)
     config: dict[str, Any] = {}
     overrides: list[Override] = []  # what the execution input changed in the deployed config
     files: dict[str, str] = {}

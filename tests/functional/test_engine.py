@@ -43,6 +43,10 @@ def test_a_dirty_portal_reaches_exactly_the_expected_state(aws, start_sandbox, m
     assert differences(expected, actual_stages(portal)) == []
     assert all(stage for stage in actual_stages(portal).values())
     assert set(summary["checks"].values()) == {"PASS"}
+    # ... the live test included: each probe got the default stage, was blanked again and got it again (re-enrolled)
+    for object_type in ("contacts", "companies"):
+        assert summary["checks"][f"live prevention test: {object_type} blanked again get a stage again"] == "PASS"
+    assert summary["checks"]["token scopes checked before writing"] == "PASS"
     stats = sandbox.stats()
     # no set was ever sent backwards: every backward move was cleared first
     assert stats["backward_sets_ignored"] == 0

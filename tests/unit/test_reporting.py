@@ -9,6 +9,8 @@ from lifecycle_guard.changes import ChangedRecord
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.overrides import Override
+from lifecycle_guard.pending import QuarantinedMarker
+from lifecycle_guard.rejections import RejectedRecord, RejectedRecords
 from lifecycle_guard.report_html import render_html
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.verification import Check
@@ -138,3 +140,28 @@ def test_a_dry_run_previews_the_after_state():
     page = render_html(report(mode="dry-run", planned_after=planned))  # after: the untouched portal
     assert "after (planned: dry run, nothing written)" in page
     assert ">9<" in page  # the planned lead count is drawn
+
+
+def test_the_page_lists_refused_records_by_reason_and_the_quarantined_markers():
+    refused = RejectedRecords(
+        reason="validation rule",
+        count=2,
+        records=[
+            RejectedRecord(
+                object_type="contacts", object_id="101", value="lead", detail="VALIDATION_ERROR: <b>no</b> leads"
+            )
+        ],
+    )
+    marker = QuarantinedMarker(
+        key="work/quarantine/old/000001-contacts-backward-0000.json",
+        marker_key="work/pending/old/000001-contacts-backward-0000.json",
+        reason="its body names run 'other', its key run 'old'",
+        quarantined_by="nightly-1",
+        quarantined_at=AT,
+    )
+    page = render_html(report(rejected=[refused], quarantined=[marker]))
+    assert "validation rule: 2 (the first 1 listed; the journal has all)" in page
+    assert ">101<" in page
+    assert "&lt;b&gt;no&lt;/b&gt; leads" in page
+    assert "work/quarantine/old/000001-contacts-backward-0000.json" in page
+    assert "its body names run &#x27;other&#x27;" in page

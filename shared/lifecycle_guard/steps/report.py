@@ -10,7 +10,9 @@ from lifecycle_guard.contracts import CatchPayload, ExecutionInfo, ExecutionStat
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.journal import compact_journal, read_journal, utcnow
 from lifecycle_guard.layout import LATEST_REPORT_HTML, LATEST_REPORT_JSON, RunLayout
+from lifecycle_guard.pending import quarantined_markers
 from lifecycle_guard.plan_store import PlanStore
+from lifecycle_guard.rejections import RejectionCollector
 from lifecycle_guard.report_builder import build_report, in_words
 from lifecycle_guard.report_html import render_html
 from lifecycle_guard.reporting import RunSummary
@@ -33,7 +35,8 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
             update={"failure": state.failure or CatchPayload(Error="RunContextError", Cause=str(exc))}
         )
     layout = run.layout if run else RunLayout.for_run(execution.name, execution.start_time)
-    compact_journal(services.store, layout)
+    rejected = RejectionCollector()
+    compact_journal(services.store, layout, inspect=rejected.scan)
     files = {"report_json": layout.report_json, "report_html": layout.report_html, "journal": layout.journal}
     planned: list[RuleCount] = []
     changed: tuple[list[ChangedRecord], int] = ([], 0)
@@ -54,6 +57,8 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
         residue=_residue(services.store, layout),
         files=files,
         finished_at=utcnow(),
+        rejected=rejected.groups(),
+        quarantined=quarantined_markers(services.store),
     )
     body, page = built.model_dump_json(indent=2).encode(), render_html(built).encode()
     services.store.put(layout.report_json, body)
