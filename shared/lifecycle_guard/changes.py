@@ -20,11 +20,12 @@ from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import NO_STAGE, ObjectType
 from lifecycle_guard.rules import MISSING
+from lifecycle_guard.sources import ValueSource
 from lifecycle_guard.storage import ObjectStore
 
 REPORT_ROWS = 200
 WOULD_CHANGE = "would change"
-CSV_COLUMNS = ("object_type", "id", "name", "before", "after", "target", "rule", "outcome", "detail", "link")
+CSV_COLUMNS = ("object_type", "id", "name", "before", "after", "target", "rule", "outcome", "detail", "link", "source")
 
 
 class ChangedRecord(BaseModel):
@@ -37,6 +38,12 @@ class ChangedRecord(BaseModel):
     rule: str
     outcome: str  # applied | failed | skipped | ignored | would change
     detail: str = ""
+    source: ValueSource | None = None  # what gave the record its bad value
+
+    @property
+    def fixed(self) -> bool:
+        """The run put (a dry run would put) the record on its target."""
+        return self.outcome in (WriteOutcome.APPLIED.value, WOULD_CHANGE)
 
 
 @dataclass
@@ -82,6 +89,7 @@ def changed_records(
             rule=change.rule,
             outcome=outcome,
             detail=detail,
+            source=change.source,
         )
 
 
@@ -112,6 +120,7 @@ def csv_chunks(
                 row.outcome,
                 row.detail,
                 record_link(portal_id, row.object_type, row.object_id),
+                row.source.describe() if row.source else "",
             ]
         )
         if buffer.tell() > 64_000:

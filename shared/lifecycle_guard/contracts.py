@@ -83,6 +83,7 @@ class RunContext(_Contract):
     stages: dict[ObjectType, list[tuple[str, str]]]
     before: AuditSnapshot | None = None
     token_scopes_checked: bool = True  # False: HubSpot could not introspect the token (not a private-app token)
+    portal_id: int | None = None  # the token's portal (``hubId``), for links into HubSpot; None if HubSpot cannot say
     undo_run_id: str | None = None
     undo_prefix: str | None = None
     force: bool = False

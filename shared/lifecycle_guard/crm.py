@@ -13,11 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lifecycle_guard.objects import ObjectType, Record
+from lifecycle_guard.sources import StageValue
 from lifecycle_guard.stages import StageCatalog
 
 SEARCH_PAGE_SIZE = 200  # HubSpot's search limit per page
 BATCH_SIZE = 100  # batch read/update/create inputs
 ASSOCIATION_BATCH_SIZE = 1000  # v4 association batch read inputs
+# Batch read inputs when property history is asked for. The spec names no number; HubSpot refuses more with "The
+# maximum number of inputs supported in a batch request for property histories is 50" (quoted in
+# https://github.com/PipedreamHQ/pipedream/pull/8462; the sandbox enforces the same).
+HISTORY_BATCH_SIZE = 50
 
 
 class HubSpotError(Exception):
@@ -125,6 +130,11 @@ class Crm(Protocol):
 
     def associations(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, dict[str, Association]]:
         """``{from_id: {to_id: Association}}``, every id of ``ids`` present (``{}`` when it has none)."""
+        ...
+
+    def stage_history(self, object_type: str, ids: Sequence[str]) -> dict[str, list[StageValue]]:
+        """Each record's ``lifecyclestage`` history, newest first (``HISTORY_BATCH_SIZE`` records a request); ids
+        HubSpot does not know are absent."""
         ...
 
     def get(self, object_type: str, object_id: str, properties: Sequence[str]) -> Record | None: ...

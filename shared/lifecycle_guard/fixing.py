@@ -288,6 +288,7 @@ class Fixer:
                 at=self._clock(),
                 outcome=outcome,
                 detail=detail,
+                source=change.source,
             )
         )
 

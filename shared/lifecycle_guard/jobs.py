@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.sources import ValueSource
 from lifecycle_guard.stages import StageCatalog
 
 MoveKind = Literal["forward", "backward"]
@@ -36,14 +37,18 @@ class PlannedChange:
     target: str
     rule: str
     label: str = ""  # what a person knows the record by (a contact's name or e-mail, a company's name or domain)
+    source: ValueSource | None = None  # what gave the record its bad value (``sources``); None if not read
 
     def to_row(self) -> list[str]:
-        return [self.object_id, self.before, self.target, self.rule, self.label]
+        source = self.source.to_row() if self.source else []
+        return [self.object_id, self.before, self.target, self.rule, self.label, *source]
 
     @classmethod
     def from_row(cls, object_type: ObjectType, row: Sequence[str]) -> PlannedChange:
-        object_id, before, target, rule, *label = row
-        return cls(object_type, object_id, before, target, rule, label[0] if label else "")
+        object_id, before, target, rule, *rest = row
+        return cls(
+            object_type, object_id, before, target, rule, rest[0] if rest else "", ValueSource.from_row(rest[1:])
+        )
 
 
 def move_kind(catalog: StageCatalog, change: PlannedChange) -> MoveKind:
@@ -167,6 +172,7 @@ def plan_rows(jobs: Iterable[FixJob], catalogs: Mapping[ObjectType, StageCatalog
                 "target": change.target,
                 "rule": change.rule,
                 "label": change.label,
+                "source": change.source.model_dump() if change.source else None,
                 "move": move_kind(catalog, change),
                 "job_id": str(job.job_id),
             }

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.sources import ValueSource
 from lifecycle_guard.storage import ObjectStore
 
 
@@ -40,6 +41,7 @@ class JournalEntry(BaseModel):
     at: datetime
     outcome: WriteOutcome
     detail: str = ""
+    source: ValueSource | None = None  # what gave the record the value this run fixes (the plan's root cause)
 
 
 def utcnow() -> datetime:

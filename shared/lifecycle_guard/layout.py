@@ -7,6 +7,8 @@
 - ``runs/<day>/<run>/journal/<job>-<batch>.jsonl`` - journal segments written as batches finish, compacted into
   ``journal.jsonl`` by the report step;
 - ``runs/index/<run>.json`` - the run's prefix by run id, for undo;
+- ``summaries/<started>-<run>.json`` - each run's counts for the drift across runs (``drift``), named by start time
+  (``YYYYMMDDTHHMMSS``) so a listing from a date on is the look-back, oldest first;
 - ``work/<run>/`` - the run's working files: its context (``run.json``), the plan cut into fix jobs
   (``jobs/<job>.json``), their results (``results/<job>.json``) and the plan's counts (``plan-counts.json``);
 - ``work/pending/<run>/<job>-<batch>.json`` - a marker per write batch in flight (see ``fixing``);
@@ -25,6 +27,16 @@ QUARANTINE_PREFIX = "work/quarantine/"
 INDEX_PREFIX = "runs/index/"
 LATEST_REPORT_JSON = "latest/report.json"
 LATEST_REPORT_HTML = "latest/report.html"
+SUMMARY_PREFIX = "summaries/"
+
+
+def summary_key(run_id: str, started_at: datetime) -> str:
+    return f"{SUMMARY_PREFIX}{started_at:%Y%m%dT%H%M%S}-{run_id}.json"
+
+
+def summaries_since(moment: datetime) -> str:
+    """The ``start_after`` bound of a listing of the summaries of runs started from ``moment`` on."""
+    return f"{SUMMARY_PREFIX}{moment:%Y%m%dT%H%M%S}"
 
 
 def index_key(run_id: str) -> str:

@@ -34,6 +34,7 @@ from lifecycle_guard.rules import (
     needs_context,
     trigger_of,
 )
+from lifecycle_guard.sources import RECORD_SOURCE_PROPERTIES, record_creator, source_of_value
 
 PRIMARY_COMPANY_TYPE_ID = 1  # HUBSPOT_DEFINED contact -> company "Primary"
 # Records whose target needs context, gathered before the context is read: ten association reads' worth, so the
@@ -114,7 +115,9 @@ class Planner:
         needing: list[int] = []  # positions in the buffer of records whose target needs context
         disallowed = self._config.disallowed(object_type)
         context_triggers = self._context_triggers(object_type)
-        properties = [LIFECYCLE_STAGE, *object_type.display_properties]
+        # The record source comes with the search at no extra request: it names the creator of a record that never
+        # had a stage, which its history cannot (there is none).
+        properties = [LIFECYCLE_STAGE, *object_type.display_properties, *RECORD_SOURCE_PROPERTIES]
         pages = iter_pages(self._crm, object_type, dirty_filter(self._config, object_type), properties, after_id)
         for page in pages:
             needing += [
@@ -153,9 +156,12 @@ class Planner:
             decisions = self._decide_companies(triggered)
         else:
             decisions = self._decide_contacts(triggered)
+        # The root cause of every planned change: one history read per 50 records, the only reads planning adds.
+        histories = self._crm.stage_history(object_type.value, [record.id for record, _ in triggered])
         for (record, _), decision in zip(triggered, decisions, strict=True):
+            source = source_of_value(record.stage, histories.get(record.id, []), record_creator(record.properties))
             change = PlannedChange(
-                object_type, record.id, record.stage, decision.target, decision.rule, record.label(object_type)
+                object_type, record.id, record.stage, decision.target, decision.rule, record.label(object_type), source
             )
             self._sink.add(change)
         return int(records[-1].id)

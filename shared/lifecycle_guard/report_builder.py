@@ -8,8 +8,10 @@ from typing import Any
 
 from lifecycle_guard.changes import ChangedRecord, planned_after
 from lifecycle_guard.contracts import ExecutionInfo, ExecutionState, RunContext, UndoCursor
+from lifecycle_guard.drift import Drift
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.offenders import TOP_SOURCES, SourceCount
 from lifecycle_guard.pending import QuarantinedMarker
 from lifecycle_guard.rejections import RejectedRecords
 from lifecycle_guard.reporting import FixSummary, RunOutcome, RunReport
@@ -97,6 +99,7 @@ def _about_the_run(execution: ExecutionInfo, run: RunContext | None) -> dict[str
         "before": run.before,
         "config": run.config.model_dump(mode="json"),
         "overrides": run.overrides,
+        "portal_id": run.portal_id,
     }
 
 
@@ -113,11 +116,14 @@ def build_report(
     finished_at: datetime,
     rejected: Sequence[RejectedRecords] = (),
     quarantined: Sequence[QuarantinedMarker] = (),
+    sources: Sequence[SourceCount] = (),
+    drift: Drift | None = None,
 ) -> RunReport:
     """``run``: the context Begin stored (None if it did not get that far); ``planned``: the plan's counts of a run
     (undo's come from its cursor); ``changed``: the first changed records and how many there are; ``residue``: a
     sample of the records left off target; ``files``: the report's S3 keys; ``rejected``: the records HubSpot
-    refused, by reason; ``quarantined``: the pending markers in quarantine."""
+    refused, by reason; ``quarantined``: the pending markers in quarantine; ``sources``: the fixed records by the
+    source of their bad value, worst first; ``drift``: this run against the runs before it."""
     failed = failures(state, tracker)
     checks = [scope_check(run)] if run else []
     checks += state.verification.checks if state.verification else []
@@ -147,5 +153,7 @@ def build_report(
         failures=failed,
         rejected=list(rejected),
         quarantined=list(quarantined),
+        sources=list(sources[:TOP_SOURCES]),
+        drift=drift,
         files=files,
     )

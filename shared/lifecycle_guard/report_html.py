@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
 from lifecycle_guard.changes import ChangedRecord, record_link
+from lifecycle_guard.html_parts import Link
+from lifecycle_guard.html_parts import table as _table
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.overrides import Override
+from lifecycle_guard.report_trend_html import drift_section, sources_section
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.usage import ApiTotals
 from lifecycle_guard.verification import Check
@@ -62,34 +64,6 @@ def _funnel_svg(
         y += gap
     parts.append("</svg>")
     return "".join(parts)
-
-
-@dataclass(frozen=True)
-class Link:
-    """A table cell linking into HubSpot (plain text when the portal id, and so the address, is unknown)."""
-
-    text: str
-    href: str
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, Link):
-        text = html.escape(value.text)
-        return f'<a href="{html.escape(value.href)}">{text}</a>' if value.href else text
-    if isinstance(value, bool) or value is None:
-        return {True: "yes", False: "no", None: "-"}[value]
-    return html.escape(str(value))
-
-
-def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
-    numeric = numeric or set()
-
-    def tag(name: str, index: int, inner: str) -> str:
-        return f'<{name} class="n">{inner}</{name}>' if index in numeric else f"<{name}>{inner}</{name}>"
-
-    head = "".join(tag("th", i, html.escape(h)) for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(tag("td", i, _cell(c)) for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body or '<tr><td>none</td></tr>'}</tbody></table>"
 
 
 def _charts(report: RunReport, after: AuditSnapshot | None) -> str:
@@ -270,6 +244,8 @@ def render_html(report: RunReport) -> str:
             [[r.object_type.value, r.description or r.rule, r.kind, f"{r.planned:,}"] for r in report.changes],
             {3},
         ),
+        sources_section(report),
+        drift_section(report.drift),
         "<h2>Changed records</h2>" if report.mode == "apply" else "<h2>Records that would change</h2>",
         _changed(report),
         _rejected_section(report),

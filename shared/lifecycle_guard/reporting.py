@@ -10,8 +10,10 @@ from pydantic import BaseModel
 
 from lifecycle_guard.audit import AuditSnapshot
 from lifecycle_guard.changes import ChangedRecord
+from lifecycle_guard.drift import Drift
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.offenders import SourceCount, summary_line
 from lifecycle_guard.overrides import Override
 from lifecycle_guard.pending import QuarantinedMarker
 from lifecycle_guard.rejections import RejectedRecords
@@ -22,6 +24,7 @@ from lifecycle_guard.workflows import PreventionOutcome
 
 RunOutcome = Literal["succeeded", "checks_failed", "failed"]
 SUMMARY_FAILURES = 20
+SUMMARY_SOURCES = 10
 CAUSE_LENGTH = 1000
 
 
@@ -54,6 +57,9 @@ class RunSummary(BaseModel):
     files: dict[str, str]
     error: str | None
     cause: str | None
+    where_from: str = ""  # one line: the sources of most records fixed
+    fixed_by_source: dict[str, int] = {}  # the worst sources, ``SourceCount.key`` -> records fixed
+    fixed_change: int | None = None  # records fixed minus the previous run's (None: no previous run in the look-back)
 
 
 class RunReport(BaseModel):
@@ -72,6 +78,8 @@ class RunReport(BaseModel):
     changes: list[RuleCount] = []
     changed_records: list[ChangedRecord] = []  # the first of them; every one is in changes.csv
     changed_total: int = 0
+    sources: list[SourceCount] = []  # where the fixed records' bad values came from, worst first
+    drift: Drift | None = None  # this run against the runs before it
     fix: FixSummary = FixSummary()
     prevention: PreventionOutcome | None = None
     probe: ProbeState | None = None
@@ -110,6 +118,9 @@ class RunReport(BaseModel):
             files=self.files,
             error=f"LifecycleGuard.{_camel(self.outcome)}" if failed else None,
             cause=self._cause() if failed else None,
+            where_from=summary_line(self.sources) if self.action == "run" else "",
+            fixed_by_source={count.key: count.total for count in self.sources[:SUMMARY_SOURCES]},
+            fixed_change=self.drift.fixed_change if self.drift else None,
         )
 
     def reasons(self) -> list[str]:

@@ -16,7 +16,9 @@ class ObjectStore(Protocol):
 
     def get(self, key: str) -> bytes | None: ...
 
-    def keys(self, prefix: str) -> Iterator[str]: ...
+    def keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        """Keys under ``prefix`` in order, only those after ``start_after`` if given (S3's ``StartAfter``)."""
+        ...
 
     def delete(self, key: str) -> None: ...
 
@@ -70,9 +72,10 @@ class S3Store:
             return None
         return body
 
-    def keys(self, prefix: str) -> Iterator[str]:
+    def keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
         paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        bounds = {"StartAfter": start_after} if start_after else {}
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **bounds):
             for item in page.get("Contents", []):
                 yield item["Key"]
 
@@ -100,8 +103,8 @@ class MemoryStore:
     def get(self, key: str) -> bytes | None:
         return self.objects.get(key)
 
-    def keys(self, prefix: str) -> Iterator[str]:
-        return iter(sorted(key for key in self.objects if key.startswith(prefix)))
+    def keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        return iter(sorted(key for key in self.objects if key.startswith(prefix) and key > start_after))
 
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hubspot_sandbox import ALL_SCOPES, Portal, Sandbox, SandboxSettings
+from hubspot_sandbox.api.oauth import PORTAL_ID
 from lifecycle_guard.crm import AuthenticationFailed, DailyLimitReached, HubSpotUnavailable, MissingScopes
 from lifecycle_guard.gateway import HubSpotGateway
 from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
@@ -85,9 +86,11 @@ def test_auth_and_scope_errors_are_typed_and_clear():
             gateway_for(sandbox, "wrong").crm.stage_catalog(ObjectType.CONTACTS)
         with pytest.raises(MissingScopes, match="MISSING_SCOPES"):
             gateway_for(sandbox, "reader").crm.update(ObjectType.CONTACTS, {contact: {LIFECYCLE_STAGE: "lead"}})
-        assert gateway_for(sandbox, "reader").token.scopes() == {"crm.objects.contacts.read"}
-        assert gateway_for(sandbox, "full").token.scopes() == ALL_SCOPES
-        assert gateway_for(sandbox, "wrong").token.scopes() is None  # HubSpot cannot say: not a known token
+        assert gateway_for(sandbox, "reader").token.check().scopes == {"crm.objects.contacts.read"}
+        full = gateway_for(sandbox, "full").token.check()
+        assert (full.scopes, full.portal_id) == (ALL_SCOPES, PORTAL_ID)
+        wrong = gateway_for(sandbox, "wrong").token.check()
+        assert (wrong.scopes, wrong.portal_id) == (None, None)  # HubSpot cannot say: not a known token
 
 
 def test_the_daily_watermark_stops_before_hubspots_own_daily_limit():

@@ -10,8 +10,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from lifecycle_guard.crm import BATCH_SIZE, SEARCH_PAGE_SIZE, Association, SearchFilter, SearchPage, WriteResult
+from lifecycle_guard.crm import (
+    BATCH_SIZE,
+    HISTORY_BATCH_SIZE,
+    SEARCH_PAGE_SIZE,
+    Association,
+    SearchFilter,
+    SearchPage,
+    WriteResult,
+)
 from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType, Record
+from lifecycle_guard.sources import StageValue, ValueSource
 from lifecycle_guard.stages import StageCatalog
 
 DEFAULT_STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"]
@@ -33,6 +42,8 @@ class InMemoryCrm:
     records: dict[str, dict[str, dict[str, str | None]]] = field(default_factory=dict)
     links: dict[tuple[str, str], dict[str, dict[str, Association]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    # (object_type, id) -> lifecyclestage history, newest first; records without one have none (never set).
+    histories: dict[tuple[str, str], list[StageValue]] = field(default_factory=dict)
     # Called with (object_type, {id: properties}) before an update is applied; returns per-id failures (a 207), or
     # raises what HubSpot would answer for the whole batch (e.g. RequestRejected: a 400 VALIDATION_ERROR).
     reject: Callable[[str, Mapping[str, Mapping[str, str]]], dict[str, str]] | None = None
@@ -48,6 +59,10 @@ class InMemoryCrm:
         self.links.setdefault((from_type, to_type), {}).setdefault(from_id, {})[to_id] = Association(
             to_id, frozenset(type_ids or (UNLABELED,))
         )
+
+    def set_history(self, object_type: str, record_id: str, *entries: tuple[str, ValueSource]) -> None:
+        """The record's stage history, newest first, as (value, source) pairs."""
+        self.histories[(object_type, record_id)] = [StageValue(value=v, source=s) for v, s in entries]
 
     def stage_of(self, object_type: str, record_id: str) -> str:
         return self.records[object_type][record_id].get(LIFECYCLE_STAGE) or NO_STAGE
@@ -89,6 +104,12 @@ class InMemoryCrm:
             self.calls.append(Call("read", object_type, tuple(ids[start : start + BATCH_SIZE])))
         table = self.records.get(object_type, {})
         return {i: self._record(object_type, i, properties) for i in ids if i in table}
+
+    def stage_history(self, object_type: str, ids: Sequence[str]) -> dict[str, list[StageValue]]:
+        for start in range(0, len(ids), HISTORY_BATCH_SIZE):
+            self.calls.append(Call("stage_history", object_type, tuple(ids[start : start + HISTORY_BATCH_SIZE])))
+        table = self.records.get(object_type, {})
+        return {i: list(self.histories.get((object_type, i), [])) for i in ids if i in table}
 
     def associations(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, dict[str, Association]]:
         self.calls.append(Call("associations", f"{from_type}->{to_type}", tuple(ids)))

@@ -11,6 +11,7 @@ the Lambda until its own timeout.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -43,21 +44,32 @@ class ApiRequestSender:
         return self._transport.send(endpoint, call, idempotent=idempotent)
 
 
+@dataclass(frozen=True)
+class TokenCheck:
+    """What HubSpot's introspection says of the token: its scopes and its portal (``hubId``), each None when
+    HubSpot cannot say (an OAuth token, a service key): a missing scope then shows as a 403 instead."""
+
+    scopes: frozenset[str] | None
+    portal_id: int | None
+
+
 class TokenInfo:
     def __init__(self, sender: ApiRequestSender, token: str) -> None:
         self._sender = sender
         self._token = token
 
-    def scopes(self) -> frozenset[str] | None:
-        """The token's scopes, from HubSpot's private-app token introspection; None when HubSpot cannot say
-        (an OAuth token, a service key): callers then learn of a missing scope from a 403 instead."""
+    def check(self) -> TokenCheck:
+        """Private-app token introspection: one request."""
         options = {"method": "POST", "path": TOKEN_INFO_PATH, "body": {"tokenKey": self._token}}
         try:
             reply = self._sender.send(f"POST {TOKEN_INFO_PATH}", options)
         except (RequestRejected, NotFound, MissingScopes, AuthenticationFailed):
-            return None
-        scopes = reply.get("scopes")
-        return frozenset(str(scope) for scope in scopes) if isinstance(scopes, list) else None
+            return TokenCheck(None, None)
+        scopes, hub_id = reply.get("scopes"), reply.get("hubId")
+        return TokenCheck(
+            frozenset(str(scope) for scope in scopes) if isinstance(scopes, list) else None,
+            hub_id if isinstance(hub_id, int) and not isinstance(hub_id, bool) else None,
+        )
 
 
 class FlowEndpoints:

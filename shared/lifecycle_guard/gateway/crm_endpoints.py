@@ -17,6 +17,7 @@ from hubspot.discovery.crm.discovery import Discovery as CrmDiscovery
 from lifecycle_guard.crm import (
     ASSOCIATION_BATCH_SIZE,
     BATCH_SIZE,
+    HISTORY_BATCH_SIZE,
     SEARCH_PAGE_SIZE,
     Association,
     NotFound,
@@ -26,6 +27,7 @@ from lifecycle_guard.crm import (
 )
 from lifecycle_guard.gateway.transport import REQUEST_TIMEOUT, Transport
 from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType, Record
+from lifecycle_guard.sources import StageValue, ValueSource
 from lifecycle_guard.stages import StageCatalog
 from lifecycle_guard.usage import ApiUsage
 
@@ -103,6 +105,28 @@ class CrmEndpoints:
             body = {"inputs": [{"id": object_id} for object_id in chunk], "properties": list(properties)}
             reply = self._sdk(f"POST /crm/v3/objects/{object_type}/batch/read", self._batch_api.read, object_type, body)
             found.update((record.id, record) for record in _records(reply))
+        return found
+
+    def stage_history(self, object_type: str, ids: Sequence[str]) -> dict[str, list[StageValue]]:
+        """Batch read with ``propertiesWithHistory`` (``BatchReadInputSimplePublicObjectId`` in the spec requires
+        ``properties`` too: the stage alone, the history carries the rest)."""
+        found: dict[str, list[StageValue]] = {}
+        for start in range(0, len(ids), HISTORY_BATCH_SIZE):
+            chunk = ids[start : start + HISTORY_BATCH_SIZE]
+            body = {
+                "inputs": [{"id": object_id} for object_id in chunk],
+                "properties": [LIFECYCLE_STAGE],
+                "propertiesWithHistory": [LIFECYCLE_STAGE],
+            }
+            reply = self._sdk(
+                f"POST /crm/v3/objects/{object_type}/batch/read (with history)", self._batch_api.read, object_type, body
+            )
+            for item in reply.get("results", []):
+                entries = (item.get("propertiesWithHistory") or {}).get(LIFECYCLE_STAGE) or []
+                found[str(item["id"])] = [
+                    StageValue(value=str(entry.get("value") or ""), source=ValueSource.from_history(entry))
+                    for entry in entries
+                ]
         return found
 
     def associations(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, dict[str, Association]]:

@@ -39,8 +39,8 @@ def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> 
     with services.hubspot(run_id, config) as gateway:
         catalogs = {object_type: gateway.crm.stage_catalog(object_type) for object_type in ObjectType}
         validate_for_portal(config, catalogs)
-        scopes = gateway.token.scopes()
-        check_scopes(scopes, write=apply)
+        token = gateway.token.check()
+        check_scopes(token.scopes, write=apply)
         services.tracker.acquire_lock(run_id, execution.id, LOCK_TTL_SECONDS, services.execution_running)
         services.tracker.start_run(run_id, layout.prefix)
         services.store.put(layout.index, json.dumps({"prefix": layout.prefix}).encode())
@@ -57,7 +57,8 @@ def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> 
             config=config,
             stages={t: [(s.value, s.label) for s in catalog.stages] for t, catalog in catalogs.items()},
             before=audit(gateway.crm, catalogs),
-            token_scopes_checked=scopes is not None,
+            token_scopes_checked=token.scopes is not None,
+            portal_id=token.portal_id,
             undo_run_id=request.undo_run_id,
             undo_prefix=undo_prefix,
             force=request.force,

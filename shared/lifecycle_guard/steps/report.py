@@ -4,12 +4,15 @@ the lock; the run summary is the execution's output."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 from lifecycle_guard.changes import ChangedRecord, changed_records, final_values, write_changes
 from lifecycle_guard.contracts import CatchPayload, ExecutionInfo, ExecutionState, RunContext
+from lifecycle_guard.drift import Drift, previous_points, run_point, store_point, trend
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.journal import compact_journal, read_journal, utcnow
 from lifecycle_guard.layout import LATEST_REPORT_HTML, LATEST_REPORT_JSON, RunLayout
+from lifecycle_guard.offenders import SourceCount, SourceTally
 from lifecycle_guard.pending import quarantined_markers
 from lifecycle_guard.plan_store import PlanStore
 from lifecycle_guard.rejections import RejectionCollector
@@ -40,12 +43,17 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
     files = {"report_json": layout.report_json, "report_html": layout.report_html, "journal": layout.journal}
     planned: list[RuleCount] = []
     changed: tuple[list[ChangedRecord], int] = ([], 0)
+    sources: list[SourceCount] = []
+    drift: Drift | None = None
     if run and run.action == "run":
         plans = PlanStore(services.store, layout)
         planned = plans.counts()
         files["plan"] = plans.export(run.catalogs())
-        changed = _changed_records(services.store, run, plans)
+        tally = SourceTally()
+        changed = _changed_records(services.store, run, plans, tally)
         files["changes_csv"] = layout.changes_csv
+        sources = tally.ranked()
+        drift = _drift(services.store, run, planned, sources)
     tracker = services.tracker.state(layout.run_id)
     built = build_report(
         execution,
@@ -59,6 +67,8 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
         finished_at=utcnow(),
         rejected=rejected.groups(),
         quarantined=quarantined_markers(services.store),
+        sources=sources,
+        drift=drift,
     )
     body, page = built.model_dump_json(indent=2).encode(), render_html(built).encode()
     services.store.put(layout.report_json, body)
@@ -71,13 +81,29 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
     return built.summary()
 
 
-def _changed_records(store: ObjectStore, run: RunContext, plans: PlanStore) -> tuple[list[ChangedRecord], int]:
-    """Every planned change with the journal's final word on it (a dry run's: "would change"), to changes.csv."""
+def _changed_records(
+    store: ObjectStore, run: RunContext, plans: PlanStore, tally: SourceTally
+) -> tuple[list[ChangedRecord], int]:
+    """Every planned change with the journal's final word on it (a dry run's: "would change"), to changes.csv;
+    ``tally`` counts the fixed ones by source on the way."""
     finals = final_values(read_journal(store, run.layout)) if run.apply else None
-    rows = changed_records((change for job in plans.jobs() for change in job.changes), finals)
+
+    def counted() -> Iterator[ChangedRecord]:
+        for row in changed_records((change for job in plans.jobs() for change in job.changes), finals):
+            tally.add(row)
+            yield row
+
     return write_changes(
-        store, run.layout, rows, lambda row: in_words(run, row.object_type, row.rule, row.target), portal_id=None
+        store, run.layout, counted(), lambda row: in_words(run, row.object_type, row.rule, row.target), run.portal_id
     )
+
+
+def _drift(store: ObjectStore, run: RunContext, planned: list[RuleCount], sources: list[SourceCount]) -> Drift:
+    """This run's point against the earlier runs', then stored for the runs after it."""
+    point = run_point(run.run_id, run.started_at, run.mode.value, planned, run.before, sources)
+    drift = trend(previous_points(store, point), point)
+    store_point(store, point)
+    return drift
 
 
 def _residue(store: ObjectStore, layout: RunLayout) -> list[dict[str, str]]:
