@@ -44,8 +44,11 @@ class _MarkerBody(BaseModel):
     run_id: str
     job_id: str
     object_type: ObjectType = Field(strict=False)  # a string in JSON
-    # id, before, target, rule, and the record's name (markers of versions before names had four)
-    changes: list[tuple[str, str, str, str, str] | tuple[str, str, str, str]] = Field(min_length=1)
+    # id, before, target, rule, the record's name and the source of its bad value (type, id, label, user); markers
+    # of versions before sources had five, before names four
+    changes: list[
+        tuple[str, str, str, str, str, str, str, str, str] | tuple[str, str, str, str, str] | tuple[str, str, str, str]
+    ] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
