@@ -13,6 +13,10 @@ associations. The rules are the product's seed rules (what the oracle implements
   batch read. Dirty contacts missing a stage or at evangelist take their primary company's stage, so their
   contact->company associations are read (1000 per call), then their primary companies that this run does not
   plan anyway, 100 per batch read;
+- planning, root cause (#13): every dirty record's ``lifecyclestage`` history, by batch read with
+  ``propertiesWithHistory``, 50 per call (HubSpot's limit for history reads): ``ceil(dirty / 50)`` per object type.
+  Search cannot return history, and a blank record's creator (which search does return, as ``hs_object_source``)
+  does not say whether something cleared it later, so no dirty record can skip the read;
 - fixing, per object type: forward moves need one write, backward moves (to an earlier stage in the portal's
   order) two - a clear, then a set in a separate request: ``ceil((forward + 2 x backward) / 100)`` batch updates,
   and ``ceil((forward + backward) / 100)`` batch reads to read the sets back.
@@ -43,6 +47,7 @@ from support.oracle import DISALLOWED, PRIMARY, expected_stages  # the oracle li
 
 SEARCH_PAGE = 200
 BATCH = 100
+HISTORY_BATCH = 50
 ASSOCIATION_INPUTS = 1000
 ASSOCIATION_PAGE = 500  # links per input per association read (HubSpot and the sandbox)
 CONTEXT_TRIGGERS = ("", "evangelist")  # contact triggers whose target comes from the primary company
@@ -137,11 +142,15 @@ def portal_minimum(portal: Portal) -> PortalMinimum:
         [len(x) for x in company_links]
     )
     result.calls[("plan", batch("companies", "read"))] = ceil(len(to_read) / BATCH)
+    for object_type in OBJECT_TYPES:  # the root cause's history reads share the batch read endpoint
+        key = ("plan", batch(object_type, "read"))
+        result.calls[key] = result.calls.get(key, 0) + ceil(len(dirty[object_type]) / HISTORY_BATCH)
     result.counts |= {
         "companies_needing_deals": len(dirty["companies"]),
         "deals_of_dirty_companies": len(deals),
         "contacts_needing_company": len(needing),
         "primary_companies_not_planned": len(to_read),
+        "history_reads": sum(ceil(len(dirty[t]) / HISTORY_BATCH) for t in OBJECT_TYPES),
     }
     return result
 

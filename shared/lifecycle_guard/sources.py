@@ -39,6 +39,7 @@ _KINDS = {
     "CRM_UI": "user",
     "API": "API",
     "MIGRATION": "migration",
+    UNKNOWN_SOURCE_TYPE: "unknown source",
 }
 
 
