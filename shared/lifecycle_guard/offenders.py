@@ -37,18 +37,24 @@ class SourceCount(BaseModel):
 
 
 class SourceTally:
-    """Counts fixed records by (object type, source) as they go by."""
+    """Counts fixed records by (object type, source) as they go by. A source is one by its type and id: HubSpot
+    labels it in some places (a record's creator, an import's history entry) and not in others, so the first
+    label seen is kept."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[ObjectType, ValueSource], SourceCount] = {}
+        self._counts: dict[tuple[ObjectType, str], SourceCount] = {}
 
     def add(self, row: ChangedRecord) -> None:
         if not row.fixed:
             return
         source = row.source or UNKNOWN
-        count = self._counts.get((row.object_type, source))
+        count = self._counts.get((row.object_type, source.key))
         if count is None:
-            count = self._counts[(row.object_type, source)] = SourceCount(object_type=row.object_type, source=source)
+            count = self._counts[(row.object_type, source.key)] = SourceCount(
+                object_type=row.object_type, source=source
+            )
+        elif source.label and not count.source.label:
+            count.source = source
         if row.before == NO_STAGE:
             count.missing += 1
         else:

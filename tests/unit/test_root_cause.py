@@ -120,16 +120,18 @@ def test_fixed_records_are_counted_by_source_worst_first_and_only_when_fixed():
     tally.add(row("o3", "", CHURN_FLOW))
     tally.add(row("f1", "other", FORM, outcome="failed"))  # not fixed: not counted
     tally.add(row("n1", "", None))
+    tally.add(row("b3", "", LEADSYNC.model_copy(update={"label": "LeadSync"})))  # the same app, labelled
     ranked = tally.ranked()
-    assert [(c.source, c.missing, c.disallowed) for c in ranked] == [
-        (CHURN_FLOW, 1, 2),
-        (LEADSYNC, 3, 0),
-        (UNKNOWN, 1, 0),
+    assert [(c.source.key, c.missing, c.disallowed) for c in ranked] == [
+        ("INTEGRATION:2190533", 4, 0),
+        ("AUTOMATION_PLATFORM:1487203390", 1, 2),
+        ("UNKNOWN", 1, 0),
     ]
-    assert ranked[1].sample == ["b0", "b1", "b2"]
-    assert ranked[0].key == "contacts AUTOMATION_PLATFORM:1487203390"
+    assert ranked[0].source.label == "LeadSync"  # the label HubSpot gave somewhere is kept
+    assert ranked[0].sample == ["b0", "b1", "b2", "b3"]
+    assert ranked[1].key == "contacts AUTOMATION_PLATFORM:1487203390"
     assert summary_line(ranked) == (
-        "7 records fixed; 100% from: workflow 1487203390 3 contacts, integration app 2190533 3 contacts, unknown "
+        '8 records fixed; 100% from: integration app "LeadSync" 4 contacts, workflow 1487203390 3 contacts, unknown '
         "source 1 contacts"
     )
     assert summary_line([]) == "no records fixed"
