@@ -1,6 +1,6 @@
-"""Drift across runs: is the portal getting cleaner? Each run stores a small point (what it found and fixed, by rule
-and by source) under ``summaries/``; its report reads the points of the runs before it, under a bounded look-back,
-and shows the trend and the sources new since the last run.
+"""Drift across runs: is the portal getting cleaner? Each run stores a small point (what it found and fixed, by
+rule and by source) under ``runs/summaries/``; its report reads the points of the runs before it, under a bounded
+look-back, and shows the trend and the sources new since the last run.
 
 The look-back is bounded twice: a listing from ``LOOKBACK_DAYS`` ago (S3's ``StartAfter``, so an old bucket costs
 no more) and at most ``LOOKBACK_RUNS`` points read. Only runs that plan fixes (``action`` "run") make points; a dry

@@ -7,7 +7,7 @@
 - ``runs/<day>/<run>/journal/<job>-<batch>.jsonl`` - journal segments written as batches finish, compacted into
   ``journal.jsonl`` by the report step;
 - ``runs/index/<run>.json`` - the run's prefix by run id, for undo;
-- ``summaries/<started>-<run>.json`` - each run's counts for the drift across runs (``drift``), named by start time
+- ``runs/summaries/<started>-<run>.json`` - each run's counts for the drift across runs (``drift``), named by start time
   (``YYYYMMDDTHHMMSS``) so a listing from a date on is the look-back, oldest first;
 - ``work/<run>/`` - the run's working files: its context (``run.json``), the plan cut into fix jobs
   (``jobs/<job>.json``), their results (``results/<job>.json``) and the plan's counts (``plan-counts.json``);
@@ -27,7 +27,7 @@ QUARANTINE_PREFIX = "work/quarantine/"
 INDEX_PREFIX = "runs/index/"
 LATEST_REPORT_JSON = "latest/report.json"
 LATEST_REPORT_HTML = "latest/report.html"
-SUMMARY_PREFIX = "summaries/"
+SUMMARY_PREFIX = "runs/summaries/"
 
 
 def summary_key(run_id: str, started_at: datetime) -> str:

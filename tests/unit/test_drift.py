@@ -50,7 +50,7 @@ def test_the_look_back_reads_only_recent_earlier_runs_and_at_most_its_count():
     for day in range(LOOKBACK_RUNS + 3):
         store_point(store, point(f"d{day:02d}", now - timedelta(days=LOOKBACK_RUNS + 3 - day)))
     store_point(store, point("later", now + timedelta(hours=1)))  # started after this run: not "previous"
-    store.put("summaries/20261125T050000-broken.json", b"{not json")
+    store.put("runs/summaries/20261125T050000-broken.json", b"{not json")
     current = point("now", now)
     found = [p.run_id for p in previous_points(store, current)]
     assert found == [f"d{day:02d}" for day in range(4, LOOKBACK_RUNS + 3)]  # the newest 11, oldest first
