@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 
@@ -328,10 +328,7 @@ def recover_pending(
     """
     outcome = FixOutcome()
     for pending in pending_batches(store, of_run, quarantined_by=layout.run_id):
-        changes = [
-            PlannedChange(c.object_type, c.object_id, c.before, c.target, f"recovery:{pending.run_id}:{c.rule}")
-            for c in pending.changes
-        ]
+        changes = [replace(c, rule=f"recovery:{pending.run_id}:{c.rule}") for c in pending.changes]
         fixer = Fixer(crm, catalogs[pending.object_type], store, options, layout)
         job_id = "recover-" + pending.key.rsplit("/", 1)[-1].removesuffix(".json")
         try:

@@ -3,8 +3,9 @@
 Companies are planned before contacts so that a contact's context is its primary company's stage as it will be
 after this run. Records are found with keyset search (only the dirty ones: missing or at a disallowed stage), and
 context is read in bulk: association batch reads of up to 1000 records, batch reads of companies and deals of up
-to 100, cached for the run. The plan is data (``PlannedChange``) cut into fix jobs; dry-run reports it, apply
-executes it.
+to 100, cached for the run. Each planned change carries the source of its bad value (``sources``), from the
+record's stage history, batch-read 50 records a request, and its record source, which comes with the search. The
+plan is data (``PlannedChange``) cut into fix jobs; dry-run reports it, apply executes it.
 
 Planning is resumable: ``Planner.plan`` stops at a deadline and returns a ``PlanCursor`` (object type, last id,
 job sequence) from which the next call continues, so a million-record portal never needs one Lambda over 15 min.
@@ -156,7 +157,7 @@ class Planner:
             decisions = self._decide_companies(triggered)
         else:
             decisions = self._decide_contacts(triggered)
-        # The root cause of every planned change: one history read per 50 records, the only reads planning adds.
+        # The root cause of every planned change: its records' stage histories, 50 a request (HubSpot's limit).
         histories = self._crm.stage_history(object_type.value, [record.id for record, _ in triggered])
         for (record, _), decision in zip(triggered, decisions, strict=True):
             source = source_of_value(record.stage, histories.get(record.id, []), record_creator(record.properties))
