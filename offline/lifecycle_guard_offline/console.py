@@ -101,8 +101,9 @@ def outcome_line(report: RunReport) -> str:
     summary = report.summary()
     if report.outcome == "succeeded" and report.action == "undo":
         verb = "restored" if report.mode == "apply" else "would restore"
+        held = f" ({report.restores.held:,} hold the restored value)" if report.restores else ""
         return (
-            f"succeeded: {verb} {summary.changes_planned:,} records; {report.fix.skipped:,} left alone "
+            f"succeeded: {verb} {summary.changes_planned:,} records{held}; {report.fix.skipped:,} left alone "
             "(changed since the run)"
         )
     if report.outcome == "succeeded":

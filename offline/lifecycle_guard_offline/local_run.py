@@ -39,7 +39,11 @@ PHASES = {
     "StartProbe": "verify",
     "WaitForPrevention": "verify",
     "Verify": "verify",
+    "PausePrevention": "undo",
     "Undo": "undo",
+    "ResumePrevention": "undo",
+    "CheckRestores": "undo",
+    "ResumeAfterFailure": "undo",
     "Report": "report",
     "ReportFailure": "report",
 }
