@@ -105,7 +105,11 @@ def test_stages_named_by_their_labels_resolve_to_the_portal_values_whatever_the_
     config = load_config(
         {
             "contacts": {
-                "missing": {"derive": "primary_company", "inherit": ["Customer"], "otherwise": "product qualified LEAD"},
+                "missing": {
+                    "derive": "primary_company",
+                    "inherit": ["Customer"],
+                    "otherwise": "product qualified LEAD",
+                },
                 "disallowed": {"Subscriber": "Lead", "other": "lead"},
             },
             "companies": {"missing": {"derive": "deals", "closed_won": "CUSTOMER"}},
