@@ -166,7 +166,9 @@ def test_sigterm_while_starting_stops_with_one_line_and_143(tmp_path: Path):
     out, err = starting.communicate(timeout=60)
     assert starting.returncode == 143, err
     no_traceback(out, err)
-    assert (
-        err.strip().splitlines()[-1].startswith(("lifecycle-guard: interrupted before the run started", "interrupted"))
+    # whether the signal came before the execution started or just after, nothing was written
+    assert err.strip().splitlines()[-1] in (
+        "lifecycle-guard: interrupted before the run started",
+        "interrupted before it changed any record",
     )
     assert (tmp_path / ".lock").read_text() == ""  # released

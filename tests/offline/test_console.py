@@ -185,3 +185,7 @@ def test_an_interrupted_run_says_what_it_wrote_where_its_journal_is_and_how_to_u
     assert interrupted_line(stopped, action="run", apply=False, undo_command=undo) == (
         "interrupted: a dry run, nothing was written"
     )
+    early = InterruptedRun("r2", 0, None, [], writes_abandoned=False)
+    assert interrupted_line(early, action="run", apply=True, undo_command=undo) == (
+        "interrupted before it changed any record"
+    )
