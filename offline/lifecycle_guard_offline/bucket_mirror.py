@@ -78,7 +78,10 @@ class BucketMirror:
                 listed[item["Key"]] = item["ETag"]
         for key, etag in listed.items():
             if self._held.get(key) != etag:
-                body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                try:
+                    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                except s3.exceptions.NoSuchKey:  # deleted since the listing (a batch's marker): gone next time
+                    continue
                 self._write(key, body)
                 self._held[key] = etag
         for key in self._held.keys() - listed.keys():

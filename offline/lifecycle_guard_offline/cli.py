@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from uuid import uuid4
 
 from hubspot_sandbox import PortalSpec, Sandbox, SandboxSettings, generate_portal
@@ -283,8 +283,11 @@ def _execute(args: argparse.Namespace, action: str, stop: StopSignals) -> int:
                     traceback.print_exc(file=log)
                     print(f"lifecycle-guard: internal error: {exc!r}; the traceback is in {log.name}", file=sys.stderr)
                     return EXIT_FAILED
-            if isinstance(outcome, InterruptedRun):
-                return _interrupted(outcome, args, target, action, mode, stop)
+                if isinstance(outcome, InterruptedRun):
+                    status = _interrupted(outcome, args, target, action, mode, stop)
+                    if outcome.writes_abandoned:
+                        _end_now(status)  # a handler still runs in moto, logging here: nothing may be torn down
+                    return status
             return _finished(outcome, run_dir / "lambda.log")
 
 
@@ -310,6 +313,14 @@ def _interrupted(
     print(interrupted_line(stopped, action=action, apply=mode == "apply", undo_command=undo_command), file=sys.stderr)
     assert stop.received is not None  # only a signal interrupts a run
     return exit_status(stop.received)
+
+
+def _end_now(status: int) -> NoReturn:
+    """End the process where it stands: the lock is the kernel's and goes with it, the mirror is synced."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+    os._exit(status)
 
 
 def _finished(result: LocalRunResult, log: Path) -> int:

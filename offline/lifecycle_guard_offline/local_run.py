@@ -19,7 +19,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext, redirect_stdout
+from contextlib import ExitStack, contextmanager, nullcontext, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,7 +121,9 @@ class InterruptedRun:
     records_written: int  # records the run wrote to HubSpot, by its journal
     journal_path: Path | None  # <out>/<run-id>/journal.jsonl; None if nothing was journaled
     probes: list[Probe]  # probe records the live test created (the CLI removes them)
-    writes_abandoned: bool  # stopped waiting for the handler in flight: its batch may be unjournaled
+    # Stopped waiting for the handler in flight (a second signal, or it took too long): its batch may be unjournaled,
+    # and it still runs in moto, which is left up - the process must end without returning through the log's close.
+    writes_abandoned: bool
 
 
 class _SyncPace:
@@ -171,20 +173,21 @@ class LocalRun:
         """Run to the end, or until ``stop`` is requested; ``seed`` objects are put into the bucket first (e.g. an
         imported journal)."""
         stop = stop or _NeverStop()
-        # Lambda code logs JSON lines to stdout (Powertools); keep them in the run's log file, not the terminal,
-        # and with them Powertools' warning about a failed invocation that published no metric.
-        with (
-            _lambda_logs_to(self._log),
-            warnings.catch_warnings(),
-            redirect_stdout(self._log),
-            _process_logs_to(self._log),
-            OfflineApp(
-                hubspot_token=self._token,
-                hubspot_base_url=self._base_url,
-                guard_config=self._config,
-                parameters=self._parameters,
-            ) as app,
-        ):
+        with ExitStack() as running:
+            # Lambda code logs JSON lines to stdout (Powertools); keep them in the run's log file, not the terminal,
+            # and with them Powertools' warning about a failed invocation that published no metric.
+            running.enter_context(_lambda_logs_to(self._log))
+            running.enter_context(warnings.catch_warnings())
+            running.enter_context(redirect_stdout(self._log))
+            running.enter_context(_process_logs_to(self._log))
+            app = running.enter_context(
+                OfflineApp(
+                    hubspot_token=self._token,
+                    hubspot_base_url=self._base_url,
+                    guard_config=self._config,
+                    parameters=self._parameters,
+                )
+            )
             warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
             self._mirror.restore(app.client("s3"), app.bucket_name)
             for key, body in (seed or {}).items():
@@ -196,7 +199,12 @@ class LocalRun:
             watch = PhaseWatch(app, tracker, arn, run_id, on_progress)
             result = self._await(app, arn, watch, stop, timeout_seconds)
             if result is None:
-                return self._stopped(app, arn, run_id, watch, tracker, stop, on_progress)
+                stopped = self._stopped(app, arn, run_id, watch, tracker, stop, on_progress)
+                if stopped.writes_abandoned:
+                    # A handler still runs: taking moto down under it would send its AWS calls to AWS itself, and
+                    # the log it writes to must stay open. All is left as it is; the caller ends the process.
+                    running.pop_all()
+                return stopped
             on_progress(Progress("done"))
             self._mirror.sync(app.client("s3"), app.bucket_name)
             return self._collect(app, run_id, result, str(request.get("action", "run")))

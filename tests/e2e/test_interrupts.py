@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from support.cli import probe_records, run_cli, start_cli, wait_until
-from support.oracle import actual_stages
+from support.oracle import actual_stages, differences, expected_stages
 
-from hubspot_sandbox import Sandbox
+from hubspot_sandbox import FaultSettings, Sandbox
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard_offline.local_run import MIRROR_SECONDS
 
@@ -172,3 +172,35 @@ def test_sigterm_while_starting_stops_with_one_line_and_143(tmp_path: Path):
         "interrupted before it changed any record",
     )
     assert (tmp_path / ".lock").read_text() == ""  # released
+
+
+def test_a_second_sigint_abandons_the_batch_in_flight_and_the_next_run_finishes_it(
+    tmp_path: Path, external_sandbox: Sandbox, fast_config: Path
+):
+    # GIVEN an apply run whose fix jobs take seconds each (ten batches, every HubSpot call 250 ms late)
+    config = tmp_path / "long-jobs.json"
+    config.write_text(json.dumps({**SLOW_FIX, "fix": {"job_size": 100, "batch_size": 10}}))
+    portal = external_sandbox.portal
+    expected = expected_stages(portal)
+    external_sandbox.update_settings(faults=FaultSettings(latency_ms=250))
+    target = ["--hubspot-url", external_sandbox.url, "--token", external_sandbox.token, "--out", str(tmp_path)]
+    run = start_cli("run", *target, "--config", str(config), "--rate-budget", "1000", "--apply", "--run-id", "hurried")
+    # WHEN Ctrl-C comes during a job, and again while the CLI waits for that job's batch
+    wait_until(lambda: external_sandbox.stats()["write_requests"] >= 1, "the first write", process=run)
+    run.send_signal(signal.SIGINT)
+    time.sleep(1)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+    # THEN it ends at once, saying the batch in flight was abandoned; that batch's marker is in the mirror
+    assert run.returncode == 130, err
+    no_traceback(out, err)
+    assert "stopping interrupted  stopped waiting" in err
+    assert "; the batch in flight was abandoned, the next run finishes it; " in err.strip().splitlines()[-1]
+    assert list((tmp_path / ".bucket" / "work" / "pending" / "hurried").glob("*.json"))
+    # WHEN the next run starts (HubSpot answering at its usual speed)
+    external_sandbox.update_settings(faults=FaultSettings())
+    rerun = run_cli("run", *target, "--config", str(fast_config), "--apply", "--run-id", "finishes")
+    # THEN it finishes the abandoned batch and the rest: the portal is as one whole run leaves it
+    assert rerun.returncode == 0, rerun.stderr
+    assert differences(expected, actual_stages(portal)) == []
+    assert not list((tmp_path / ".bucket" / "work" / "pending").rglob("*.json"))

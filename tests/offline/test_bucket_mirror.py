@@ -55,3 +55,19 @@ def test_a_restore_puts_every_mirrored_object_back_but_not_what_a_killed_sync_wa
     s3.delete_object(Bucket=BUCKET, Key="runs/index/r1.json")
     mirror.sync(s3, BUCKET)
     assert list(mirror.files()) == []
+
+
+def test_an_object_deleted_between_the_listing_and_its_read_is_skipped(tmp_path, s3):
+    mirror = BucketMirror(tmp_path)
+    s3.put_object(Bucket=BUCKET, Key="work/pending/r1/000-0000.json", Body=b"marker")
+    s3.put_object(Bucket=BUCKET, Key="runs/index/r1.json", Body=b"{}")
+    real_get = s3.get_object
+
+    def get_after_the_batch_finished(**request: Any) -> Any:
+        if request["Key"].startswith("work/pending/"):
+            s3.delete_object(Bucket=BUCKET, Key=request["Key"])  # a fix worker, in the moment between
+        return real_get(**request)
+
+    s3.get_object = get_after_the_batch_finished
+    mirror.sync(s3, BUCKET)
+    assert [key for key, _ in mirror.files()] == ["runs/index/r1.json"]
