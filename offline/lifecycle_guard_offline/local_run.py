@@ -7,8 +7,9 @@ goes: what a later run or an undo finds in S3 (the journals, pending-write marke
 runs left there, as in a real bucket, even when one of them was killed.
 
 Asked to stop (a signal, see ``stop_signals``), it stops the execution, keeps the fix jobs still queued from
-starting, lets the handler in flight finish - a fix job ends its batches and journals them - mirrors the bucket a
-last time and writes the journal so far to ``<out>/<run-id>/journal.jsonl``.
+starting, lets the handler in flight finish - a fix job writes and journals its remaining batches (at most
+``fix.job_size / fix.batch_size``: the engine checks for a stop only between jobs) - mirrors the bucket a last time
+and writes the journal so far to ``<out>/<run-id>/journal.jsonl``.
 """
 
 from __future__ import annotations
@@ -273,7 +274,7 @@ class LocalRun:
     ) -> bool:
         """Whether the handler running when the stop came (if any) finished; a second stop request gives up."""
         started = time.monotonic()
-        waiting = "letting the writes in flight finish their batch (Ctrl-C again to stop waiting)"
+        waiting = "letting the step in flight finish (Ctrl-C again to stop waiting)"
         shown = False
         while not app.functions_idle(timeout_seconds=0.25):
             waited = time.monotonic() - started
@@ -284,7 +285,7 @@ class LocalRun:
             shown = True
         if shown:
             waited = time.monotonic() - started
-            on_progress(Progress("stopping", detail="the writes in flight finished", seconds=waited, status="done"))
+            on_progress(Progress("stopping", detail="the step in flight finished", seconds=waited, status="done"))
         return True
 
     def _journal_so_far(self, app: OfflineApp, run_id: str) -> list[JournalEntry]:
