@@ -22,7 +22,8 @@ stage properties, one token introspection; the audit before (per object type: to
 stage) and the same audit after; per object type, the verification's two counts (missing, disallowed), its
 search for stray probes and its check that the deleted probes have left search before the after-audit; the spot
 check (one contact read, one association read, one company read); the prevention flows (one listing, a create
-per flow on a portal that has none); the live test (create, read and delete a probe contact and company).
+per flow on a portal that has none); the live test (create, read, blank again, read again - at least once, more
+while the workflow has not acted - and delete a probe contact and company).
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ def fixed_overhead(stage_count: int) -> dict[str, int]:
         # probes gone from search
         calls[search(object_type)] += 2 * (2 + stage_count) + 4
         calls[f"POST /crm/v3/objects/{object_type}"] += 1  # the probe
-        calls[f"GET /crm/v3/objects/{object_type}/{{id}}"] += 1
+        calls[f"GET /crm/v3/objects/{object_type}/{{id}}"] += 2  # given a stage, then given it again
+        calls[f"PATCH /crm/v3/objects/{object_type}/{{id}}"] += 1  # blanked a second time
         calls[f"DELETE /crm/v3/objects/{object_type}/{{id}}"] += 1
     calls["POST /oauth/v2/private-apps/get/access-token-info"] += 1
     calls[batch("contacts", "read")] += 1  # spot check: the sampled contacts,

@@ -22,7 +22,7 @@ services = Services(Settings.from_environment())
 @metrics.log_metrics
 @event_parser(model=PreventionEvent)
 def lambda_handler(event: PreventionEvent, context: LambdaContext) -> dict[str, Any]:
-    outcome = steps.prevent(event.run, services)
+    outcome = steps.prevent(steps.load_run(services.store, event.execution), services)
     metrics.add_metric(name="PreventionFailed", unit=MetricUnit.Count, value=int(outcome.status == "failed"))
     logger.info("prevention workflows", status=outcome.status, flows=[f.action for f in outcome.flows])
     return outcome.model_dump(mode="json")

@@ -22,7 +22,8 @@ services = Services(Settings.from_environment(require=["job_queue_url", "dead_le
 @metrics.log_metrics
 @event_parser(model=ProgressEvent)
 def lambda_handler(event: ProgressEvent, context: LambdaContext) -> dict[str, Any]:
-    status = steps.dispatch(event.run, services) if event.step == "dispatch" else steps.poll(event.run, services)
+    run = steps.load_run(services.store, event.execution)
+    status = steps.dispatch(run, services) if event.step == "dispatch" else steps.poll(run, services)
     metrics.add_metric(
         name="FixJobsOpen", unit=MetricUnit.Count, value=status.jobs_total - status.jobs_done - status.jobs_failed
     )

@@ -22,7 +22,8 @@ services = Services(Settings.from_environment())
 @metrics.log_metrics
 @event_parser(model=UndoEvent)
 def lambda_handler(event: UndoEvent, context: LambdaContext) -> dict[str, Any]:
-    cursor = steps.undo(event.run, event.cursor, services, context.get_remaining_time_in_millis())
+    run = steps.load_run(services.store, event.execution)
+    cursor = steps.undo(run, event.cursor, services, context.get_remaining_time_in_millis())
     metrics.add_metric(name="RecordsRestored", unit=MetricUnit.Count, value=sum(cursor.restored.values()))
     logger.info("undo progress", **cursor.model_dump())
     return cursor.model_dump(mode="json")

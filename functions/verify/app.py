@@ -25,11 +25,12 @@ Event = Annotated[StartProbeEvent | VerifyEvent, Field(discriminator="step")]
 @metrics.log_metrics
 @event_parser(model=Event)
 def lambda_handler(event: StartProbeEvent | VerifyEvent, context: LambdaContext) -> dict[str, Any]:
+    run = steps.load_run(services.store, event.execution)
     if isinstance(event, StartProbeEvent):
-        probe = steps.start_probe(event.run, event.prevention, services)
+        probe = steps.start_probe(run, event.prevention, services)
         metrics.add_metric(name="PreventionProbes", unit=MetricUnit.Count, value=len(probe.probes))
         return probe.model_dump(mode="json")
-    verification = steps.verify(event.run, event.probe, event.prevention, services)
+    verification = steps.verify(run, event.probe, event.prevention, services)
     failed = [check.name for check in verification.checks if check.status == "FAIL"]
     metrics.add_metric(name="ChecksFailed", unit=MetricUnit.Count, value=len(failed))
     logger.info("verified", failed_checks=failed)

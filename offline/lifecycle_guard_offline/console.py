@@ -83,14 +83,18 @@ def _rows(values: list[tuple[str, str]]) -> list[tuple[str, str | None]]:
 
 
 def before_after_table(
-    stages: Mapping[ObjectType, list[tuple[str, str]]], before: AuditSnapshot | None, after: AuditSnapshot | None
+    stages: Mapping[ObjectType, list[tuple[str, str]]],
+    before: AuditSnapshot | None,
+    after: AuditSnapshot | None,
+    *,
+    after_title: str = "after",
 ) -> str:
     """Stage counts per object type before and after the run, in the portal's funnel order."""
     lines: list[str] = []
     for object_type, values in stages.items():
         rows = _rows(values)
         width = max(len(label) for label, _ in rows)
-        lines.append(f"{object_type.value:<{width}}  {'before':>9}  {'after':>9}  {'change':>8}")
+        lines.append(f"{object_type.value:<{width}}  {'before':>9}  {after_title:>9}  {'change':>8}")
         for label, stage in rows:
             was = _count(before.counts.get(object_type) if before else None, stage)
             now = _count(after.counts.get(object_type) if after else None, stage)
@@ -104,6 +108,9 @@ def before_after_table(
 
 
 def report_table(report: RunReport) -> str:
+    """A dry run shows the after-state its plan would leave; a run that wrote, the portal's after-audit."""
+    if report.mode != "apply" and report.planned_after is not None:
+        return before_after_table(report.stages, report.before, report.planned_after, after_title="planned")
     return before_after_table(report.stages, report.before, report.after)
 
 

@@ -38,7 +38,7 @@ from lifecycle_guard_offline.harness import OfflineApp
 from lifecycle_guard_offline.phase_watch import FailedStep, PhaseWatch, Progress, failed_step, probes_created
 
 SERVICE_NAME = "lifecycle-guard"  # POWERTOOLS_SERVICE_NAME in template.yaml
-RUN_FILES = ("report.json", "report.html", "journal.jsonl", "plan.jsonl")
+RUN_FILES = ("report.json", "report.html", "changes.csv", "journal.jsonl", "plan.jsonl")
 POLL_SECONDS = 0.5
 MIRROR_SECONDS = 2.0  # the most journal a kill -9 loses; longer when a sync itself takes long (see _SyncPace)
 # How long a stop waits for the handler in flight: a fix job's remaining batches, an undo's job, a verify settling.

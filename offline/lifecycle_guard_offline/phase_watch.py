@@ -3,7 +3,8 @@ which step failed and why, and the probe records the live test created.
 
 The history is the state machine's own account, so nothing here depends on how a step is implemented: a phase is a
 group of states, a failed step is the Task whose error a Catch sent to ``ReportFailure``, a wait's length is in the
-Wait state's input (the execution state the contracts define).
+Wait state's input (the execution state the contracts define); what the state does not carry (the run's config) is
+read from the run's context, stored by ``Begin`` under the execution's name.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from lifecycle_guard.contracts import ExecutionState
-from lifecycle_guard.layout import RunLayout
+from lifecycle_guard.contracts import ExecutionState, RunContext
+from lifecycle_guard.layout import RunLayout, context_key
 from lifecycle_guard.tracker import RunTracker
 from lifecycle_guard.verification import Probe
 from lifecycle_guard_offline.executions import execution_history
@@ -92,6 +93,7 @@ class PhaseWatch:
         self._app, self._tracker, self._arn, self._run_id = app, tracker, arn, run_id
         self._on_progress = on_progress
         self._ended = 0  # phases already reported with their final figures
+        self._settle_seconds: int | None = None  # from the run's config, read once Verify runs
 
     def sample(self, stopped: datetime | None, *, interrupted: bool = False) -> None:
         """Report progress; ``stopped`` is when the execution stopped, None while it runs; ``interrupted``: it was
@@ -123,8 +125,15 @@ class PhaseWatch:
             done = run.jobs_done + run.jobs_failed
             detail = f"{run.applied:,} records fixed"
             return Progress(phase, done, run.jobs_total, detail, seconds=seconds, status=status)
-        detail = "" if status != "running" else doing(history, datetime.now(UTC))
+        detail = "" if status != "running" else doing(history, datetime.now(UTC), self._settle)
         return Progress(phase, detail=detail, seconds=seconds, status=status)
+
+    def _settle(self) -> int:
+        """How long search may take to show the run's last writes: its config, in the context ``Begin`` stored."""
+        if self._settle_seconds is None:
+            run = RunContext.model_validate(self._app.read_json(context_key(self._run_id)))
+            self._settle_seconds = run.config.verification.settle_seconds
+        return self._settle_seconds
 
 
 def _phases(history: list[dict[str, Any]]) -> list[_Phase]:
@@ -140,8 +149,9 @@ def _phases(history: list[dict[str, Any]]) -> list[_Phase]:
     return phases
 
 
-def doing(history: list[dict[str, Any]], now: datetime) -> str:
-    """What the current state is doing or, for a long wait, waiting for."""
+def doing(history: list[dict[str, Any]], now: datetime, settle_seconds: Callable[[], int]) -> str:
+    """What the current state is doing or, for a long wait, waiting for; ``settle_seconds`` is asked only while the
+    run verifies."""
     entered = [event for event in history if event["type"].endswith("StateEntered")]
     if not entered:
         return ""
@@ -153,9 +163,7 @@ def doing(history: list[dict[str, Any]], now: datetime) -> str:
         left = max(0, round((probe.wait_seconds if probe else 0) - (now - current["timestamp"]).total_seconds()))
         return f"waiting for the prevention workflows to act on the probe records ({left} s left)"
     if state == "Verify":
-        run = ExecutionState.model_validate_json(details["input"]).run
-        settle = run.config.verification.settle_seconds if run else 0
-        return f"checking the portal; search may take up to {settle} s to show the last writes"
+        return f"checking the portal; search may take up to {settle_seconds()} s to show the last writes"
     return DOING.get(state, "")
 
 

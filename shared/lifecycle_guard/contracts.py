@@ -13,12 +13,13 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lifecycle_guard.audit import AuditSnapshot
 from lifecycle_guard.config import GuardConfig, Mode
 from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.overrides import Override
 from lifecycle_guard.planning import PlanCursor
 from lifecycle_guard.reporting import RunSummary
 from lifecycle_guard.stages import Stage, StageCatalog
@@ -26,6 +27,10 @@ from lifecycle_guard.verification import ProbeState, Verification
 from lifecycle_guard.workflows import PreventionOutcome
 
 Action = Literal["run", "undo"]
+MAX_SOURCE_LENGTH = 64
+MAX_CONFIG_OVERRIDE_BYTES = 16_384
+EXECUTION_NAME_LENGTH = 80  # Step Functions' limit on an execution name (which is a run id)
+EXECUTION_NAME = r"^[A-Za-z0-9_-]+$"
 
 
 class _Contract(BaseModel):
@@ -33,14 +38,27 @@ class _Contract(BaseModel):
 
 
 class RunRequest(_Contract):
-    """The state machine's input, from the schedule or the console (samples in events/)."""
+    """The state machine's input, from the schedule or the console (samples in events/). Its sizes are bounded:
+    what Begin stores from it must stay far from Step Functions' 256 KB state limit, whose overflow
+    (States.DataLimitExceeded) no Catch can handle."""
 
     action: Action = "run"
     mode: Mode = Mode.DRY_RUN
     config: dict[str, Any] = Field(default_factory=dict, description="Overrides merged onto the deployed config.")
-    source: str = "console"
-    undo_run_id: str | None = None
+    source: str = Field(default="console", min_length=1, max_length=MAX_SOURCE_LENGTH, pattern=r"^[\w .:@/-]+$")
+    undo_run_id: str | None = Field(default=None, max_length=EXECUTION_NAME_LENGTH, pattern=EXECUTION_NAME)
     force: bool = Field(default=False, description="Undo: also restore records changed since the run.")
+    allow_loosening: bool = Field(
+        default=False, description="Let the config overrides loosen caps or the API budget (shown in the report)."
+    )
+
+    @field_validator("config")
+    @classmethod
+    def _config_is_small(cls, config: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(config))
+        if size > MAX_CONFIG_OVERRIDE_BYTES:
+            raise ValueError(f"the config overrides are {size:,} bytes; at most {MAX_CONFIG_OVERRIDE_BYTES:,}")
+        return config
 
 
 class ExecutionInfo(_Contract):
@@ -52,7 +70,8 @@ class ExecutionInfo(_Contract):
 
 
 class RunContext(_Contract):
-    """Everything a step needs to know about its run (a few KB)."""
+    """Everything a step needs to know about its run (a few KB). ``Begin`` stores it in S3 under the execution's
+    name; every later step loads it from there (``steps.context.load_run``), never from the state."""
 
     run_id: str
     action: Action
@@ -63,9 +82,11 @@ class RunContext(_Contract):
     config: GuardConfig
     stages: dict[ObjectType, list[tuple[str, str]]]
     before: AuditSnapshot | None = None
+    token_scopes_checked: bool = True  # False: HubSpot could not introspect the token (not a private-app token)
     undo_run_id: str | None = None
     undo_prefix: str | None = None
     force: bool = False
+    overrides: list[Override] = []  # what the execution input changed in the deployed config
 
     @property
     def apply(self) -> bool:
@@ -127,10 +148,19 @@ class CatchPayload(_Contract):
         return f"{self.Error}: {message}" if message else self.Error
 
 
+class RunRef(_Contract):
+    """What the state says of the run: enough for a Choice and a reader of the execution history. The context
+    itself is loaded by execution name; nothing in the state decides what a step does to which run."""
+
+    run_id: str
+    action: Action
+    mode: Mode
+
+
 class Begun(_Contract):
     """What ``Begin`` returns (its ResultPath is ``$``): the run, and the cursor of what it does first."""
 
-    run: RunContext
+    run: RunRef
     plan: PlanCursor | None = None
     undo: UndoCursor | None = None
 
@@ -139,7 +169,7 @@ class ExecutionState(_Contract):
     """The state as it reaches the report; a field is absent until the step that sets it has run. A run whose
     ``Begin`` failed carries only the failure: the raw input never travels on."""
 
-    run: RunContext | None = None
+    run: RunRef | None = None
     plan: PlanCursor | None = None
     undo: UndoCursor | None = None
     progress: ProgressStatus | None = None
@@ -162,34 +192,34 @@ class BeginEvent(_Contract):
 
 class PlanEvent(_Contract):
     step: Literal["plan"]
-    run: RunContext
+    execution: ExecutionInfo
     cursor: PlanCursor
 
 
 class ProgressEvent(_Contract):
     step: Literal["dispatch", "poll"]
-    run: RunContext
+    execution: ExecutionInfo
 
 
 class PreventionEvent(_Contract):
-    run: RunContext
+    execution: ExecutionInfo
 
 
 class StartProbeEvent(_Contract):
     step: Literal["start_probe"]
-    run: RunContext
+    execution: ExecutionInfo
     prevention: PreventionOutcome
 
 
 class VerifyEvent(_Contract):
     step: Literal["verify"]
-    run: RunContext
+    execution: ExecutionInfo
     probe: ProbeState
     prevention: PreventionOutcome
 
 
 class UndoEvent(_Contract):
-    run: RunContext
+    execution: ExecutionInfo
     cursor: UndoCursor
 
 

@@ -21,12 +21,21 @@ ASSOCIATION_BATCH_SIZE = 1000  # v4 association batch read inputs
 
 
 class HubSpotError(Exception):
-    """HubSpot answered with an error we cannot retry away; ``status`` and ``category`` say which."""
+    """HubSpot answered with an error we cannot retry away; ``status`` and ``category`` say which, and
+    ``hubspot_message`` is HubSpot's own ``message`` (the exception's text adds the endpoint and status)."""
 
-    def __init__(self, message: str, *, status: int | None = None, category: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        category: str | None = None,
+        hubspot_message: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.category = category
+        self.hubspot_message = hubspot_message
 
 
 class AuthenticationFailed(HubSpotError):
@@ -42,7 +51,8 @@ class NotFound(HubSpotError):
 
 
 class RequestRejected(HubSpotError):
-    """Another 4xx, e.g. 400 VALIDATION_ERROR: our request is wrong for this portal."""
+    """Another 4xx, e.g. 400 VALIDATION_ERROR: our request is wrong for this portal. On a batch write it rejects the
+    whole batch, even when only one input is at fault (``rejections`` finds which)."""
 
 
 class HubSpotUnavailable(HubSpotError):
@@ -51,6 +61,12 @@ class HubSpotUnavailable(HubSpotError):
 
 class DailyLimitReached(HubSpotError):
     """HubSpot's daily limit (or our watermark below it) is reached: stop cleanly and report, do not retry."""
+
+
+# HubSpot refused the request itself (not the token, not for now): sent again unchanged, it is refused again.
+REFUSALS: tuple[type[HubSpotError], ...] = (RequestRejected, NotFound)
+# After these no write can succeed until someone acts (a token fixed) or the day ends.
+WRITING_BLOCKED: tuple[type[HubSpotError], ...] = (AuthenticationFailed, MissingScopes, DailyLimitReached)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +131,10 @@ class Crm(Protocol):
 
     def update(self, object_type: str, properties_by_id: Mapping[str, Mapping[str, str]]) -> WriteResult:
         """One batch update of at most ``BATCH_SIZE`` records; per-id errors in ``failed``."""
+        ...
+
+    def update_record(self, object_type: str, object_id: str, properties: Mapping[str, str]) -> Record | None:
+        """One record's update (not a batch: the live test's probes, never fixes); None if it does not exist."""
         ...
 
     def create(self, object_type: str, properties: Mapping[str, str], *, retry: bool = False) -> Record: ...

@@ -6,34 +6,42 @@ For each batch:
 2. backward moves, which HubSpot silently ignores, are first cleared (``""``) in one batch update; then a
    separate batch update sets the targets of the forward moves and of the ids whose clear took;
 3. every written record is read back; a record that is not at its target is written again (at most
-   ``max_write_attempts`` rounds) unless someone else changed it since, which we never fight; a record we
-   blanked but could not set gets its old value back;
-4. the batch's journal segment is stored (also when the batch fails half-way), then the marker is deleted.
+   ``max_write_attempts`` rounds) unless someone else changed it since, which we never fight;
+4. a record we blanked but could not set gets its old value back - whatever ended the batch: a record HubSpot
+   refused, or an exception after the clear (except one that says no write can succeed now: a refused token or
+   the daily limit; the marker then stays and recovery finishes the record once writing works again);
+5. the batch's journal segment is stored (also when the batch fails half-way), then the marker is deleted.
+
+HubSpot refuses a whole batch for one bad input (a validation rule, a deleted option); ``rejections`` splits such a
+batch until the refused records stand alone: they are journaled ``failed`` with HubSpot's message, and the rest of
+the batch is written as usual.
 
 A crash between steps leaves the marker. Whoever finds it - the job's own retry, the verify step of the same run,
 or the start of the next run - resumes or recovers it: records that the crash left blank are finished with their
-planned target (not re-planned as "missing"), and writes that reached HubSpot are journaled as applied.
+planned target (not re-planned as "missing"), and writes that reached HubSpot are journaled as applied. A marker
+whose replay HubSpot refuses outright is quarantined (``pending``), never a reason for a later run to fail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
 from lifecycle_guard.config import FixOptions
-from lifecycle_guard.crm import Crm
+from lifecycle_guard.crm import REFUSALS, WRITING_BLOCKED, Crm, HubSpotError
 from lifecycle_guard.jobs import PlannedChange
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, utcnow, write_segment
 from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType
-from lifecycle_guard.pending import marker_body, pending_batches
+from lifecycle_guard.pending import marker_body, pending_batches, quarantine
+from lifecycle_guard.rejections import NOT_FOUND, update_isolating
 from lifecycle_guard.stages import StageCatalog
 from lifecycle_guard.storage import ObjectStore
 
 RESIDUE_SAMPLE = 100
-NOT_FOUND = "OBJECT_NOT_FOUND"
 INTERRUPTED = "cleared by an interrupted attempt"
 
 
@@ -51,6 +59,7 @@ class FixOutcome:
     failed: int = 0
     ignored: int = 0
     skipped: int = 0
+    isolating_calls: int = 0  # batch updates spent finding the records HubSpot refused in whole-batch refusals
     residue: list[dict[str, str]] = field(default_factory=list)
 
     def add(self, other: FixOutcome) -> None:
@@ -58,14 +67,17 @@ class FixOutcome:
         self.failed += other.failed
         self.ignored += other.ignored
         self.skipped += other.skipped
+        self.isolating_calls += other.isolating_calls
         self.residue.extend(other.residue[: max(0, RESIDUE_SAMPLE - len(self.residue))])
 
     def count(self, outcome: WriteOutcome) -> None:
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)
 
     def counts(self) -> dict[str, int]:
-        """Records per final outcome, as the run's counters add them up."""
-        return {outcome.value: getattr(self, outcome.value) for outcome in WriteOutcome}
+        """Records per final outcome and the isolating calls, as the run's counters add them up."""
+        return {outcome.value: getattr(self, outcome.value) for outcome in WriteOutcome} | {
+            "isolating_calls": self.isolating_calls
+        }
 
 
 @dataclass
@@ -77,6 +89,7 @@ class _Batch:
     current: dict[str, str]
     entries: list[JournalEntry] = field(default_factory=list)
     settled: dict[str, WriteOutcome] = field(default_factory=dict)
+    isolating_calls: int = 0
 
     @property
     def object_type(self) -> ObjectType:
@@ -105,6 +118,8 @@ class Fixer:
         self._options = options
         self._layout = layout
         self._clock = clock
+        # Stages HubSpot called an invalid option (deleted mid-run): later writes of them fail without a call.
+        self._invalid_options: dict[str, str] = {}
 
     def apply(
         self, job_id: str, changes: Sequence[PlannedChange], *, mode: FixMode = FixMode.FRESH, attempt: int = 1
@@ -136,6 +151,15 @@ class Fixer:
                 if not todo:
                     break
                 self._write_round(batch, todo)
+        except WRITING_BLOCKED:
+            raise  # no write can succeed now, a restore included
+        except Exception:
+            # A blank is worse than a wrong stage, on this path too; if HubSpot refuses the restore as well, the
+            # original error is the one to tell, and the marker (kept: this raises) lets recovery finish the rest.
+            with suppress(HubSpotError):
+                self._restore_blanks(batch)
+            raise
+        else:
             self._restore_blanks(batch)
         finally:
             # Even a batch that fails half-way journals the writes it made.
@@ -176,8 +200,11 @@ class Fixer:
             self._read_back(batch, written)
 
     def _update(self, batch: _Batch, values: Mapping[str, str], write: Write) -> list[str]:
-        """One batch update; journals each record and returns the ids whose write HubSpot accepted."""
-        result = self._crm.update(batch.object_type, {i: {LIFECYCLE_STAGE: v} for i, v in values.items()})
+        """One batch update (split while HubSpot refuses it whole); journals each record and returns the ids whose
+        write HubSpot accepted."""
+        isolated = update_isolating(self._crm, batch.object_type, values, self._invalid_options)
+        batch.isolating_calls += isolated.isolating_calls
+        result = isolated.result
         accepted = []
         for object_id, value in values.items():
             change = batch.changes[object_id]
@@ -271,7 +298,7 @@ class Fixer:
 
     @staticmethod
     def _outcome(batch: _Batch) -> FixOutcome:
-        outcome = FixOutcome()
+        outcome = FixOutcome(isolating_calls=batch.isolating_calls)
         for object_id, change in batch.changes.items():
             final = batch.settled.get(object_id, WriteOutcome.IGNORED)  # still off target after every round
             outcome.count(final)
@@ -294,16 +321,22 @@ def recover_pending(
     """Finish abandoned batches (of ``of_run``, or of every run) and delete their markers.
 
     Entries are journaled under the recovering run with the original rule prefixed ``recovery:<original run>:``,
-    so they appear in the report of the run that made them.
+    so they appear in the report of the run that made them. A marker that cannot be trusted, or whose replay
+    HubSpot refuses outright (a 4xx no bisection resolves: the batch read of a corrupt marker), is quarantined:
+    replaying it again would be refused again, and must not stop this run nor any later one.
     """
     outcome = FixOutcome()
-    for pending in pending_batches(store, of_run):
+    for pending in pending_batches(store, of_run, quarantined_by=layout.run_id):
         changes = [
             PlannedChange(c.object_type, c.object_id, c.before, c.target, f"recovery:{pending.run_id}:{c.rule}")
             for c in pending.changes
         ]
         fixer = Fixer(crm, catalogs[pending.object_type], store, options, layout)
         job_id = "recover-" + pending.key.rsplit("/", 1)[-1].removesuffix(".json")
-        outcome.add(fixer.apply(job_id, changes, mode=FixMode.RECOVER))
+        try:
+            outcome.add(fixer.apply(job_id, changes, mode=FixMode.RECOVER))
+        except REFUSALS as exc:
+            quarantine(store, pending.key, f"HubSpot refused its replay: {exc}", quarantined_by=layout.run_id)
+            continue
         store.delete(pending.key)
     return outcome

@@ -35,14 +35,15 @@ class PlannedChange:
     before: str
     target: str
     rule: str
+    label: str = ""  # what a person knows the record by (a contact's name or e-mail, a company's name or domain)
 
     def to_row(self) -> list[str]:
-        return [self.object_id, self.before, self.target, self.rule]
+        return [self.object_id, self.before, self.target, self.rule, self.label]
 
     @classmethod
     def from_row(cls, object_type: ObjectType, row: Sequence[str]) -> PlannedChange:
-        object_id, before, target, rule = row
-        return cls(object_type, object_id, before, target, rule)
+        object_id, before, target, rule, *label = row
+        return cls(object_type, object_id, before, target, rule, label[0] if label else "")
 
 
 def move_kind(catalog: StageCatalog, change: PlannedChange) -> MoveKind:
@@ -165,26 +166,29 @@ def plan_rows(jobs: Iterable[FixJob], catalogs: Mapping[ObjectType, StageCatalog
                 "before": change.before,
                 "target": change.target,
                 "rule": change.rule,
+                "label": change.label,
                 "move": move_kind(catalog, change),
                 "job_id": str(job.job_id),
             }
 
 
 class RuleCount(BaseModel):
-    """How many changes of one object type one rule plans, by kind of move."""
+    """How many changes of one object type one rule plans to one target, by kind of move."""
 
     object_type: ObjectType
     rule: str
     kind: str
     planned: int
+    target: str = ""
+    description: str = ""  # the rule in words, for the report (``rules.describe``)
 
 
 def count_rules(jobs: Iterable[FixJob], catalogs: Mapping[ObjectType, StageCatalog]) -> list[RuleCount]:
-    counts: Counter[tuple[ObjectType, str, str]] = Counter()
+    counts: Counter[tuple[ObjectType, str, str, str]] = Counter()
     for job in jobs:
         catalog = catalogs[job.object_type]
-        counts.update((job.object_type, change.rule, move_kind(catalog, change)) for change in job.changes)
+        counts.update((job.object_type, c.rule, c.target, move_kind(catalog, c)) for c in job.changes)
     return [
-        RuleCount(object_type=object_type, rule=rule, kind=kind, planned=n)
-        for (object_type, rule, kind), n in sorted(counts.items())
+        RuleCount(object_type=object_type, rule=rule, kind=kind, planned=n, target=target)
+        for (object_type, rule, target, kind), n in sorted(counts.items())
     ]

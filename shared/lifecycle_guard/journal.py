@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -68,7 +68,15 @@ def read_journal(store: ObjectStore, layout: RunLayout) -> Iterator[JournalEntry
         yield from _parse(store.get(key) or b"")
 
 
-def compact_journal(store: ObjectStore, layout: RunLayout) -> None:
-    """Concatenate a run's segments into ``journal.jsonl`` (streamed)."""
-    chunks = (store.get(key) or b"" for key in sorted(store.keys(layout.journal_segments)))
-    store.put_chunks(layout.journal, chunks, "application/x-ndjson")
+def compact_journal(store: ObjectStore, layout: RunLayout, *, inspect: Callable[[bytes], None] | None = None) -> None:
+    """Concatenate a run's segments into ``journal.jsonl`` (streamed); ``inspect`` sees each segment on the way, so
+    the report can gather what it needs from the journal without reading it twice."""
+
+    def segments() -> Iterator[bytes]:
+        for key in sorted(store.keys(layout.journal_segments)):
+            segment = store.get(key) or b""
+            if inspect is not None:
+                inspect(segment)
+            yield segment
+
+    store.put_chunks(layout.journal, segments(), "application/x-ndjson")

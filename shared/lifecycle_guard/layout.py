@@ -2,14 +2,17 @@
 
 ``<run>`` is the run id (the execution name), ``<day>`` is ``YYYY/MM/DD`` of its start:
 
-- ``runs/<day>/<run>/report.json|report.html|journal.jsonl|plan.jsonl`` - what users read; kept for the bucket's
-  run retention, and ``latest/`` holds a copy of the newest report;
+- ``runs/<day>/<run>/report.json|report.html|changes.csv|journal.jsonl|plan.jsonl`` - what users read; kept for
+  the bucket's run retention, and ``latest/`` holds a copy of the newest report;
 - ``runs/<day>/<run>/journal/<job>-<batch>.jsonl`` - journal segments written as batches finish, compacted into
   ``journal.jsonl`` by the report step;
 - ``runs/index/<run>.json`` - the run's prefix by run id, for undo;
 - ``work/<run>/`` - the run's working files: its context (``run.json``), the plan cut into fix jobs
   (``jobs/<job>.json``), their results (``results/<job>.json``) and the plan's counts (``plan-counts.json``);
-- ``work/pending/<run>/<job>-<batch>.json`` - a marker per write batch in flight (see ``fixing``).
+- ``work/pending/<run>/<job>-<batch>.json`` - a marker per write batch in flight (see ``fixing``);
+- ``work/quarantine/<run>/<job>-<batch>.json`` - a marker recovery could not finish (unreadable, naming another run
+  than its key, or its replay refused by HubSpot), moved aside with the reason so no later run trips on it, and
+  listed by every report until someone deletes it (see ``pending``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 PENDING_PREFIX = "work/pending/"
+QUARANTINE_PREFIX = "work/quarantine/"
 INDEX_PREFIX = "runs/index/"
 LATEST_REPORT_JSON = "latest/report.json"
 LATEST_REPORT_HTML = "latest/report.html"
@@ -25,6 +29,13 @@ LATEST_REPORT_HTML = "latest/report.html"
 
 def index_key(run_id: str) -> str:
     return f"{INDEX_PREFIX}{run_id}.json"
+
+
+def quarantine_key(marker_key: str) -> str:
+    """Where a pending marker goes when recovery gives up on it: the same name under ``work/quarantine/``."""
+    if not marker_key.startswith(PENDING_PREFIX):
+        raise ValueError(f"not a pending-write marker: {marker_key!r}")
+    return QUARANTINE_PREFIX + marker_key.removeprefix(PENDING_PREFIX)
 
 
 def context_key(run_id: str) -> str:
@@ -64,6 +75,10 @@ class RunLayout:
     @property
     def plan(self) -> str:
         return f"{self.prefix}plan.jsonl"
+
+    @property
+    def changes_csv(self) -> str:
+        return f"{self.prefix}changes.csv"
 
     @property
     def index(self) -> str:

@@ -114,7 +114,8 @@ class Planner:
         needing: list[int] = []  # positions in the buffer of records whose target needs context
         disallowed = self._config.disallowed(object_type)
         context_triggers = self._context_triggers(object_type)
-        pages = iter_pages(self._crm, object_type, dirty_filter(self._config, object_type), [LIFECYCLE_STAGE], after_id)
+        properties = [LIFECYCLE_STAGE, *object_type.display_properties]
+        pages = iter_pages(self._crm, object_type, dirty_filter(self._config, object_type), properties, after_id)
         for page in pages:
             needing += [
                 len(buffer) + i
@@ -153,7 +154,10 @@ class Planner:
         else:
             decisions = self._decide_contacts(triggered)
         for (record, _), decision in zip(triggered, decisions, strict=True):
-            self._sink.add(PlannedChange(object_type, record.id, record.stage, decision.target, decision.rule))
+            change = PlannedChange(
+                object_type, record.id, record.stage, decision.target, decision.rule, record.label(object_type)
+            )
+            self._sink.add(change)
         return int(records[-1].id)
 
     def _decide_companies(self, triggered: list[tuple[Record, str]]) -> list[Decision]:

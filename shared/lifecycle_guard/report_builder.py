@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from lifecycle_guard.changes import ChangedRecord, planned_after
 from lifecycle_guard.contracts import ExecutionInfo, ExecutionState, RunContext, UndoCursor
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.pending import QuarantinedMarker
+from lifecycle_guard.rejections import RejectedRecords
 from lifecycle_guard.reporting import FixSummary, RunOutcome, RunReport
+from lifecycle_guard.rules import describe
 from lifecycle_guard.tracker import FixCounts, RunState
 from lifecycle_guard.verification import Check
 
@@ -37,11 +41,39 @@ def run_outcome(failed: Sequence[str], checks: Sequence[Check]) -> RunOutcome:
     return "checks_failed" if any(check.status == "FAIL" for check in checks) else "succeeded"
 
 
+def scope_check(run: RunContext) -> Check:
+    """Whether the token's scopes were checked before any write (``steps.begin``): only private-app tokens can be
+    introspected; for the others HubSpot's first 403 is where a missing scope shows, naming it."""
+    name = "token scopes checked before writing"
+    if run.token_scopes_checked:
+        return Check(name=name, status="PASS", expected="every scope the run needs", observed="all granted")
+    return Check(
+        name=name,
+        status="SKIPPED",
+        detail="HubSpot cannot introspect this kind of token (a service key or an OAuth token, not a legacy "
+        "private-app token), so its scopes were not checked before writing; a missing one stops the run at its "
+        "first 403, which names the scope",
+    )
+
+
 def undo_changes(undo: UndoCursor, undo_run_id: str) -> list[RuleCount]:
     return [
         RuleCount(object_type=ObjectType(t), rule=f"undo:{undo_run_id}", kind="restore", planned=n)
         for t, n in sorted(undo.restored.items())
     ]
+
+
+def stage_labeller(run: RunContext | None, object_type: ObjectType) -> Callable[[str], str]:
+    """A stage's label in this portal (its value if the portal no longer lists it)."""
+    labels = dict(run.stages.get(object_type, [])) if run else {}
+    return lambda value: labels.get(value, value) if value else "(no stage)"
+
+
+def in_words(run: RunContext | None, object_type: ObjectType, rule: str, target: str) -> str:
+    """A rule as the report shows it, with this portal's stage labels."""
+    if run is None:
+        return rule
+    return describe(run.config, rule, target, stage_labeller(run, object_type))
 
 
 def _about_the_run(execution: ExecutionInfo, run: RunContext | None) -> dict[str, Any]:
@@ -64,39 +96,56 @@ def _about_the_run(execution: ExecutionInfo, run: RunContext | None) -> dict[str
         "stages": run.stages,
         "before": run.before,
         "config": run.config.model_dump(mode="json"),
+        "overrides": run.overrides,
     }
 
 
 def build_report(
     execution: ExecutionInfo,
+    run: RunContext | None,
     state: ExecutionState,
     tracker: RunState,
     *,
     planned: list[RuleCount],
+    changed: tuple[list[ChangedRecord], int] = ([], 0),
     residue: list[dict[str, str]],
     files: dict[str, str],
     finished_at: datetime,
+    rejected: Sequence[RejectedRecords] = (),
+    quarantined: Sequence[QuarantinedMarker] = (),
 ) -> RunReport:
-    """``planned``: the plan's counts of a run (undo's come from its cursor); ``residue``: a sample of the
-    records left off target; ``files``: the report's S3 keys."""
-    run = state.run
+    """``run``: the context Begin stored (None if it did not get that far); ``planned``: the plan's counts of a run
+    (undo's come from its cursor); ``changed``: the first changed records and how many there are; ``residue``: a
+    sample of the records left off target; ``files``: the report's S3 keys; ``rejected``: the records HubSpot
+    refused, by reason; ``quarantined``: the pending markers in quarantine."""
     failed = failures(state, tracker)
-    checks = state.verification.checks if state.verification else []
+    checks = [scope_check(run)] if run else []
+    checks += state.verification.checks if state.verification else []
     undo = state.undo
     if run is not None and run.action == "undo" and undo is not None:
         after, changes = undo.after, undo_changes(undo, run.undo_run_id or "")
     else:
         after, changes = state.verification.after if state.verification else None, planned
+    preview = planned_after(run.before, planned) if run and not run.apply and run.before and planned else None
     return RunReport(
         **_about_the_run(execution, run),
         outcome=run_outcome(failed, checks),
         finished_at=finished_at,
         after=after,
-        changes=changes,
+        planned_after=preview,
+        changes=[
+            count.model_copy(update={"description": in_words(run, count.object_type, count.rule, count.target)})
+            for count in changes
+        ],
+        changed_records=changed[0],
+        changed_total=changed[1],
+        probe=state.probe,
         fix=FixSummary(**tracker.model_dump(include=set(FixCounts.model_fields)), residue=residue),
         prevention=state.prevention,
         checks=checks,
         api=tracker.usage,
         failures=failed,
+        rejected=list(rejected),
+        quarantined=list(quarantined),
         files=files,
     )

@@ -4,11 +4,17 @@ so it opens anywhere without a network and a stage label cannot inject markup.""
 from __future__ import annotations
 
 import html
+import json
+from dataclasses import dataclass
 from typing import Any
 
-from lifecycle_guard.audit import StageCounts
+from lifecycle_guard.audit import AuditSnapshot, StageCounts
+from lifecycle_guard.changes import ChangedRecord, record_link
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.overrides import Override
 from lifecycle_guard.reporting import RunReport
+from lifecycle_guard.usage import ApiTotals
+from lifecycle_guard.verification import Check
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2933}
@@ -21,6 +27,8 @@ border-bottom:1px solid #e4e7eb}th{background:#f5f7fa}.n{text-align:right;font-v
 .charts{display:flex;flex-wrap:wrap;gap:2rem}
 .legend span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem 0 1rem}
 code{background:#f5f7fa;padding:0 .2rem}
+.problems{border-left:4px solid #b42318;background:#fef3f2;padding:.5rem 1rem;margin:1rem 0}
+.note{color:#52606d}
 """
 _BEFORE, _AFTER = "#9fb3c8", "#2f6fb3"
 
@@ -56,94 +64,239 @@ def _funnel_svg(
     return "".join(parts)
 
 
+@dataclass(frozen=True)
+class Link:
+    """A table cell linking into HubSpot (plain text when the portal id, and so the address, is unknown)."""
+
+    text: str
+    href: str
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, Link):
+        text = html.escape(value.text)
+        return f'<a href="{html.escape(value.href)}">{text}</a>' if value.href else text
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "-"}[value]
+    return html.escape(str(value))
+
+
 def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
     numeric = numeric or set()
-    head = "".join(f'<th class="{"n" if i in numeric else ""}">{html.escape(h)}</th>' for i, h in enumerate(headers))
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="{"n" if i in numeric else ""}">{html.escape(str(cell))}</td>' for i, cell in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
+
+    def tag(name: str, index: int, inner: str) -> str:
+        return f'<{name} class="n">{inner}</{name}>' if index in numeric else f"<{name}>{inner}</{name}>"
+
+    head = "".join(tag("th", i, html.escape(h)) for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(tag("td", i, _cell(c)) for i, c in enumerate(row)) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body or '<tr><td>none</td></tr>'}</tbody></table>"
 
 
-def render_html(report: RunReport) -> str:
-    e = html.escape
-    charts = "".join(
+def _charts(report: RunReport, after: AuditSnapshot | None) -> str:
+    return "".join(
         _funnel_svg(
             object_type.value.capitalize(),
             report.stages.get(object_type, []),
             report.before.counts.get(object_type) if report.before else None,
-            report.after.counts.get(object_type) if report.after else None,
+            after.counts.get(object_type) if after else None,
         )
         for object_type in ObjectType
     )
-    checks = "".join(
-        f'<tr><td>{e(c.name)}</td><td class="{c.status}">{c.status}</td><td>{e(c.expected)}</td>'
-        f"<td>{e(c.observed)}</td><td>{e(c.detail)}</td></tr>"
-        for c in report.checks
+
+
+def _header(report: RunReport) -> str:
+    e = html.escape
+    portal = f" &middot; portal <b>{report.portal_id}</b>" if report.portal_id is not None else ""
+    problems = report.reasons()
+    alert = (
+        '<div class="problems"><b>Why this run did not succeed</b><ul>'
+        + "".join(f"<li>{e(reason)}</li>" for reason in problems)
+        + "</ul></div>"
+        if problems
+        else ""
     )
-    fix = report.fix
-    flows = report.prevention.flows if report.prevention else []
-    sections = [
-        f"<h1>lifecycle-guard run <code>{e(report.run_id)}</code></h1>",
+    return (
+        f"<h1>lifecycle-guard run <code>{e(report.run_id)}</code></h1>"
         f'<p><span class="badge {report.outcome}">{e(report.outcome.replace("_", " "))}</span> '
-        f"{e(report.action)} &middot; mode <b>{e(report.mode)}</b> &middot; started by {e(report.source)} &middot; "
-        f"{report.started_at:%Y-%m-%d %H:%M:%S} to {report.finished_at:%H:%M:%S} UTC</p>",
-        "<h2>Before and after</h2>",
+        f"{e(report.action)} &middot; mode <b>{e(report.mode)}</b>{portal} &middot; started by {e(report.source)} "
+        f"&middot; {report.started_at:%Y-%m-%d %H:%M:%S} to {report.finished_at:%H:%M:%S} UTC</p>" + alert
+    )
+
+
+def _before_and_after(report: RunReport) -> str:
+    preview = report.mode != "apply" and report.planned_after is not None
+    after, title = (
+        (report.planned_after, "after (planned: dry run, nothing written)")
+        if preview
+        else (
+            report.after,
+            "after",
+        )
+    )
+    return (
+        "<h2>Before and after</h2>"
         f'<p class="legend"><span style="background:{_BEFORE}"></span>before'
-        f'<span style="background:{_AFTER}"></span>after</p>',
-        f'<div class="charts">{charts}</div>',
+        f'<span style="background:{_AFTER}"></span>{html.escape(title)}</p>'
+        f'<div class="charts">{_charts(report, after)}</div>'
+    )
+
+
+def _changed(report: RunReport) -> str:
+    dry = report.mode != "apply"
+    verb = "would change" if dry else "changed"
+    shown = len(report.changed_records)
+    note = (
+        f'<p class="note">{report.changed_total:,} records {verb}'
+        + (f"; the first {shown:,} are listed here, all of them in changes.csv" if shown < report.changed_total else "")
+        + ".</p>"
+    )
+    rows = [_changed_row(report, row) for row in report.changed_records]
+    return note + _table(["object", "record", "before", "after", "reason", "outcome"], rows)
+
+
+def _changed_row(report: RunReport, row: ChangedRecord) -> list[Any]:
+    labels = dict(report.stages.get(row.object_type, []))
+
+    def stage(value: str) -> str:
+        return labels.get(value, value) if value else "(no stage)"
+
+    reason = next((c.description for c in report.changes if c.rule == row.rule and c.target == row.target), row.rule)
+    outcome = f"{row.outcome}: {row.detail}" if row.detail else row.outcome
+    record = Link(row.label or row.object_id, record_link(report.portal_id, row.object_type, row.object_id))
+    return [row.object_type.value, record, stage(row.before), stage(row.after), reason, outcome]
+
+
+def _checks(checks: list[Check]) -> str:
+    e = html.escape
+    tally = {status: sum(1 for c in checks if c.status == status) for status in ("PASS", "FAIL", "SKIPPED")}
+    rows = "".join(
+        f'<tr><td>{e(c.name)}</td><td class="{c.status}">{e(c.status.lower())}</td><td>{e(c.expected)}</td>'
+        f"<td>{e(c.observed)}</td><td>{e(c.detail)}</td></tr>"
+        for c in checks
+    )
+    return (
+        f"<p>{tally['PASS']} passed, {tally['FAIL']} failed, {tally['SKIPPED']} skipped</p>"
+        "<table><thead><tr><th>check</th><th>result</th><th>expected</th><th>observed</th><th>detail</th></tr>"
+        f"</thead><tbody>{rows or '<tr><td>none</td></tr>'}</tbody></table>"
+    )
+
+
+def _live_test(report: RunReport) -> str:
+    probe = report.probe
+    if probe is None:
+        return ""
+    if not probe.started:
+        return f'<p class="note">The live prevention test did not run: {html.escape(probe.reason)}.</p>'
+    made = ", ".join(f"a {p.object_type.value.removesuffix('s')} ({p.object_id})" for p in probe.probes)
+    return (
+        f'<p class="note">The live prevention test created {html.escape(made)} with no stage in the portal, read them '
+        f"back after the prevention workflows had had {probe.wait_seconds} s, and deleted them.</p>"
+    )
+
+
+def _flows(report: RunReport) -> str:
+    flows = report.prevention.flows if report.prevention else []
+    portal = report.portal_id
+
+    def flow_link(name: str, flow_id: str | None) -> Link:
+        href = f"https://app.hubspot.com/workflows/{portal}/platform/flow/{flow_id}/edit" if portal and flow_id else ""
+        return Link(name, href)
+
+    rows = [[flow_link(f.name, f.flow_id), f.object_type.value, f.action, f.enabled, f.detail] for f in flows]
+    return _table(["flow", "object", "action", "enabled", "detail"], rows)
+
+
+def _api(api: ApiTotals) -> str:
+    daily = f", {api.daily_remaining:,} daily requests left" if api.daily_remaining is not None else ""
+    return (
+        f"<p>{api.total_calls:,} requests, {api.retries:,} retries, {sum(api.throttled.values()):,} rate-limited, "
+        f"{api.paced_seconds:,.1f}s paced{daily}</p>"
+        + _table(["endpoint", "requests"], [[k, f"{v:,}"] for k, v in sorted(api.calls.items())], {1})
+    )
+
+
+def _override_row(override: Override) -> list[str]:
+    marker = "loosens safety" if override.loosens else ""
+    return [override.path, json.dumps(override.deployed), json.dumps(override.effective), marker]
+
+
+def _rejected_section(report: RunReport) -> str:
+    """The records HubSpot refused (a validation rule, a deleted option ...), by reason, with their ids."""
+    total = sum(group.count for group in report.rejected)
+    parts = [
+        "<h2>Records HubSpot refused</h2>",
+        f"<p>{total:,} records, each left at the stage it had (or given it back, if it had been cleared); finding "
+        f"them in batches HubSpot refused as a whole took {report.fix.isolating_calls:,} extra requests.</p>",
+    ]
+    for group in report.rejected:
+        listed = len(group.records)
+        more = f" (the first {listed:,} listed; the journal has all)" if listed < group.count else ""
+        parts.append(f"<h3>{html.escape(group.reason)}: {group.count:,}{more}</h3>")
+        parts.append(
+            _table(
+                ["object", "id", "refused stage", "HubSpot said"],
+                [[r.object_type, r.object_id, r.value, r.detail[:300]] for r in group.records],
+            )
+        )
+    return "".join(parts)
+
+
+def _quarantine_section(report: RunReport) -> str:
+    """Pending markers recovery set aside; they stay listed until someone deletes them from the bucket."""
+    return "<h2>Quarantined pending markers</h2>" + _table(
+        ["S3 key", "was", "why", "by run", "at"],
+        [
+            [
+                m.key,
+                m.marker_key,
+                m.reason,
+                m.quarantined_by,
+                f"{m.quarantined_at:%Y-%m-%d %H:%M:%S}" if m.quarantined_at else "",
+            ]
+            for m in report.quarantined
+        ],
+    )
+
+
+def render_html(report: RunReport) -> str:
+    fix = report.fix
+    fix_columns = ("jobs_total", "jobs_done", "jobs_failed", "applied", "failed", "ignored", "skipped", "recovered")
+    sections = [
+        _header(report),
+        _before_and_after(report),
         "<h2>Changes by rule</h2>",
         _table(
-            ["object", "rule", "move", "planned"],
-            [[r.object_type.value, r.rule, r.kind, f"{r.planned:,}"] for r in report.changes],
+            ["object", "rule", "move", "records"],
+            [[r.object_type.value, r.description or r.rule, r.kind, f"{r.planned:,}"] for r in report.changes],
             {3},
         ),
+        "<h2>Changed records</h2>" if report.mode == "apply" else "<h2>Records that would change</h2>",
+        _changed(report),
+        _rejected_section(report),
+        "<h2>Checks</h2>",
+        _checks(report.checks),
+        _live_test(report),
+        "<h2>Prevention workflows</h2>",
+        _flows(report),
         "<h2>Fix jobs</h2>",
         _table(
             ["jobs", "done", "failed", "applied", "failed writes", "ignored", "skipped", "recovered"],
-            [
-                [
-                    fix.jobs_total,
-                    fix.jobs_done,
-                    fix.jobs_failed,
-                    fix.applied,
-                    fix.failed,
-                    fix.ignored,
-                    fix.skipped,
-                    fix.recovered,
-                ]
-            ],
-            set(range(8)),
+            [[getattr(fix, column) for column in fix_columns]],
+            set(range(len(fix_columns))),
         ),
-        "<h2>Checks</h2>",
-        "<table><thead><tr><th>check</th><th>result</th><th>expected</th><th>observed</th><th>detail</th></tr>"
-        f"</thead><tbody>{checks or '<tr><td>none</td></tr>'}</tbody></table>",
-        "<h2>Prevention workflows</h2>",
-        _table(
-            ["flow", "object", "action", "enabled", "detail"],
-            [[f.name, f.object_type.value, f.action, f.enabled, f.detail] for f in flows],
-        ),
-        "<h2>Failures</h2>",
-        _table(["failure"], [[failure] for failure in report.failures]),
         "<h2>Records left off target (sample)</h2>",
         _table(["id", "target", "now"], [[r["object_id"], r["target"], r["now"]] for r in fix.residue]),
         "<h2>HubSpot API calls</h2>",
-        f"<p>{report.api.total_calls:,} requests, {report.api.retries:,} retries, "
-        f"{sum(report.api.throttled.values()):,} rate-limited, {report.api.paced_seconds:,.1f}s paced"
-        + (f", {report.api.daily_remaining:,} daily requests left" if report.api.daily_remaining is not None else "")
-        + "</p>",
-        _table(["endpoint", "requests"], [[k, f"{v:,}"] for k, v in sorted(report.api.calls.items())], {1}),
+        _api(report.api),
+        _quarantine_section(report),
+        "<h2>Config overrides of this run</h2>",
+        _table(["setting", "deployed", "this run", ""], [_override_row(o) for o in report.overrides]),
         "<h2>Files</h2>",
         _table(["file", "S3 key"], [[k, v] for k, v in report.files.items()]),
     ]
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>lifecycle-guard {e(report.run_id)}</title><style>{_CSS}</style></head><body>"
+        f"<title>lifecycle-guard {html.escape(report.run_id)}</title><style>{_CSS}</style></head><body>"
         + "".join(sections)
         + "</body></html>"
     )

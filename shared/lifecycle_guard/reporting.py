@@ -9,11 +9,15 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from lifecycle_guard.audit import AuditSnapshot
+from lifecycle_guard.changes import ChangedRecord
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.overrides import Override
+from lifecycle_guard.pending import QuarantinedMarker
+from lifecycle_guard.rejections import RejectedRecords
 from lifecycle_guard.tracker import FixCounts
 from lifecycle_guard.usage import ApiTotals
-from lifecycle_guard.verification import Check
+from lifecycle_guard.verification import Check, ProbeState
 from lifecycle_guard.workflows import PreventionOutcome
 
 RunOutcome = Literal["succeeded", "checks_failed", "failed"]
@@ -60,16 +64,24 @@ class RunReport(BaseModel):
     outcome: RunOutcome
     started_at: datetime
     finished_at: datetime
+    portal_id: int | None = None  # from the token check, for links into HubSpot
     stages: dict[ObjectType, list[tuple[str, str]]] = {}
     before: AuditSnapshot | None = None
     after: AuditSnapshot | None = None
+    planned_after: AuditSnapshot | None = None  # a dry run's preview: the counts the plan would leave
     changes: list[RuleCount] = []
+    changed_records: list[ChangedRecord] = []  # the first of them; every one is in changes.csv
+    changed_total: int = 0
     fix: FixSummary = FixSummary()
     prevention: PreventionOutcome | None = None
+    probe: ProbeState | None = None
     checks: list[Check] = []
     api: ApiTotals = ApiTotals()
     failures: list[str] = []
+    rejected: list[RejectedRecords] = []  # records HubSpot refused a write of, by reason
+    quarantined: list[QuarantinedMarker] = []  # pending markers recovery moved aside (this run's or earlier ones)
     config: dict[str, Any] = {}
+    overrides: list[Override] = []  # what the execution input changed in the deployed config
     files: dict[str, str] = {}
 
     @property

@@ -7,10 +7,10 @@ the outcome names the branch that chose the target (``fixed``, ``closed_won_deal
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from lifecycle_guard.config import CompanyTarget, ContactTarget, GuardConfig
+from lifecycle_guard.config import CompanyTarget, ContactTarget, FromPrimaryCompany, GuardConfig
 from lifecycle_guard.objects import NO_STAGE
 
 MISSING = "missing"
@@ -77,3 +77,32 @@ def decide_contact(trigger: str, target: ContactTarget, primary_company_stage: s
     if primary_company_stage is not None and primary_company_stage in target.inherit:
         return Decision(primary_company_stage, f"{trigger}:primary_company")
     return Decision(target.otherwise, f"{trigger}:no_qualifying_company")
+
+
+_OUTCOME_WORDS = {
+    "fixed": "",
+    "closed_won_deal": "has a closed-won deal",
+    "open_deal": "has an open deal",
+    "no_open_deal": "has no open deal",
+}
+
+
+def describe(config: GuardConfig, rule: str, target: str, label: Callable[[str], str]) -> str:
+    """A rule key in words, e.g. "Evangelist → Lead: primary company is not Customer"; ``label`` names a stage."""
+    if rule.startswith("undo:"):
+        return f"Undo of run {rule.removeprefix('undo:')}: back to {label(target)}"
+    if rule.startswith("recovery:"):
+        _, run_id, original = rule.split(":", 2)
+        return f"Finished for run {run_id}, interrupted before: {describe(config, original, target, label)}"
+    trigger, _, outcome = rule.partition(":")
+    move = f"{'No stage' if trigger == MISSING else label(trigger)} → {label(target)}"
+    if outcome == "primary_company":
+        return f"{move}: primary company is {label(target)}"
+    if outcome == "no_qualifying_company":
+        rules = config.contacts
+        rule_target = rules.missing if trigger == MISSING else rules.disallowed.get(trigger)
+        inherit = rule_target.inherit if isinstance(rule_target, FromPrimaryCompany) else ()
+        stages = " or ".join(label(stage) for stage in inherit) or "at an inherited stage"
+        return f"{move}: primary company (if any) is not {stages}"
+    words = _OUTCOME_WORDS.get(outcome, outcome.replace("_", " "))
+    return f"{move}: company {words}" if words else move

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
@@ -17,15 +18,17 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lifecycle_guard.config import GuardConfig, load_config
+from lifecycle_guard.config import GuardConfig
 from lifecycle_guard.gateway import DEFAULT_BASE_URL, HubSpotGateway
+from lifecycle_guard.overrides import BudgetBounds
 from lifecycle_guard.queue import JobQueue
 from lifecycle_guard.storage import S3Store
 from lifecycle_guard.tracker import RunTracker
 
 SECRET_MAX_AGE_SECONDS = 300
+_LOOPBACK = re.compile(r"^http://(127\.0\.0\.1|localhost)(:\d+)?(/.*)?$")
 
 
 class SettingsError(RuntimeError):
@@ -51,6 +54,15 @@ class Settings(BaseModel):
     job_max_receives: int | None = Field(default=None, alias="FIX_JOB_MAX_RECEIVES", ge=1)
     poll_seconds: int | None = Field(default=None, alias="PROGRESS_POLL_SECONDS", ge=1)
 
+    @field_validator("base_url")
+    @classmethod
+    def _https(cls, url: str) -> str:
+        """HubSpot over TLS only: the token travels in every request. Plain HTTP only to this machine's own
+        loopback, where the offline harness serves the HubSpot sandbox."""
+        if url.startswith("https://") or _LOOPBACK.match(url):
+            return url
+        raise ValueError(f"HUBSPOT_BASE_URL must be an https:// URL, not {url!r}")
+
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None, *, require: Iterable[str] = ()) -> Settings:
         env = dict(os.environ if environ is None else environ)
@@ -63,9 +75,10 @@ class Settings(BaseModel):
             settings._needed(name)
         return settings
 
-    def config(self, overrides: Mapping[str, Any] | None = None) -> GuardConfig:
-        """The deployed config (``GUARD_CONFIG``) with a run's overrides merged on top."""
-        return load_config(self._needed("deployed_config"), overrides)
+    @property
+    def deployed_json(self) -> str:
+        """The deployed config (``GUARD_CONFIG``), as JSON."""
+        return str(self._needed("deployed_config"))
 
     @property
     def poll_minimum_seconds(self) -> int:
@@ -78,7 +91,7 @@ class Settings(BaseModel):
     def _needed(self, name: str) -> Any:
         value = getattr(self, name)
         if value is None:
-            raise SettingsError(f"this function's environment lacks {self.model_fields[name].alias}")
+            raise SettingsError(f"this function's environment lacks {type(self).model_fields[name].alias}")
         return value
 
 
@@ -122,11 +135,19 @@ class Services:
             return False
         return bool(status == "RUNNING")
 
+    def budget_bounds(self) -> BudgetBounds:
+        settings = self.settings
+        return BudgetBounds(
+            tier_requests_per_10s=settings.tier_requests_per_10s,
+            default_requests_per_10s=settings.tier_requests_per_10s * settings.budget_percent // 100,
+            default_worker_share=1 / settings.fix_workers,
+        )
+
     def requests_per_10s(self, config: GuardConfig, *, worker: bool) -> int:
         """This process's share of the burst budget: the whole run's budget, split across concurrent workers."""
-        budget = config.budget
-        total = budget.requests_per_10s or self.settings.tier_requests_per_10s * self.settings.budget_percent // 100
-        share = budget.worker_share if budget.worker_share is not None else 1 / self.settings.fix_workers
+        budget, bounds = config.budget, self.budget_bounds()
+        total = budget.requests_per_10s or bounds.default_requests_per_10s
+        share = bounds.default_worker_share if budget.worker_share is None else budget.worker_share
         return max(1, int(total * share)) if worker else max(1, total)
 
     @contextmanager

@@ -35,6 +35,7 @@ class FixCounts(BaseModel):
     ignored: int = 0
     skipped: int = 0
     recovered: int = 0
+    isolating_calls: int = 0  # extra batch updates spent finding the records HubSpot refused (``rejections``)
     failed_jobs: list[str] = []
 
 

@@ -7,7 +7,9 @@
 - spot checks: a seeded sample of this run's contacts whose target came from their primary company is re-read
   with a fresh association lookup - the contact must be at its target and the company at a consistent stage;
 - the live prevention test: a contact (and a company) created with no stage must have been given the default
-  stage by the prevention workflow after the wait; the probes are deleted either way.
+  stage by the prevention workflow after the wait; then each is blanked again and must get the stage again - a
+  workflow without a re-enrollment trigger enrolls a record once only (``flow_bodies``); the probes are deleted
+  either way.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from lifecycle_guard.config import FromPrimaryCompany, GuardConfig
 from lifecycle_guard.crm import Crm, HubSpotError, SearchFilter, iter_pages
 from lifecycle_guard.filters import PropertyEquals, StageFilter
 from lifecycle_guard.jobs import PlannedChange
-from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
+from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType
 from lifecycle_guard.planning import primary_companies
 from lifecycle_guard.rules import contact_target
 from lifecycle_guard.stages import StageCatalog
@@ -34,6 +36,9 @@ CONFIRM_SAMPLE = 1000  # candidates batch-read to tell a real violation from sea
 SETTLE_POLL_SECONDS = 5.0
 PROBE_GONE_POLL_SECONDS = 1.0
 PROBE_EMAIL_DOMAIN = "lifecycle-guard.invalid"
+REENROLL_POLL_SECONDS = 2.0
+# The second blank is awaited inside the Verify Lambda (15 minutes at most), unlike the first (a Wait state).
+REENROLL_MAX_WAIT_SECONDS = 300
 
 
 class Check(BaseModel):
@@ -71,7 +76,7 @@ def start_probes(
         return ProbeState(started=False, reason="dry run: the live test writes, so it only runs in apply mode")
     if not options.live_test:
         return ProbeState(started=False, reason="the live prevention test is disabled in the config")
-    if prevention.status != "ok":
+    if prevention.status != "ok" or any(flow.action == "not_managed" for flow in prevention.flows):
         return ProbeState(started=False, reason="the prevention workflows are not in place")
     if not all(flow.enabled for flow in prevention.flows if flow.action != "not_possible"):
         return ProbeState(started=False, reason="the prevention workflows are disabled (review mode)")
@@ -256,28 +261,61 @@ class Verifier:
 
     def _probe_checks(self, probe: ProbeState) -> list[Check]:
         name = "live prevention test"
-        if not probe.started:
+        try:
+            if not probe.started:
+                return [Check(name=name, status="FAIL" if probe.failed else "SKIPPED", detail=probe.reason)]
+            expected = self._config.prevention.default_stage
+            checks = []
+            for item in probe.probes:
+                observed = self._stage_of(item)
+                checks.append(
+                    Check(
+                        name=f"{name}: new {item.object_type.value} get a stage",
+                        status="PASS" if observed == expected else "FAIL",
+                        expected=expected,
+                        observed=observed or "(no stage)",
+                        detail=f"probe {item.object_id} created with no stage, read after {probe.wait_seconds}s",
+                    )
+                )
+            enrolled = [item for item, check in zip(probe.probes, checks, strict=True) if check.status == "PASS"]
+            return checks + self._re_enrollment_checks(enrolled, expected)
+        finally:
             for item in probe.probes:
                 self._crm.archive(item.object_type, item.object_id)
-            return [Check(name=name, status="FAIL" if probe.failed else "SKIPPED", detail=probe.reason)]
-        expected = self._config.prevention.default_stage
-        checks = []
-        for item in probe.probes:
+
+    def _re_enrollment_checks(self, probes: Sequence[Probe], expected: str) -> list[Check]:
+        """Blank the probes the workflow gave a stage, and poll until it gives them one again (or time is up)."""
+        observed: dict[str, str] = {}
+        for item in probes:
             try:
-                record = self._crm.get(item.object_type, item.object_id, [LIFECYCLE_STAGE])
-            finally:
-                self._crm.archive(item.object_type, item.object_id)
-            observed = record.stage if record else "(probe deleted)"
-            checks.append(
-                Check(
-                    name=f"{name}: new {item.object_type.value} get a stage",
-                    status="PASS" if observed == expected else "FAIL",
-                    expected=expected,
-                    observed=observed or "(no stage)",
-                    detail=f"probe {item.object_id} created with no stage, read after {probe.wait_seconds}s, deleted",
-                )
+                self._crm.update_record(item.object_type, item.object_id, {LIFECYCLE_STAGE: NO_STAGE})
+            except HubSpotError as exc:
+                observed[item.object_id] = f"(could not clear the probe: {exc})"
+        wait = min(self._config.verification.live_test_wait_seconds, REENROLL_MAX_WAIT_SECONDS)
+        deadline = self._clock() + wait
+        waiting = [item for item in probes if item.object_id not in observed]
+        while waiting:
+            for item in list(waiting):
+                observed[item.object_id] = self._stage_of(item)
+                if observed[item.object_id] == expected:
+                    waiting.remove(item)
+            if not waiting or self._clock() >= deadline:
+                break
+            self._sleep(REENROLL_POLL_SECONDS)
+        return [
+            Check(
+                name=f"live prevention test: {item.object_type.value} blanked again get a stage again",
+                status="PASS" if observed[item.object_id] == expected else "FAIL",
+                expected=expected,
+                observed=observed[item.object_id] or "(no stage)",
+                detail=f"probe {item.object_id} cleared after the workflow had set it, read for up to {wait}s",
             )
-        return checks
+            for item in probes
+        ]
+
+    def _stage_of(self, item: Probe) -> str:
+        record = self._crm.get(item.object_type, item.object_id, [LIFECYCLE_STAGE])
+        return record.stage if record else "(probe deleted)"
 
 
 def prevention_check(prevention: PreventionOutcome) -> Check:
@@ -289,6 +327,10 @@ def prevention_check(prevention: PreventionOutcome) -> Check:
             name=name, status="FAIL", expected="flows present", observed="error", detail=prevention.error or ""
         )
     summary = ", ".join(f"{flow.name}: {flow.action}" for flow in prevention.flows)
+    foreign = [flow for flow in prevention.flows if flow.action == "not_managed"]
+    if foreign:
+        detail = "; ".join(f"{flow.name}: {flow.detail}" for flow in foreign)
+        return Check(name=name, status="FAIL", expected="flows present", observed=summary, detail=detail)
     if any(flow.action in ("would_create", "would_update") for flow in prevention.flows):
         return Check(name=name, status="SKIPPED", observed=summary, detail="dry run: the flows were not written")
     return Check(name=name, status="PASS", expected="flows present", observed=summary)

@@ -1,14 +1,13 @@
 """Prevention workflows: HubSpot flows that give every new or cleared record a default stage, kept in place.
 
-Automation v4 shapes (HubSpot's OpenAPI spec): contacts need ``CONTACT_FLOW`` on ``0-1``, companies
-``PLATFORM_FLOW`` on ``0-2``; "is unknown" is ``{"operationType": "ALL_PROPERTY", "operator": "IS_UNKNOWN"}``;
-"set property" is action type ``0-5`` with ``{"property_name", "value": {"type": "STATIC_VALUE", ...}}``.
-HubSpot's exact re-enrollment trigger for "stage became unknown" is unconfirmed, so flows are sent with
-``shouldReEnroll: true`` and no extra trigger branches, a shape HubSpot is reported to accept (201).
+The flows' bodies, the marker that identifies lifecycle-guard's own and the comparison are in ``flow_bodies``.
 
-Idempotent by name and object type: a missing flow is created, a flow whose behaviour drifted is replaced (full
-PUT with its current ``revisionId``), a matching one is left alone. Drift is judged on behaviour (enrolment,
-action, enabled state), not on the whole JSON, because HubSpot adds fields of its own to what it stores.
+Idempotent by name and object type: a missing flow is created; a flow of that name that lifecycle-guard manages
+and whose behaviour drifted is replaced (full PUT with its current ``revisionId``, the Automation v4 spec's
+``...PutRequest``); one that behaves as wanted is left alone. Drift is judged semantically on what decides
+behaviour (keys and list items in any order, fields HubSpot adds ignored), so a portal that answers in another
+order is not re-PUT every run. A same-named flow lifecycle-guard does not manage is never replaced: it is reported
+(``not_managed``), and the prevention check fails until the flow or the configured name is changed.
 Correction flows for disallowed stages are optional and only built for forward moves: a workflow action is
 subject to the same forward-only rule as the API, so it cannot move ``other`` back to ``lead``.
 """
@@ -22,10 +21,11 @@ from pydantic import BaseModel
 
 from lifecycle_guard.config import GuardConfig
 from lifecycle_guard.crm import Flows, HubSpotError, MissingScopes
+from lifecycle_guard.flow_bodies import MARKER_PROPERTY, MARKER_VALUE, behaves_as, flow_body, is_managed
 from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
 from lifecycle_guard.stages import StageCatalog
 
-FlowAction = Literal["created", "updated", "unchanged", "would_create", "would_update", "not_possible"]
+FlowAction = Literal["created", "updated", "unchanged", "would_create", "would_update", "not_possible", "not_managed"]
 
 
 class FlowResult(BaseModel):
@@ -43,72 +43,16 @@ class PreventionOutcome(BaseModel):
     error: str | None = None
 
 
-def _property_filter(operation: dict[str, Any]) -> dict[str, Any]:
-    return {"filterType": "PROPERTY", "property": LIFECYCLE_STAGE, "operation": operation}
-
-
-def _flow(
-    object_type: ObjectType, name: str, description: str, operation: dict[str, Any], stage: str, enabled: bool
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": "CONTACT_FLOW" if object_type is ObjectType.CONTACTS else "PLATFORM_FLOW",
-        "objectTypeId": object_type.object_type_id,
-        "flowType": "WORKFLOW",
-        "name": name,
-        "description": description,
-        "isEnabled": enabled,
-        "startActionId": "1",
-        "nextAvailableActionId": "2",
-        "actions": [
-            {
-                "type": "SINGLE_CONNECTION",
-                "actionId": "1",
-                "actionTypeId": "0-5",
-                "actionTypeVersion": 0,
-                "fields": {"property_name": LIFECYCLE_STAGE, "value": {"type": "STATIC_VALUE", "staticValue": stage}},
-            }
-        ],
-        "enrollmentCriteria": {
-            "type": "LIST_BASED",
-            "shouldReEnroll": True,
-            "unEnrollObjectsNotMeetingCriteria": False,
-            "listFilterBranch": {
-                "filterBranchType": "OR",
-                "filterBranchOperator": "OR",
-                "filters": [],
-                "filterBranches": [
-                    {
-                        "filterBranchType": "AND",
-                        "filterBranchOperator": "AND",
-                        "filterBranches": [],
-                        "filters": [_property_filter(operation)],
-                    }
-                ],
-            },
-            "reEnrollmentTriggersFilterBranches": [],
-        },
-        "timeWindows": [],
-        "blockedDates": [],
-        "customProperties": {},
-        "dataSources": [],
-    }
-    if object_type is ObjectType.CONTACTS:
-        # Only contact flows carry these keys (ApiContactFlowCreateRequest); platform flows reject them.
-        body["suppressionListIds"] = []
-        body["canEnrollFromSalesforce"] = False
-    return body
-
-
 def desired_flows(config: GuardConfig, catalogs: Mapping[ObjectType, StageCatalog]) -> list[dict[str, Any]]:
     """The flows this config wants in HubSpot: the default-stage flows, plus forward correction flows if asked."""
     options = config.prevention
     names = {ObjectType.CONTACTS: options.contact_flow_name, ObjectType.COMPANIES: options.company_flow_name}
     unknown = {"operationType": "ALL_PROPERTY", "operator": "IS_UNKNOWN", "includeObjectsWithNoValueSet": True}
     flows = [
-        _flow(
+        flow_body(
             object_type,
             names[object_type],
-            f"lifecycle-guard: sets {LIFECYCLE_STAGE}={options.default_stage} when it is unknown.",
+            f"sets {LIFECYCLE_STAGE}={options.default_stage} when it is unknown.",
             unknown,
             options.default_stage,
             options.enable_flows,
@@ -125,8 +69,8 @@ def desired_flows(config: GuardConfig, catalogs: Mapping[ObjectType, StageCatalo
                     "includeObjectsWithNoValueSet": False,
                 }
                 name = f"AUTO-FIX: Move {catalogs[ObjectType.CONTACTS].label(stage)} Contacts to {target}"
-                description = f"lifecycle-guard: moves contacts at {stage} to {target}."
-                flows.append(_flow(ObjectType.CONTACTS, name, description, operation, target, options.enable_flows))
+                description = f"moves contacts at {stage} to {target}."
+                flows.append(flow_body(ObjectType.CONTACTS, name, description, operation, target, options.enable_flows))
     return flows
 
 
@@ -150,36 +94,18 @@ def impossible_corrections(config: GuardConfig, catalogs: Mapping[ObjectType, St
     return results
 
 
-def _behaviour(flow: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What a flow does, independent of ids, timestamps and fields HubSpot adds when it stores a flow."""
-    criteria = flow.get("enrollmentCriteria") or {}
-    actions = [
-        (
-            action.get("actionTypeId"),
-            (action.get("fields") or {}).get("property_name"),
-            repr((action.get("fields") or {}).get("value")),
-        )
-        for action in flow.get("actions") or []
-    ]
-    branches = (criteria.get("listFilterBranch") or {}).get("filterBranches") or []
-    filters = [
-        (
-            f.get("property"),
-            (f.get("operation") or {}).get("operator"),
-            tuple((f.get("operation") or {}).get("values") or ()),
-        )
-        for branch in branches
-        for f in branch.get("filters") or []
-    ]
-    return (
-        flow.get("type"),
-        flow.get("objectTypeId"),
-        bool(flow.get("isEnabled")),
-        criteria.get("type"),
-        bool(criteria.get("shouldReEnroll")),
-        tuple(filters),
-        tuple(actions),
-    )
+_NOT_OURS = (
+    "a flow of this name exists that lifecycle-guard did not create (no lifecycle-guard marker) and that does "
+    "something else; it was left untouched. Rename it, or set prevention.contact_flow_name/company_flow_name."
+)
+_NOT_OURS_BUT_RIGHT = (
+    "a flow of this name that lifecycle-guard did not create (no marker) already does what the config asks; it was "
+    "left as it is, and will be reported rather than repaired if it changes"
+)
+_MARKER_DROPPED = (
+    "HubSpot kept neither lifecycle-guard's custom property nor its description: should this flow drift, it "
+    "will be reported as not lifecycle-guard's instead of repaired"
+)
 
 
 def ensure_flows(
@@ -213,30 +139,43 @@ def _ensure(
     apply: bool,
 ) -> FlowResult:
     object_type = ObjectType.CONTACTS if desired["objectTypeId"] == "0-1" else ObjectType.COMPANIES
-    match = next(
-        (f for f in existing if f.get("name") == desired["name"] and f.get("objectTypeId") == desired["objectTypeId"]),
-        None,
-    )
     result = FlowResult(name=desired["name"], object_type=object_type, action="unchanged")
-    if match is None:
+    current = _same_named(flows, desired, existing)
+    if current is None:
         if not apply:
             return result.model_copy(update={"action": "would_create", "enabled": desired["isEnabled"]})
         created = flows.create_flow(desired)
-        return result.model_copy(
-            update={"action": "created", "flow_id": str(created.get("id")), "enabled": created.get("isEnabled")}
-        )
-    current = flows.get_flow(str(match["id"]))
+        update = {"action": "created", "flow_id": str(created.get("id")), "enabled": created.get("isEnabled")}
+        return result.model_copy(update=update | ({} if is_managed(created) else {"detail": _MARKER_DROPPED}))
     wanted = dict(desired)
     if not config.prevention.enable_flows:
         # Review mode never switches off a flow somebody enabled after reviewing it.
         wanted["isEnabled"] = bool(current.get("isEnabled"))
-    result = result.model_copy(update={"flow_id": str(match["id"]), "enabled": bool(current.get("isEnabled"))})
-    if _behaviour(current) == _behaviour(wanted):
-        return result
+    result = result.model_copy(update={"flow_id": str(current["id"]), "enabled": bool(current.get("isEnabled"))})
+    managed = is_managed(current)
+    if behaves_as(current, wanted):
+        return result if managed else result.model_copy(update={"detail": _NOT_OURS_BUT_RIGHT})
+    if not managed:
+        return result.model_copy(update={"action": "not_managed", "detail": _NOT_OURS})
     if not apply:
         return result.model_copy(update={"action": "would_update"})
-    replaced = flows.replace_flow(str(match["id"]), {**_put_body(wanted), "revisionId": current["revisionId"]})
+    custom = {**(current.get("customProperties") or {}), MARKER_PROPERTY: MARKER_VALUE}
+    body = {**_put_body(wanted), "customProperties": custom, "revisionId": current["revisionId"]}
+    replaced = flows.replace_flow(str(current["id"]), body)
     return result.model_copy(update={"action": "updated", "enabled": replaced.get("isEnabled")})
+
+
+def _same_named(flows: Flows, desired: Mapping[str, Any], existing: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The flow of the desired name and object type, read in full: lifecycle-guard's own if several share the name
+    (the listing carries no custom properties, so each is read until one is ours), else the first of them."""
+    first = None
+    for listed in existing:
+        if listed.get("name") == desired["name"] and listed.get("objectTypeId") == desired["objectTypeId"]:
+            flow = flows.get_flow(str(listed["id"]))
+            if is_managed(flow):
+                return flow
+            first = first or flow
+    return first
 
 
 def _put_body(flow: dict[str, Any]) -> dict[str, Any]:

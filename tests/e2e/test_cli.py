@@ -19,7 +19,7 @@ from hubspot_sandbox import Sandbox, generate_portal
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard_offline.console import report_table
 
-RUN_FILES = {"report.json", "report.html", "journal.jsonl", "plan.jsonl", "lambda.log"}
+RUN_FILES = {"report.json", "report.html", "changes.csv", "journal.jsonl", "plan.jsonl", "lambda.log"}
 README = Path(__file__).resolve().parents[2] / "README.md"
 WALKTHROUGH_MARK = "<!-- tests/e2e/test_cli.py runs the command below and compares the terminal with this block -->"
 

@@ -3,10 +3,11 @@ taken before the first run, and every invariant is checked against the sandbox's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from support.invariants import (
+    Key,
     batch_updates,
     flow_writes,
     journal_of,
@@ -71,8 +72,9 @@ class GuardedPortal:
         summary = run_pipeline(self.services, request, name=name, on_message=on_message)
         return summary, report_of(self.services.store, summary)
 
-    def portal_problems(self) -> list[str]:
-        return portal_problems(self.expected, self.portal)
+    def portal_problems(self, refused: Iterable[Key] = ()) -> list[str]:
+        """``invariants.portal_problems``; ``refused`` records must hold the stage they had before the first run."""
+        return portal_problems(self.expected, self.portal, refused={key: self.before[key] for key in refused})
 
     def blanked(self) -> list[tuple[str, str]]:
         """Records without a stage now that had one before the first run."""

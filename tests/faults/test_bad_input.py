@@ -142,6 +142,20 @@ def test_a_plan_over_the_safety_caps_stops_before_any_write(start_sandbox, make_
     assert summary["changes_planned"] > 0  # the report still shows the plan, for review
 
 
+def test_an_input_that_loosens_a_cap_is_refused_unless_it_says_so(start_sandbox, make_services):
+    # GIVEN a deployment whose caps this dirty portal's plan exceeds
+    guarded = start(start_sandbox, make_services, spec=TINY, config={"caps": {"max_percent": 5}})
+    loosened = {"action": "run", "mode": "apply", "config": {"caps": {"max_percent": 100}}}
+    # WHEN a console run raises the cap without saying it means to
+    summary, report = guarded.run("loosened", loosened)
+    # THEN it fails before any write, naming the setting and how to allow it
+    assert_failed_before_any_write(guarded, summary, report, "caps.max_percent 5.0 -> 100.0", "allow_loosening")
+    # WHEN the run says so, THEN it runs, and its report shows the loosened cap
+    summary, report = guarded.run("loosened-on-purpose", {**loosened, "allow_loosening": True})
+    assert summary["outcome"] == "succeeded", summary
+    assert report["overrides"] == [{"path": "caps.max_percent", "deployed": 5.0, "effective": 100.0, "loosens": True}]
+
+
 def test_a_wrong_token_fails_with_a_401_before_any_write(start_sandbox, make_services):
     # GIVEN a deployment whose secret holds a token HubSpot does not know
     sandbox = start_sandbox(TINY)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -18,6 +20,10 @@ SPEC = PortalSpec(contacts=1500, companies=150, seed=21)
 
 def batch_updates(stats: dict) -> int:
     return sum(n for call, n in stats["calls"].items() if call.endswith("/batch/update"))
+
+
+def read(aws, key: str) -> bytes:
+    return bytes(aws.s3.get_object(Bucket="lifecycle-guard-test-reports", Key=key)["Body"].read())
 
 
 def journal(aws, summary) -> list[JournalEntry]:
@@ -37,6 +43,10 @@ def test_a_dirty_portal_reaches_exactly_the_expected_state(aws, start_sandbox, m
     assert differences(expected, actual_stages(portal)) == []
     assert all(stage for stage in actual_stages(portal).values())
     assert set(summary["checks"].values()) == {"PASS"}
+    # ... the live test included: each probe got the default stage, was blanked again and got it again (re-enrolled)
+    for object_type in ("contacts", "companies"):
+        assert summary["checks"][f"live prevention test: {object_type} blanked again get a stage again"] == "PASS"
+    assert summary["checks"]["token scopes checked before writing"] == "PASS"
     stats = sandbox.stats()
     # no set was ever sent backwards: every backward move was cleared first
     assert stats["backward_sets_ignored"] == 0
@@ -45,6 +55,11 @@ def test_a_dirty_portal_reaches_exactly_the_expected_state(aws, start_sandbox, m
     applied_sets = {e.object_id for e in entries if e.write is Write.SET and e.outcome is WriteOutcome.APPLIED}
     assert summary["changes_applied"] == summary["changes_planned"] == len(applied_sets)
     assert stats["property_changes"] >= len(applied_sets)
+    # ... and the table of changed records says each was applied, at its expected stage
+    changed = list(csv.DictReader(io.StringIO(read(aws, summary["files"]["changes_csv"]).decode())))
+    assert len(changed) == len(applied_sets)
+    assert {c["outcome"] for c in changed} == {"applied"}
+    assert all(c["after"] == expected[(c["object_type"], c["id"])] for c in changed)
 
 
 def test_a_second_run_writes_nothing(aws, start_sandbox, make_services):
@@ -71,6 +86,19 @@ def test_dry_run_writes_nothing_and_reports_the_plan(aws, start_sandbox, make_se
     expected = expected_stages(portal)
     assert len(rows) == summary["changes_planned"] > 0
     assert all(expected[(row["object_type"], row["object_id"])] == row["target"] for row in rows)
+    # ... and the report previews it: the after-counts the plan would leave, and every record that would change
+    report = json.loads(read(aws, summary["files"]["report_json"]))
+    for object_type, counts in report["planned_after"]["counts"].items():
+        want = [stage for (kind, _), stage in expected.items() if kind == object_type]
+        assert counts["missing"] == 0
+        assert {stage: n for stage, n in counts["by_stage"].items() if n} == {s: want.count(s) for s in set(want)}
+    changed = list(csv.DictReader(io.StringIO(read(aws, summary["files"]["changes_csv"]).decode())))
+    assert {(c["object_type"], c["id"], c["target"], c["outcome"]) for c in changed} == {
+        (row["object_type"], row["object_id"], row["target"], "would change") for row in rows
+    }
+    assert all(c["name"] for c in changed if c["object_type"] == "contacts")  # what a person knows them by
+    assert report["changed_total"] == len(rows)
+    assert len(report["changed_records"]) == min(200, len(rows))
 
 
 def test_more_than_ten_thousand_missing_contacts_are_all_fixed(aws, start_sandbox, make_services):

@@ -197,10 +197,19 @@ def execution(name: str, start_time: str | None = None) -> dict[str, str]:
     }
 
 
-def begin_event(name: str, mode: str = "apply", config: Mapping[str, Any] | None = None, **execution_options: Any):
+def begin_event(
+    name: str,
+    mode: str = "apply",
+    config: Mapping[str, Any] | None = None,
+    *,
+    allow_loosening: bool = False,
+    **execution_options: Any,
+) -> dict[str, Any]:
     request: dict[str, Any] = {"action": "run", "mode": mode, "source": "console"}
     if config:
         request["config"] = dict(config)
+    if allow_loosening:
+        request["allow_loosening"] = True
     return {"step": "begin", "request": request, "execution": execution(name, **execution_options)}
 
 
@@ -211,7 +220,7 @@ def begin_and_plan(
     begin = begin_event(name, mode, **options)
     state: dict[str, Any] = succeeded(invoke(app, "AuditPlanFunction", begin, capture=capture))
     while not state["plan"]["done"]:
-        event = {"step": "plan", "run": state["run"], "cursor": state["plan"]}
+        event = {"step": "plan", "execution": execution(state["run"]["run_id"]), "cursor": state["plan"]}
         state["plan"] = succeeded(invoke(app, "AuditPlanFunction", event, capture=capture))
     return state
 
@@ -221,7 +230,7 @@ def drive_run(app: OfflineApp, name: str, mode: str = "apply", timeout_seconds: 
     jobs go through the queue to the worker, by the stack's SQS event source). Returns the final state, with the
     run summary under "summary". Output is left to an enclosing ``captured_output()``."""
     state = begin_and_plan(app, name, mode, capture=False)
-    run = {"run": state["run"]}
+    run = {"execution": execution(state["run"]["run_id"])}
 
     def step(function: str, event: dict[str, Any]) -> Any:
         return succeeded(invoke(app, function, event, capture=False))

@@ -92,13 +92,17 @@ def test_a_malformed_record_is_the_only_batch_item_failure(planned_run: PlannedR
 
 
 def test_a_job_that_fails_is_the_only_batch_item_failure(planned_run: PlannedRun):
-    app = planned_run.stack.app
+    app, sandbox = planned_run.stack.app, planned_run.stack.sandbox
     good = planned_run.job("companies", 1)
-    broken = {**planned_run.job("contacts", 0), "job_key": f"work/{planned_run.run_id}/jobs/missing.json"}
-    # GIVEN a batch of one good fix job and one whose plan cannot be read (its first delivery)
+    broken = planned_run.job("contacts", 0)
+    # GIVEN a batch of one good fix job and one whose writes HubSpot keeps failing (its first delivery)
+    sandbox.queue_fault(path="/crm/v3/objects/contacts/batch/update", status=503, times=20)
     good_record, broken_record = sqs_record(app, body(good)), sqs_record(app, body(broken))
     # WHEN the worker gets the batch
-    invocation = invoke(app, "FixWorkerFunction", {"Records": [broken_record, good_record]})
+    try:
+        invocation = invoke(app, "FixWorkerFunction", {"Records": [broken_record, good_record]})
+    finally:
+        sandbox.clear_faults()
     # THEN only the failed job is reported, so SQS redelivers it and deletes the good one
     assert not invocation.failed, invocation.error_message
     assert invocation.payload == {"batchItemFailures": [{"itemIdentifier": broken_record["messageId"]}]}
@@ -108,6 +112,21 @@ def test_a_job_that_fails_is_the_only_batch_item_failure(planned_run: PlannedRun
     assert job_status(planned_run, broken["job_id"]) == ("started", 1)
     state = RunTracker(app.client("dynamodb"), app.table_name).state(planned_run.run_id)
     assert broken["job_id"] not in state.failed_jobs
+
+
+def test_a_message_pointing_outside_its_runs_plan_is_refused_and_touches_nothing(planned_run: PlannedRun):
+    app = planned_run.stack.app
+    job = planned_run.job("contacts", 2)
+    # GIVEN a message whose job key is not where its run's plan keeps that job (e.g. written by hand)
+    forged = {**job, "job_key": f"work/another-run/jobs/{job['job_id']}.json"}
+    before = planned_run.stack.sandbox.stats()["calls"]
+    # WHEN the worker gets it
+    invocation = invoke(app, "FixWorkerFunction", {"Records": [sqs_record(app, body(forged))]})
+    # THEN it is refused: not retried, no attempt counted, nothing sent to HubSpot
+    assert not invocation.failed, invocation.error_message
+    assert invocation.payload == {"batchItemFailures": []}
+    assert run_item(app, f"job#{planned_run.run_id}#{job['job_id']}") is None
+    assert planned_run.stack.sandbox.stats()["calls"] == before
 
 
 # ---------------------------------------------------------------- idempotency

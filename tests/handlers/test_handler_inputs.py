@@ -11,16 +11,7 @@ from handler_helpers import Stack, begin_event, execution, invoke, running_stack
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
-VALID_RUN = {  # the shape of a RunContext, minus what each case breaks
-    "run_id": "r1",
-    "action": "run",
-    "mode": "apply",
-    "source": "console",
-    "started_at": "2026-01-01T00:00:00Z",
-    "prefix": "runs/2026/01/01/r1/",
-    "config": {},
-    "stages": {"contacts": [["lead", "Lead"]], "companies": [["lead", "Lead"]]},
-}
+VALID_EXECUTION = execution("r1")  # $$.Execution, as the state machine passes it
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +33,18 @@ MALFORMED: list[tuple[str, Any, list[str]]] = [
         {**begin_event("typo"), "request": {"mode": "apply", "confg": {}}},
         ["begin.request.confg", "Extra inputs are not permitted"],
     ),
-    ("AuditPlanFunction", {"step": "plan", "run": VALID_RUN}, ["plan.cursor", "Field required"]),
-    ("ProgressFunction", {"step": "dispatch"}, ["run", "Field required"]),
-    ("ProgressFunction", {"step": "wait", "run": VALID_RUN}, ["step", "'dispatch' or 'poll'"]),
-    ("PreventionFunction", {"run": {**VALID_RUN, "mode": "maybe"}}, ["run.mode"]),
-    ("VerifyFunction", {"step": "verify", "run": VALID_RUN}, ["verify.probe", "verify.prevention"]),
+    ("AuditPlanFunction", {"step": "plan", "execution": VALID_EXECUTION}, ["plan.cursor", "Field required"]),
+    ("ProgressFunction", {"step": "dispatch"}, ["execution", "Field required"]),
+    ("ProgressFunction", {"step": "wait", "execution": VALID_EXECUTION}, ["step", "'dispatch' or 'poll'"]),
+    ("PreventionFunction", {"execution": {**VALID_EXECUTION, "name": None}}, ["execution.name"]),
+    ("PreventionFunction", {"run": {"run_id": "another-run"}}, ["run", "Extra inputs are not permitted"]),
+    ("VerifyFunction", {"step": "verify", "execution": VALID_EXECUTION}, ["verify.probe", "verify.prevention"]),
     (
         "ReportFunction",
         {"execution": {**execution("r1"), "start_time": "yesterday"}, "state": {}},
         ["execution.start_time", "valid datetime"],
     ),
-    ("UndoFunction", {"run": VALID_RUN, "cursor": {"done": "perhaps"}}, ["cursor.done", "valid boolean"]),
+    ("UndoFunction", {"execution": VALID_EXECUTION, "cursor": {"done": "perhaps"}}, ["cursor.done", "valid boolean"]),
 ]
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from handler_helpers import LoadedFunction, Stack, begin_event, invoke, running_stack, succeeded
+from handler_helpers import LoadedFunction, Stack, begin_event, execution, invoke, running_stack, succeeded
 
 from hubspot_sandbox import PortalSpec, StageMix
 
@@ -43,7 +43,7 @@ class Planning:
 @pytest.fixture(scope="module")
 def planning() -> Iterator[Planning]:
     with running_stack(SPEC) as stack:
-        begin = begin_event("chunked", config={"caps": {"max_percent": 100}})
+        begin = begin_event("chunked", config={"caps": {"max_percent": 100}}, allow_loosening=True)
         state = succeeded(invoke(stack.app, "AuditPlanFunction", begin))
         handler = LoadedFunction(stack.app, "AuditPlanFunction")
         yield Planning(stack, handler, state)
@@ -62,7 +62,7 @@ def planned_contacts(planning: Planning) -> Counter[str]:
 
 
 def plan(planning: Planning, cursor: dict[str, Any], timeout_seconds: int | None = None) -> dict[str, Any]:
-    event = {"step": "plan", "run": planning.state["run"], "cursor": cursor}
+    event = {"step": "plan", "execution": execution(planning.state["run"]["run_id"]), "cursor": cursor}
     result: dict[str, Any] = planning.plan(event, timeout_seconds=timeout_seconds)
     return result
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from handler_helpers import LoadedFunction, Stack, begin_and_plan, run_item, running_stack
+from handler_helpers import LoadedFunction, Stack, begin_and_plan, execution, run_item, running_stack
 from pydantic import ValidationError
 
 from lifecycle_guard.caps import CapExceededError
@@ -61,7 +61,7 @@ def test_within_the_caps_dispatch_enqueues_one_message_per_job(progress: Progres
     job_keys = sorted(progress.stack.app.list_keys(f"work/{run_id}/jobs/"))
     assert job_keys
     # WHEN it is dispatched
-    status = progress.handler({"step": "dispatch", "run": state["run"]})
+    status = progress.handler({"step": "dispatch", "execution": execution(state["run"]["run_id"])})
     # THEN each job is one message naming its run, job and plan key, and the run expects that many jobs
     messages = [FixJobMessage.model_validate_json(m["Body"]) for m in progress.queued()]
     assert sorted(message.job_key for message in messages) == job_keys
@@ -92,7 +92,7 @@ def test_over_a_cap_dispatch_stops_before_any_message(progress: Progress, caps: 
     writes_before = sandbox.stats()["write_requests"]
     # WHEN it is dispatched
     with pytest.raises(CapExceededError) as refused:
-        progress.handler({"step": "dispatch", "run": state["run"]})
+        progress.handler({"step": "dispatch", "execution": execution(state["run"]["run_id"])})
     # THEN it is refused with the cap named, and nothing was enqueued, expected or written
     assert named in str(refused.value)
     assert "nothing was written" in str(refused.value)
@@ -107,7 +107,7 @@ def test_a_dry_run_dispatches_nothing(progress: Progress):
     planned = len(progress.stack.app.list_keys(f"work/{state['run']['run_id']}/jobs/"))
     assert planned > 0
     # WHEN it is dispatched, THEN no job is enqueued, and the fix phase is over at once
-    status = progress.handler({"step": "dispatch", "run": state["run"]})
+    status = progress.handler({"step": "dispatch", "execution": execution(state["run"]["run_id"])})
     assert progress.queued() == []
     assert status["done"] is True
     assert status["jobs_total"] == planned

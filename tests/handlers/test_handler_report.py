@@ -25,7 +25,9 @@ def stack() -> Iterator[Stack]:
 def dry_run_through_dispatch(stack: Stack, name: str, start_time: str) -> dict[str, Any]:
     """A dry run's state when it reaches Report (no fix phase, no verification)."""
     state = begin_and_plan(stack.app, name, mode="dry-run", start_time=start_time)
-    state["progress"] = succeeded(invoke(stack.app, "ProgressFunction", {"step": "dispatch", "run": state["run"]}))
+    state["progress"] = succeeded(
+        invoke(stack.app, "ProgressFunction", {"step": "dispatch", "execution": execution(state["run"]["run_id"])})
+    )
     return state
 
 
@@ -49,6 +51,7 @@ def test_report_writes_the_run_files_under_its_day_and_latest(stack: Stack):
         "report_html": f"{prefix}report.html",
         "journal": f"{prefix}journal.jsonl",
         "plan": f"{prefix}plan.jsonl",
+        "changes_csv": f"{prefix}changes.csv",
     }
     assert set(summary["files"].values()) <= set(app.list_keys(prefix))
     written = app.read_json(f"{prefix}report.json")
@@ -78,18 +81,20 @@ def test_a_run_that_failed_before_it_began_still_gets_its_report(stack: Stack):
     # GIVEN the state the ReportFailure state receives when Begin failed: only the Catch's failure
     cause = {"errorType": "AuthenticationFailed", "errorMessage": "HubSpot rejected the token (401): invalid"}
     state = {"failure": {"Error": "AuthenticationFailed", "Cause": json.dumps(cause)}}
+    latest_before = {key: app.read_object(key) for key in app.list_keys("latest/")}
     # WHEN the report handler runs as ReportFailure
     summary = report(stack, "failed-early", "2025-12-31T23:59:59.999Z", state)
     # THEN the run is reported failed, with the error the state machine's Fail state will carry
     assert summary["outcome"] == "failed"
     assert summary["error"] == "LifecycleGuard.Failed"
     assert summary["cause"] == "AuthenticationFailed: HubSpot rejected the token (401): invalid"
-    # ... and its report is under the execution's day, and the newest under latest/
+    # ... and its report is under the execution's day
     prefix = "runs/2025/12/31/failed-early/"
     assert summary["files"]["report_json"] == f"{prefix}report.json"
     written = app.read_json(f"{prefix}report.json")
     # (the input never reached the report: what it asked for is not known to the report)
     assert (written["outcome"], written["mode"], written["source"]) == ("failed", "unknown", "unknown")
     assert written["failures"] == [summary["cause"]]
-    assert app.read_object("latest/report.json") == app.read_object(f"{prefix}report.json")
+    # ... but latest/ stays the newest run that got past Begin
+    assert {key: app.read_object(key) for key in app.list_keys("latest/")} == latest_before
     assert "plan" not in summary["files"]  # nothing was planned

@@ -189,3 +189,10 @@ def test_an_interrupted_run_says_what_it_wrote_where_its_journal_is_and_how_to_u
     assert interrupted_line(early, action="run", apply=True, undo_command=undo) == (
         "interrupted before it changed any record"
     )
+
+
+def test_a_dry_runs_table_shows_the_after_state_its_plan_would_leave():
+    dry = REPORT.model_copy(update={"mode": "dry-run", "after": snapshot(5, 2, 3), "planned_after": snapshot(8, 2, 0)})
+    rows = [line.split() for line in report_table(dry).splitlines() if line]
+    assert rows[0] == ["contacts", "before", "planned", "change"]
+    assert rows[1] == ["Lead", "5", "8", "+3"]

@@ -4,24 +4,14 @@ the live test created."""
 import json
 from datetime import UTC, datetime, timedelta
 
-from lifecycle_guard.config import GuardConfig
-from lifecycle_guard.contracts import ExecutionState, RunContext
+from lifecycle_guard.contracts import ExecutionState, RunRef
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.verification import Probe, ProbeState
 from lifecycle_guard_offline.phase_watch import FailedStep, doing, failed_step, probes_created
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 PROBE = ProbeState(started=True, wait_seconds=120, probes=[Probe(object_type=ObjectType.CONTACTS, object_id="7")])
-RUN = RunContext(
-    run_id="r",
-    action="run",
-    mode="apply",
-    source="cli",
-    started_at=AT,
-    prefix="runs/2026/11/25/r/",
-    config=GuardConfig.model_validate({"verification": {"settle_seconds": 45}}),
-    stages={},
-)
+RUN = RunRef(run_id="r", action="run", mode="apply")
 
 
 def entered(state: str, seconds: float, state_input: ExecutionState | None = None) -> dict:
@@ -49,7 +39,7 @@ def test_the_live_test_wait_says_what_it_waits_for_and_how_long_is_left():
         exited("StartProbe", 1, ExecutionState(probe=PROBE)),
         entered("WaitForPrevention", 2, ExecutionState(probe=PROBE)),
     ]
-    assert doing(history, AT + timedelta(seconds=32)) == (
+    assert doing(history, AT + timedelta(seconds=32), settle_seconds=lambda: 45) == (
         "waiting for the prevention workflows to act on the probe records (90 s left)"
     )
     assert probes_created(history) == PROBE.probes
@@ -57,7 +47,10 @@ def test_the_live_test_wait_says_what_it_waits_for_and_how_long_is_left():
 
 def test_verifying_says_how_long_search_may_take_to_settle():
     history = [entered("Verify", 0, ExecutionState(run=RUN, probe=PROBE))]
-    assert doing(history, AT) == "checking the portal; search may take up to 45 s to show the last writes"
+    assert (
+        doing(history, AT, settle_seconds=lambda: 45)
+        == "checking the portal; search may take up to 45 s to show the last writes"
+    )
 
 
 def test_the_failed_step_is_the_last_error_before_the_failure_report_retries_included():

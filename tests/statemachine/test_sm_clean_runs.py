@@ -112,7 +112,7 @@ def assert_the_output_is_a_small_run_summary(deployment: Deployment, apply_run: 
     assert output["after"]["contacts"]["missing"] == output["after"]["companies"]["missing"] == 0
     assert sum(output["changes_by_rule"].values()) == output["changes_planned"]
     assert all(key.split(" ", 1)[0] in ("contacts", "companies") for key in output["changes_by_rule"])
-    assert set(output["files"]) == {"report_json", "report_html", "journal", "plan"}
+    assert set(output["files"]) == {"report_json", "report_html", "journal", "plan", "changes_csv"}
     # ... and it is small: counts, never per-record data
     assert compact_json_size(output) < 8 * 1024
 
@@ -139,6 +139,7 @@ def assert_report_journal_and_plan_land_under_the_date_partitioned_prefix(
         "report_html": f"{prefix}report.html",
         "journal": f"{prefix}journal.jsonl",
         "plan": f"{prefix}plan.jsonl",
+        "changes_csv": f"{prefix}changes.csv",
     }
     present = set(app.list_keys(prefix))
     assert set(files.values()) <= present

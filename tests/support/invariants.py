@@ -1,6 +1,7 @@
 """The invariants a fault test proves after a run, read from the sandbox's own state, never from lifecycle-guard's.
 
-- the portal is exactly what the oracle expected before the run: 0 wrong, 0 blank (``portal_problems``);
+- the portal is exactly what the oracle expected before the run: 0 wrong, 0 blank (``portal_problems``) - except the
+  records HubSpot refused a write of, which hold exactly the stage they had;
 - the journal holds every applied write: per record, the lifecycle-stage values HubSpot's history shows as written
   by the API during the runs equal, in order, the values the journals record as applied sets and clears; and each
   record's first journaled write starts from the value the record held before the runs, so an undo restores
@@ -38,11 +39,28 @@ def now_ms() -> int:
 # ---------------------------------------------------------------- the portal
 
 
-def portal_problems(expected: Mapping[Key, str], portal: Portal) -> list[str]:
-    """Every record that is not at the oracle's stage, and every record left without a stage."""
+def portal_problems(
+    expected: Mapping[Key, str], portal: Portal, *, refused: Mapping[Key, str] | None = None
+) -> list[str]:
+    """Every record that is not at the oracle's stage, and every record left without a stage. Records HubSpot refused
+    a write of (``refused``: their stage before the runs) must hold exactly that stage instead - blank only if they
+    were blank before."""
+    refused = refused or {}
     actual = actual_stages(portal)
-    blank = [f"{object_type} {record_id}: blank" for (object_type, record_id), stage in actual.items() if not stage]
-    return differences(dict(expected), actual) + blank
+    blank = [
+        f"{object_type} {record_id}: blank"
+        for (object_type, record_id), stage in actual.items()
+        if not stage and refused.get((object_type, record_id)) != ""
+    ]
+    return differences({**expected, **refused}, actual) + blank
+
+
+def refused_records(report: Mapping[str, Any]) -> dict[str, set[Key]]:
+    """The records a report lists as refused by HubSpot, by reason."""
+    return {
+        group["reason"]: {(record["object_type"], record["object_id"]) for record in group["records"]}
+        for group in report["rejected"]
+    }
 
 
 # ---------------------------------------------------------------- the journal

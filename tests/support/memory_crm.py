@@ -33,7 +33,8 @@ class InMemoryCrm:
     records: dict[str, dict[str, dict[str, str | None]]] = field(default_factory=dict)
     links: dict[tuple[str, str], dict[str, dict[str, Association]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
-    # Called with (object_type, {id: properties}) before an update is applied; returns per-id failures.
+    # Called with (object_type, {id: properties}) before an update is applied; returns per-id failures (a 207), or
+    # raises what HubSpot would answer for the whole batch (e.g. RequestRejected: a 400 VALIDATION_ERROR).
     reject: Callable[[str, Mapping[str, Mapping[str, str]]], dict[str, str]] | None = None
     _next_id: int = 1000
 
@@ -116,6 +117,13 @@ class InMemoryCrm:
             self._write(object_type, object_id, values)
             result.records[object_id] = self._record(object_type, object_id, [LIFECYCLE_STAGE])
         return result
+
+    def update_record(self, object_type: str, object_id: str, properties: Mapping[str, str]) -> Record | None:
+        self.calls.append(Call("update_record", object_type, (object_id,), (properties.get(LIFECYCLE_STAGE, ""),)))
+        if object_id not in self.records.get(object_type, {}):
+            return None
+        self._write(object_type, object_id, properties)
+        return self._record(object_type, object_id, list(properties))
 
     def _write(self, object_type: str, object_id: str, values: Mapping[str, str]) -> None:
         current = self.records[object_type][object_id]

@@ -63,7 +63,7 @@ def run_pipeline(
     try:
         begun = steps.begin(RunRequest.model_validate(request), execution, services)
         state = ExecutionState.model_validate(begun.model_dump())
-        run = begun.run
+        run = steps.load_run(services.store, execution)
         if state.undo is not None:
             while not state.undo.done:
                 state.undo = steps.undo(run, state.undo, services, LAMBDA_MS)

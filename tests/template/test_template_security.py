@@ -1,5 +1,6 @@
 """Security properties of the transformed template: storage encryption and access, least-privilege roles."""
 
+import re
 from typing import Any
 
 import pytest
@@ -170,3 +171,19 @@ def test_only_the_report_step_writes_reports_and_only_begin_the_run_index(resour
         assert writers[report_file] == {"ReportFunction"}, report_file
     assert writers["runs/index/*"] == {"AuditPlanFunction"}
     assert writers["work/*/plan-counts.json"] == {"ProgressFunction"}
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://api.hubapi.com", True),
+        ("http://api.hubapi.com", False),
+        ("https://", False),
+        ("api.hubapi.com", False),
+    ],
+)
+def test_the_hubspot_base_url_parameter_takes_https_only(sam_template: Any, url: str, accepted: bool) -> None:
+    # CloudFormation matches AllowedPattern against the whole value (moto does not check it: the offline harness
+    # may aim the functions at the sandbox on 127.0.0.1, which the functions' own settings allow).
+    pattern = sam_template.body["Parameters"]["HubSpotBaseUrl"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, url)) is accepted

@@ -5,8 +5,12 @@ import re
 from datetime import UTC, datetime
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
+from lifecycle_guard.changes import ChangedRecord
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.overrides import Override
+from lifecycle_guard.pending import QuarantinedMarker
+from lifecycle_guard.rejections import RejectedRecord, RejectedRecords
 from lifecycle_guard.report_html import render_html
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.verification import Check
@@ -45,8 +49,10 @@ def report(**changes) -> RunReport:
 
 
 def test_the_page_is_self_contained_and_escapes_portal_text():
-    page = render_html(report())
-    assert not re.search(r"<script|<link|@import|url\(|src=|https?://", page)
+    page = render_html(report(portal_id=42))
+    # nothing is loaded from anywhere; the only addresses are links into the portal in HubSpot
+    assert not re.search(r"<script|<link|@import|url\(|src=", page)
+    assert set(re.findall(r"https?://[^/]+", page)) <= {"https://app.hubspot.com"}
     assert page.count("<svg") == 2  # a before/after funnel per object type
     assert "&lt;Nurture &amp; Co&gt;" in page
     assert "<Nurture" not in page
@@ -73,3 +79,89 @@ def test_a_succeeded_summary_has_no_error():
     assert (summary["error"], summary["cause"]) == (None, None)
     assert summary["changes_by_rule"] == {"contacts missing:primary_company": 4}
     assert summary["before"]["contacts"] == {"total": 12, "missing": 4, "unrecognised": 0}
+
+
+def test_the_page_lists_the_runs_config_overrides_and_marks_those_that_loosen_safety():
+    overrides = [
+        Override(path="caps.max_percent", deployed=20, effective=90, loosens=True),
+        Override(path="prevention.enabled", deployed=True, effective=False, loosens=False),
+    ]
+    page = render_html(report(overrides=overrides))
+    section = page.split("<h2>Config overrides of this run</h2>", 1)[1].split("<h2>", 1)[0]
+    rows = re.findall(
+        r"<tr><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>", section
+    )
+    assert rows == [("caps.max_percent", "20", "90", "loosens safety"), ("prevention.enabled", "true", "false", "")]
+
+
+def test_an_admin_sees_why_first_the_rules_in_words_each_changed_record_and_the_checks_tally():
+    failed_check = Check(name="no contacts missing a stage", status="FAIL", observed="3")
+    skipped_check = Check(name="live prevention test", status="SKIPPED", detail="dry run")
+    changed = ChangedRecord(
+        object_type=ObjectType.CONTACTS,
+        object_id="101",
+        label="Ada <ada@example.com>",
+        before="7001",
+        after="lead",
+        target="lead",
+        rule="evangelist:no_qualifying_company",
+        outcome="applied",
+    )
+    rule = RuleCount(
+        object_type=ObjectType.CONTACTS,
+        rule="evangelist:no_qualifying_company",
+        kind="backward",
+        planned=6,
+        target="lead",
+        description="Evangelist → Lead: primary company (if any) is not Customer",
+    )
+    page = render_html(
+        report(
+            outcome="checks_failed",
+            portal_id=42,
+            checks=[failed_check, skipped_check],
+            changes=[rule],
+            changed_records=[changed],
+            changed_total=1,
+        )
+    )
+    # the reason the run did not succeed comes before the charts
+    assert page.index("check failed: no contacts missing a stage") < page.index("<svg")
+    assert "Evangelist → Lead: primary company (if any) is not Customer</td>" in page
+    assert '<a href="https://app.hubspot.com/contacts/42/record/0-1/101">Ada &lt;ada@example.com&gt;</a>' in page
+    assert "<td>&lt;Nurture &amp; Co&gt;</td><td>Lead</td>" in page  # before -> after, by the portal's labels
+    assert "1 passed, 1 failed, 1 skipped" not in page
+    assert "0 passed, 1 failed, 1 skipped" in page
+    assert ">True<" not in page
+
+
+def test_a_dry_run_previews_the_after_state():
+    planned = AuditSnapshot(taken_at=AT, counts={t: counts(9, 1, 2, 0) for t in ObjectType})
+    page = render_html(report(mode="dry-run", planned_after=planned))  # after: the untouched portal
+    assert "after (planned: dry run, nothing written)" in page
+    assert ">9<" in page  # the planned lead count is drawn
+
+
+def test_the_page_lists_refused_records_by_reason_and_the_quarantined_markers():
+    refused = RejectedRecords(
+        reason="validation rule",
+        count=2,
+        records=[
+            RejectedRecord(
+                object_type="contacts", object_id="101", value="lead", detail="VALIDATION_ERROR: <b>no</b> leads"
+            )
+        ],
+    )
+    marker = QuarantinedMarker(
+        key="work/quarantine/old/000001-contacts-backward-0000.json",
+        marker_key="work/pending/old/000001-contacts-backward-0000.json",
+        reason="its body names run 'other', its key run 'old'",
+        quarantined_by="nightly-1",
+        quarantined_at=AT,
+    )
+    page = render_html(report(rejected=[refused], quarantined=[marker]))
+    assert "validation rule: 2 (the first 1 listed; the journal has all)" in page
+    assert ">101<" in page
+    assert "&lt;b&gt;no&lt;/b&gt; leads" in page
+    assert "work/quarantine/old/000001-contacts-backward-0000.json" in page
+    assert "its body names run &#x27;other&#x27;" in page

@@ -155,6 +155,20 @@ class CrmEndpoints:
                 result.failed[str(object_id)] = reason
         return result
 
+    def update_record(self, object_type: str, object_id: str, properties: Mapping[str, str]) -> Record | None:
+        """``PATCH /crm/v3/objects/{type}/{id}``: absolute values, so retried like the batch update."""
+        try:
+            reply = self._sdk(
+                f"PATCH /crm/v3/objects/{object_type}/{{id}}",
+                self._basic_api.update,
+                object_type,
+                object_id,
+                {"properties": dict(properties)},
+            )
+        except NotFound:
+            return None
+        return Record(str(reply["id"]), reply.get("properties") or {})
+
     def create(self, object_type: str, properties: Mapping[str, str], *, retry: bool = False) -> Record:
         """Not retried on 5xx unless ``retry`` (the caller can clean up a duplicate): unlike our updates, a
         repeated create is not idempotent."""

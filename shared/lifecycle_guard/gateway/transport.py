@@ -131,7 +131,7 @@ class Transport:
                 self.usage.backoff_seconds += delay
                 self._sleep(delay)
             else:
-                raise _error_for(status, endpoint, message, category)
+                raise _error_for(status, endpoint, message, category, _required_scopes(body))
             self.usage.retries += 1
 
     def _paced_attempt(self, endpoint: str, call: Call, *, search: bool) -> tuple[int, Mapping[str, str], Any]:
@@ -206,14 +206,34 @@ def _attempt(call: Call) -> tuple[int, Mapping[str, str], Any]:
         return 0, {}, None
 
 
-def _error_for(status: int, endpoint: str, message: str, category: str | None) -> HubSpotError:
+def _required_scopes(body: Any) -> list[str]:
+    """The scopes a 403 names: HubSpot's MISSING_SCOPES body lists them under ``errors[].context``, as
+    ``requiredScopes`` (seen in real responses: HubSpot/hubspot-api-nodejs#268, 3RD-PARTY) or
+    ``requiredGranularScopes`` (UNCONFIRMED spelling, which the sandbox sends); either may be absent."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    scopes: list[str] = []
+    for error in errors if isinstance(errors, list) else []:
+        context = error.get("context") if isinstance(error, dict) else None
+        for key in ("requiredGranularScopes", "requiredScopes"):
+            named = context.get(key) if isinstance(context, dict) else None
+            scopes += [str(scope) for scope in named or () if str(scope) not in scopes]
+    return scopes
+
+
+def _error_for(
+    status: int, endpoint: str, message: str, category: str | None, required_scopes: list[str]
+) -> HubSpotError:
     text = f"{endpoint}: HTTP {status}: {message}"
+    kind: type[HubSpotError] = RequestRejected
     if status == 401:
-        return AuthenticationFailed(f"HubSpot rejected the token (401): {message}", status=401, category=category)
-    if status == 403:
-        return MissingScopes(f"{text} (category {category})", status=403, category=category)
-    if status == 404:
-        return NotFound(text, status=404, category=category)
-    if status in _RETRYABLE_STATUSES:
-        return HubSpotUnavailable(text, status=status, category=category)
-    return RequestRejected(text, status=status, category=category)
+        kind, text = AuthenticationFailed, f"HubSpot rejected the token (401): {message}"
+    elif status == 403:
+        # Said plainly, because this is where a token whose scopes could not be checked in advance (a service key,
+        # an OAuth token: no introspection) first shows what it lacks.
+        needs = f" The token needs one of the scopes {', '.join(required_scopes)}." if required_scopes else ""
+        kind, text = MissingScopes, f"HubSpot refused the token at {text} (category {category}).{needs}"
+    elif status == 404:
+        kind = NotFound
+    elif status in _RETRYABLE_STATUSES:
+        kind = HubSpotUnavailable
+    return kind(text, status=status, category=category, hubspot_message=message)

@@ -3,6 +3,7 @@ fix worker settles each job) -> prevent -> start the probe -> verify -> report; 
 The Lambda handlers parse their event (``contracts``) and call these."""
 
 from lifecycle_guard.steps.begin import begin
+from lifecycle_guard.steps.context import load_run
 from lifecycle_guard.steps.fix import dispatch, fix_job, poll, poll_wait_seconds
 from lifecycle_guard.steps.plan import plan
 from lifecycle_guard.steps.report import report
@@ -13,6 +14,7 @@ __all__ = [
     "begin",
     "dispatch",
     "fix_job",
+    "load_run",
     "plan",
     "poll",
     "poll_wait_seconds",

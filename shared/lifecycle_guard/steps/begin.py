@@ -7,11 +7,12 @@ import json
 
 from lifecycle_guard.audit import audit
 from lifecycle_guard.config import ConfigError, Mode, validate_for_portal
-from lifecycle_guard.contracts import Begun, ExecutionInfo, RunContext, RunRequest, UndoCursor
+from lifecycle_guard.contracts import Begun, ExecutionInfo, RunContext, RunRef, RunRequest, UndoCursor
 from lifecycle_guard.crm import MissingScopes
 from lifecycle_guard.fixing import recover_pending
 from lifecycle_guard.layout import RunLayout, index_key
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.overrides import resolve_config
 from lifecycle_guard.planning import PlanCursor
 from lifecycle_guard.runtime import Services
 
@@ -27,13 +28,19 @@ class UnknownRunError(LookupError):
 def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> Begun:
     run_id = execution.name
     layout = RunLayout.for_run(run_id, execution.start_time)
-    config = services.settings.config(request.config)
+    config, overrides = resolve_config(
+        services.settings.deployed_json,
+        request.config,
+        services.budget_bounds(),
+        allow_loosening=request.allow_loosening,
+    )
     undo_prefix = _undone_prefix(services, request.undo_run_id) if request.action == "undo" else None
     apply = request.mode is Mode.APPLY
     with services.hubspot(run_id, config) as gateway:
         catalogs = {object_type: gateway.crm.stage_catalog(object_type) for object_type in ObjectType}
         validate_for_portal(config, catalogs)
-        check_scopes(gateway.token.scopes(), write=apply)
+        scopes = gateway.token.scopes()
+        check_scopes(scopes, write=apply)
         services.tracker.acquire_lock(run_id, execution.id, LOCK_TTL_SECONDS, services.execution_running)
         services.tracker.start_run(run_id, layout.prefix)
         services.store.put(layout.index, json.dumps({"prefix": layout.prefix}).encode())
@@ -50,14 +57,17 @@ def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> 
             config=config,
             stages={t: [(s.value, s.label) for s in catalog.stages] for t, catalog in catalogs.items()},
             before=audit(gateway.crm, catalogs),
+            token_scopes_checked=scopes is not None,
             undo_run_id=request.undo_run_id,
             undo_prefix=undo_prefix,
             force=request.force,
+            overrides=overrides,
         )
         services.store.put(layout.context, run.model_dump_json().encode())
+    ref = RunRef(run_id=run_id, action=request.action, mode=request.mode)
     if request.action == "undo":
-        return Begun(run=run, undo=UndoCursor())
-    return Begun(run=run, plan=PlanCursor())
+        return Begun(run=ref, undo=UndoCursor())
+    return Begun(run=ref, plan=PlanCursor())
 
 
 def check_scopes(scopes: frozenset[str] | None, *, write: bool) -> None:

@@ -10,11 +10,12 @@ from lifecycle_guard.caps import check_caps
 from lifecycle_guard.contracts import ProgressStatus, RunContext
 from lifecycle_guard.crm import AuthenticationFailed, DailyLimitReached, MissingScopes
 from lifecycle_guard.fixing import Fixer, FixMode
-from lifecycle_guard.jobs import FixJob, count_rules
+from lifecycle_guard.jobs import FixJob, JobId, count_rules
 from lifecycle_guard.layout import context_key
 from lifecycle_guard.plan_store import PlanStore
 from lifecycle_guard.queue import FixJobMessage
 from lifecycle_guard.runtime import Services
+from lifecycle_guard.steps.context import RunContextError
 
 STALL_SECONDS = 2 * 3600  # no job finished for this long: stop waiting, report the unfinished jobs
 MAX_POLL_SECONDS = 300
@@ -62,6 +63,22 @@ def poll(run: RunContext, services: Services) -> ProgressStatus:
     )
 
 
+def _job_of(message: FixJobMessage, services: Services) -> tuple[RunContext, FixJob]:
+    """The run and the job a message names, as Dispatch stored them; a message pointing anywhere else (a job key
+    outside its run's plan, a context of another run) is refused."""
+    body = services.store.get(context_key(message.run_id))
+    run = RunContext.model_validate_json(body) if body else None
+    if run is None or run.run_id != message.run_id:
+        raise RunContextError(f"fix job {message.job_id}: no stored context of run {message.run_id!r}")
+    job_key = run.layout.job(str(JobId.parse(message.job_id)))
+    if message.job_key != job_key:
+        raise RunContextError(f"fix job {message.job_id}: its key {message.job_key!r} is not the plan's {job_key!r}")
+    stored = services.store.get(job_key)
+    if stored is None:
+        raise RunContextError(f"fix job {message.job_id}: {job_key} does not exist")
+    return run, FixJob.from_json(stored)
+
+
 def poll_wait_seconds(minimum: int, waited: float) -> int:
     """A tenth of the time already spent waiting, between ``minimum`` and five minutes.
 
@@ -76,11 +93,14 @@ def fix_job(message: FixJobMessage, receive_count: int, services: Services) -> d
     tracker = services.tracker
     if tracker.state(message.run_id).status != "running":
         return {"job_id": message.job_id, "status": "skipped", "reason": "the run is no longer running"}
+    try:
+        run, job = _job_of(message, services)
+    except (RunContextError, ValueError) as exc:
+        # Not a job any run planned: nothing to retry, and no run's counters to touch.
+        return {"job_id": message.job_id, "status": "refused", "reason": str(exc)}
     attempt = tracker.start_job(message.run_id, message.job_id)
     if attempt.settled:
         return {"job_id": message.job_id, "status": attempt.previous_status, "reason": "already settled"}
-    run = RunContext.model_validate_json(services.store.get(context_key(message.run_id)) or b"{}")
-    job = FixJob.from_json(services.store.get(message.job_key) or b"{}")
     job_id = str(job.job_id)
     try:
         with services.hubspot(run.run_id, run.config, worker=True) as gateway:

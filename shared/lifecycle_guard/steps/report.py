@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 
-from lifecycle_guard.contracts import ExecutionInfo, ExecutionState
-from lifecycle_guard.journal import compact_journal, utcnow
+from lifecycle_guard.changes import ChangedRecord, changed_records, final_values, write_changes
+from lifecycle_guard.contracts import CatchPayload, ExecutionInfo, ExecutionState, RunContext
+from lifecycle_guard.jobs import RuleCount
+from lifecycle_guard.journal import compact_journal, read_journal, utcnow
 from lifecycle_guard.layout import LATEST_REPORT_HTML, LATEST_REPORT_JSON, RunLayout
+from lifecycle_guard.pending import quarantined_markers
 from lifecycle_guard.plan_store import PlanStore
-from lifecycle_guard.report_builder import build_report
+from lifecycle_guard.rejections import RejectionCollector
+from lifecycle_guard.report_builder import build_report, in_words
 from lifecycle_guard.report_html import render_html
 from lifecycle_guard.reporting import RunSummary
 from lifecycle_guard.runtime import Services
+from lifecycle_guard.steps.context import RunContextError, stored_run
 from lifecycle_guard.storage import ObjectStore
 
 RESIDUE_SAMPLE = 100
@@ -20,33 +25,59 @@ HTML = "text/html; charset=utf-8"
 
 
 def report(execution: ExecutionInfo, state: ExecutionState, services: Services) -> RunSummary:
-    run = state.run
+    """Only what Begin stored for this execution says which run this is: a report never acts on another run's
+    lock, files or ``latest/``, and a run that did not get past Begin does not move ``latest/``."""
+    try:
+        run = stored_run(services.store, execution)
+    except RunContextError as exc:
+        run = None
+        state = state.model_copy(
+            update={"failure": state.failure or CatchPayload(Error="RunContextError", Cause=str(exc))}
+        )
     layout = run.layout if run else RunLayout.for_run(execution.name, execution.start_time)
-    compact_journal(services.store, layout)
+    rejected = RejectionCollector()
+    compact_journal(services.store, layout, inspect=rejected.scan)
     files = {"report_json": layout.report_json, "report_html": layout.report_html, "journal": layout.journal}
-    planned = []
+    planned: list[RuleCount] = []
+    changed: tuple[list[ChangedRecord], int] = ([], 0)
     if run and run.action == "run":
         plans = PlanStore(services.store, layout)
         planned = plans.counts()
         files["plan"] = plans.export(run.catalogs())
+        changed = _changed_records(services.store, run, plans)
+        files["changes_csv"] = layout.changes_csv
     tracker = services.tracker.state(layout.run_id)
     built = build_report(
         execution,
+        run,
         state,
         tracker,
         planned=planned,
+        changed=changed,
         residue=_residue(services.store, layout),
         files=files,
         finished_at=utcnow(),
+        rejected=rejected.groups(),
+        quarantined=quarantined_markers(services.store),
     )
     body, page = built.model_dump_json(indent=2).encode(), render_html(built).encode()
     services.store.put(layout.report_json, body)
     services.store.put(layout.report_html, page, HTML)
-    services.store.put(LATEST_REPORT_JSON, body)
-    services.store.put(LATEST_REPORT_HTML, page, HTML)
+    if run is not None:
+        services.store.put(LATEST_REPORT_JSON, body)
+        services.store.put(LATEST_REPORT_HTML, page, HTML)
     services.tracker.finish_run(layout.run_id, built.outcome)
     services.tracker.release_lock(layout.run_id)
     return built.summary()
+
+
+def _changed_records(store: ObjectStore, run: RunContext, plans: PlanStore) -> tuple[list[ChangedRecord], int]:
+    """Every planned change with the journal's final word on it (a dry run's: "would change"), to changes.csv."""
+    finals = final_values(read_journal(store, run.layout)) if run.apply else None
+    rows = changed_records((change for job in plans.jobs() for change in job.changes), finals)
+    return write_changes(
+        store, run.layout, rows, lambda row: in_words(run, row.object_type, row.rule, row.target), portal_id=None
+    )
 
 
 def _residue(store: ObjectStore, layout: RunLayout) -> list[dict[str, str]]:

@@ -1,0 +1,107 @@
+"""A run's config overrides (the execution input's ``config``) may tighten safety freely; loosening it needs the
+input to say so (``allow_loosening``), and the report shows every override, loosening marked.
+
+The deployed config (``GuardConfig`` in template.yaml) is what an operator reviewed; anyone who can start an
+execution can pass overrides, so an override that raises a cap, spends more of HubSpot's budget or lowers the daily
+watermark must be deliberate. Whatever the input says, the burst budget it sets never exceeds the portal's tier.
+(The deployed config may: aimed at a HubSpot-compatible test server, an operator can run without HubSpot's limits,
+as the offline benchmarks do.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from lifecycle_guard.config import ConfigError, GuardConfig, load_config
+
+
+class Override(BaseModel):
+    path: str  # e.g. "caps.max_percent"
+    deployed: Any
+    effective: Any
+    loosens: bool
+
+
+class BudgetBounds(BaseModel):
+    """What an unset budget means for this deployment, and what it may never exceed."""
+
+    tier_requests_per_10s: int  # the portal's burst limit (HubSpotApiTier)
+    default_requests_per_10s: int  # the tier's limit x ApiBudgetPercent
+    default_worker_share: float  # 1 / the tier's fix workers
+
+
+# Per safety setting: its value as a number where None means its default, and whether a bigger number is looser.
+_Measure = Callable[[GuardConfig, BudgetBounds], float]
+_SAFETY: dict[str, tuple[_Measure, bool]] = {
+    "caps.max_changes": (lambda c, _b: float("inf") if c.caps.max_changes is None else c.caps.max_changes, True),
+    "caps.max_percent": (lambda c, _b: c.caps.max_percent, True),
+    "budget.requests_per_10s": (
+        lambda c, b: c.budget.requests_per_10s or b.default_requests_per_10s,
+        True,
+    ),
+    "budget.worker_share": (
+        lambda c, b: b.default_worker_share if c.budget.worker_share is None else c.budget.worker_share,
+        True,
+    ),
+    "budget.daily_watermark": (lambda c, _b: c.budget.daily_watermark, False),
+}
+
+
+def _value(config: GuardConfig, path: str) -> Any:
+    value: Any = config
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+def _paths(overrides: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted paths an override mapping sets (a ``disallowed`` map counts whole, as the merge replaces it)."""
+    paths = []
+    for key, value in overrides.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and key != "disallowed":
+            paths.extend(_paths(value, f"{path}."))
+        else:
+            paths.append(path)
+    return paths
+
+
+def resolve_config(
+    deployed_json: str, overrides: Mapping[str, Any], bounds: BudgetBounds, *, allow_loosening: bool
+) -> tuple[GuardConfig, list[Override]]:
+    """The run's config and what its overrides changed; ConfigError when an override loosens safety without
+    ``allow_loosening``, or when the budget (deployed or overridden) exceeds the tier."""
+    deployed = load_config(deployed_json)
+    effective = load_config(deployed_json, overrides)
+    changed: list[Override] = []
+    for path in _paths(overrides):
+        try:
+            before, after = _value(deployed, path), _value(effective, path)
+        except AttributeError:
+            continue  # a key load_config already refused
+        measure = _SAFETY.get(path)
+        loosens = False
+        if measure is not None:
+            value_of, bigger_is_looser = measure
+            was, now = value_of(deployed, bounds), value_of(effective, bounds)
+            loosens = now > was if bigger_is_looser else now < was
+        if before != after:
+            changed.append(Override(path=path, deployed=before, effective=after, loosens=loosens))
+    refused = [o for o in changed if o.loosens]
+    if refused and not allow_loosening:
+        raise ConfigError(
+            "the run's config overrides loosen safety settings: "
+            + "; ".join(f"{o.path} {o.deployed!r} -> {o.effective!r}" for o in refused)
+            + '. Nothing was written. Start the run with "allow_loosening": true if that is intended.'
+        )
+    requested = effective.budget.requests_per_10s
+    overridden = any(o.path == "budget.requests_per_10s" for o in changed)
+    if overridden and requested is not None and requested > bounds.tier_requests_per_10s:
+        raise ConfigError(
+            f"budget.requests_per_10s={requested} exceeds the portal's API tier ({bounds.tier_requests_per_10s} "
+            "requests per 10 s): HubSpot would throttle every other integration. Nothing was written."
+        )
+    return effective, changed

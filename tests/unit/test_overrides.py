@@ -1,0 +1,119 @@
+"""What an execution input may change in the deployed config: tightening freely, loosening only when it says so,
+and never a budget above the portal's tier; the input's sizes are bounded; HubSpot only over TLS."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from lifecycle_guard.config import ConfigError
+from lifecycle_guard.contracts import MAX_CONFIG_OVERRIDE_BYTES, RunRequest
+from lifecycle_guard.overrides import BudgetBounds, resolve_config
+from lifecycle_guard.runtime import Settings, SettingsError
+
+BOUNDS = BudgetBounds(tier_requests_per_10s=190, default_requests_per_10s=95, default_worker_share=0.25)
+DEPLOYED = json.dumps({"caps": {"max_changes": 1000, "max_percent": 20}, "budget": {"daily_watermark": 5000}})
+
+
+@pytest.mark.parametrize(
+    "tighter",
+    [
+        {"caps": {"max_changes": 10}},
+        {"caps": {"max_percent": 5}},
+        {"budget": {"requests_per_10s": 50}},
+        {"budget": {"worker_share": 0.1}},
+        {"budget": {"daily_watermark": 20_000}},
+    ],
+)
+def test_an_override_that_tightens_needs_no_flag_and_is_listed(tighter):
+    config, overrides = resolve_config(DEPLOYED, tighter, BOUNDS, allow_loosening=False)
+    ((section, values),) = tighter.items()
+    ((name, value),) = values.items()
+    assert getattr(getattr(config, section), name) == value
+    assert [(o.path, o.effective, o.loosens) for o in overrides] == [(f"{section}.{name}", value, False)]
+
+
+@pytest.mark.parametrize(
+    ("looser", "path"),
+    [
+        ({"caps": {"max_changes": None}}, "caps.max_changes"),  # unlimited
+        ({"caps": {"max_percent": 90}}, "caps.max_percent"),
+        ({"budget": {"requests_per_10s": 150}}, "budget.requests_per_10s"),  # above the deployed 95
+        ({"budget": {"worker_share": 1.0}}, "budget.worker_share"),
+        ({"budget": {"daily_watermark": 0}}, "budget.daily_watermark"),
+    ],
+)
+def test_an_override_that_loosens_is_refused_without_the_flag_and_marked_with_it(looser, path):
+    with pytest.raises(ConfigError, match=rf"loosen safety settings: {path}.*allow_loosening"):
+        resolve_config(DEPLOYED, looser, BOUNDS, allow_loosening=False)
+    _, overrides = resolve_config(DEPLOYED, looser, BOUNDS, allow_loosening=True)
+    assert [(o.path, o.loosens) for o in overrides] == [(path, True)]
+
+
+def test_other_overrides_are_listed_and_an_unchanged_value_is_not():
+    overrides = {"prevention": {"enabled": False}, "caps": {"max_percent": 20}}
+    _, changed = resolve_config(DEPLOYED, overrides, BOUNDS, allow_loosening=False)
+    assert [(o.path, o.deployed, o.effective, o.loosens) for o in changed] == [
+        ("prevention.enabled", True, False, False)
+    ]
+
+
+def test_no_override_may_take_the_budget_above_the_tier():
+    with pytest.raises(ConfigError, match="exceeds the portal's API tier"):
+        resolve_config(DEPLOYED, {"budget": {"requests_per_10s": 250}}, BOUNDS, allow_loosening=True)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("source", "x" * 65),
+        ("source", "<script>"),
+        ("undo_run_id", "run/../../other"),
+        ("undo_run_id", "r" * 81),
+        ("config", {"contacts": {"disallowed": {f"stage{n}": "lead" for n in range(1000)}}}),
+    ],
+)
+def test_the_input_is_bounded(field, value):
+    with pytest.raises(ValidationError, match=field):
+        RunRequest.model_validate({field: value})
+    assert len(json.dumps({"contacts": {"disallowed": {f"stage{n}": "lead" for n in range(1000)}}})) > (
+        MAX_CONFIG_OVERRIDE_BYTES
+    )
+
+
+ENVIRONMENT = {
+    "BUCKET_NAME": "b",
+    "TABLE_NAME": "t",
+    "HUBSPOT_TOKEN_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:t",
+    "API_REQUESTS_PER_10S": "190",
+    "API_BUDGET_PERCENT": "50",
+    "FIX_WORKERS": "4",
+}
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://api.hubapi.com", True),
+        ("http://127.0.0.1:8090", True),  # the offline harness's sandbox
+        ("http://api.hubapi.com", False),
+        ("http://127.0.0.1.example.com", False),
+        ("ftp://api.hubapi.com", False),
+    ],
+)
+def test_hubspot_is_reached_over_tls_only(url, allowed):
+    environment = {**ENVIRONMENT, "HUBSPOT_BASE_URL": url}
+    if allowed:
+        assert Settings.from_environment(environment).base_url == url
+    else:
+        with pytest.raises(SettingsError, match="must be an https:// URL"):
+            Settings.from_environment(environment)
+
+
+def test_a_function_missing_a_variable_it_needs_fails_at_cold_start_naming_it():
+    with pytest.raises(SettingsError, match="TABLE_NAME"):
+        Settings.from_environment({k: v for k, v in ENVIRONMENT.items() if k != "TABLE_NAME"})
+    with pytest.raises(SettingsError, match="FIX_JOB_QUEUE_URL"):
+        Settings.from_environment(ENVIRONMENT, require=["job_queue_url"])
