@@ -38,9 +38,12 @@ def quarantine_key(marker_key: str) -> str:
     return QUARANTINE_PREFIX + marker_key.removeprefix(PENDING_PREFIX)
 
 
+UNDONE_SUFFIX = ".undone.json"
+
+
 def undone_key(run_id: str) -> str:
-    """Written when an undo of ``run_id`` succeeded: a second undo of it needs ``force``."""
-    return f"{INDEX_PREFIX}{run_id}.undone.json"
+    """Written when an undo of ``run_id`` finished: a second undo of it needs ``force``."""
+    return f"{INDEX_PREFIX}{run_id}{UNDONE_SUFFIX}"
 
 
 def context_key(run_id: str) -> str:
