@@ -12,11 +12,22 @@ from support.oracle import actual_stages, differences, expected_stages
 from support.pipeline import run_pipeline
 
 from hubspot_sandbox import PortalSpec, StageMix, generate_portal
+from lifecycle_guard.config import load_config
 from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
+from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.stages import StageCatalog
+from lifecycle_guard.workflows import desired_flows
 
 APPLY = {"action": "run", "mode": "apply", "config": {"verification": {"live_test_wait_seconds": 1}}}
 SPEC = PortalSpec(contacts=1500, companies=150, seed=21)
+DEFAULT_STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"]
+CATALOGS = {
+    t: StageCatalog.from_property(
+        t, {"options": [{"value": v, "label": v, "displayOrder": i} for i, v in enumerate(DEFAULT_STAGES)]}
+    )
+    for t in ObjectType
+}
 
 
 def batch_updates(stats: dict) -> int:
@@ -229,3 +240,40 @@ def test_an_undo_holds_against_our_own_prevention_flows_and_is_not_repeated(aws,
     assert sandbox.stats()["write_requests"] == writes
     forced = {"action": "undo", "mode": "apply", "undo_run_id": "fix-flows", "force": True}
     assert run_pipeline(services, forced, name="undo-h")["outcome"] == "succeeded"
+
+
+def test_an_undo_reports_restores_another_workflow_set_again(aws, start_sandbox, make_services):
+    # GIVEN a run fixed without our prevention flows, and then a customer's own workflow that gives every contact
+    # with no stage "lead" (not ours: the undo leaves it alone)
+    portal = generate_portal(SPEC)
+    before = actual_stages(portal)
+    sandbox = start_sandbox(portal)
+    services = make_services(sandbox, config={"prevention": {"enabled": False}, "verification": {"live_test": False}})
+    fixed = run_pipeline(services, APPLY, name="fix-theirs")
+    assert fixed["outcome"] == "succeeded", fixed
+    theirs = {
+        **desired_flows(load_config({}), CATALOGS)[0],
+        "name": "Marketing: new contacts are leads",
+        "description": "the customer's own",
+        "customProperties": {},
+        "isEnabled": True,
+    }
+    flow_id = portal.create_flow(theirs)["id"]
+    # WHEN the run is undone
+    undone = run_pipeline(
+        services, {"action": "undo", "mode": "apply", "undo_run_id": "fix-theirs"}, name="undo-theirs"
+    )
+    # THEN the read-back finds each contact restored to no stage at lead again, and says so: a failed check, not
+    # "restored"
+    time.sleep(0.5)
+    reset = [k for k, stage in before.items() if k[0] == "contacts" and stage == "" and actual_stages(portal)[k]]
+    report = json.loads(read(aws, undone["files"]["report_json"]))
+    assert undone["outcome"] == "checks_failed", undone
+    assert undone["checks"]["restored values held"] == "FAIL"
+    assert report["restores"]["reset_by_workflow"] == len(reset) > 0
+    assert report["restores"]["held"] == report["restores"]["checked"] - len(reset)
+    assert "now 'lead'" in report["restores"]["examples"][0]
+    # ... and the customer's workflow was neither switched off nor changed
+    assert report["flows_paused"] == []
+    assert portal.flow(flow_id)["isEnabled"] is True
+    assert portal.flow(flow_id)["revisionId"] == "1"
