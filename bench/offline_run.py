@@ -42,7 +42,7 @@ from common import memory_mb, phase_windows
 from lifecycle_guard.config import load_config
 from lifecycle_guard_offline.executions import wait_for_execution
 from lifecycle_guard_offline.harness import OfflineApp
-from lifecycle_guard_offline.local_run import PHASES
+from lifecycle_guard_offline.phase_watch import PHASES
 
 POLL_SECONDS = 0.5  # how often the finished state is checked: rarely, this process is what is measured
 # The CLI's phases, with the live test's fixed wait apart from the verification's work.

@@ -1,4 +1,5 @@
-"""Ensure the prevention workflows exist in HubSpot, idempotently by name."""
+"""Ensure the prevention workflows exist in HubSpot, idempotently by name; for an undo, switch them off while it
+restores and back on after."""
 
 from typing import Any
 
@@ -22,7 +23,16 @@ services = Services(Settings.from_environment())
 @metrics.log_metrics
 @event_parser(model=PreventionEvent)
 def lambda_handler(event: PreventionEvent, context: LambdaContext) -> dict[str, Any]:
-    outcome = steps.prevent(steps.load_run(services.store, event.execution), services)
+    run = steps.load_run(services.store, event.execution)
+    if event.step == "pause":
+        paused = steps.pause_prevention(run, services)
+        logger.info("prevention workflows switched off", flow_ids=paused.flow_ids)
+        return paused.model_dump(mode="json")
+    if event.step == "resume":
+        resumed = steps.resume_prevention(run, services)
+        logger.info("prevention workflows switched back on", flow_ids=resumed.flow_ids)
+        return resumed.model_dump(mode="json")
+    outcome = steps.prevent(run, services)
     metrics.add_metric(name="PreventionFailed", unit=MetricUnit.Count, value=int(outcome.status == "failed"))
     logger.info("prevention workflows", status=outcome.status, flows=[f.action for f in outcome.flows])
     return outcome.model_dump(mode="json")

@@ -3,6 +3,10 @@
 Without ``--hubspot-url`` the commands work on a generated dirty portal served by the built-in HubSpot sandbox
 (the demo). With it they work on any HubSpot-compatible API, a real portal included; writing to anything but the
 built-in sandbox needs ``--apply``.
+
+Exit status: 0 the command succeeded (a run: every check passed); 1 the run failed or a check failed (its report
+says why); 2 bad command-line input or config; 3 the portal cannot be used (unreachable, not a HubSpot API, the
+token refused); 4 another run is using OUT; 128 + the signal's number when stopped by one (130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -10,30 +14,58 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from uuid import uuid4
 
 from hubspot_sandbox import PortalSpec, Sandbox, SandboxSettings, generate_portal
 from hubspot_sandbox.cli import serve_until_signalled
 from lifecycle_guard.audit import audit
-from lifecycle_guard.config import ConfigError, load_config
+from lifecycle_guard.config import ConfigError, GuardConfig, load_config, resolve_stage_labels, validate_for_portal
 from lifecycle_guard.crm import HubSpotError
 from lifecycle_guard.gateway import HubSpotGateway
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard_offline.console import ProgressPrinter, before_after_table, outcome_line, report_table
-from lifecycle_guard_offline.local_run import MIRROR, LocalRun
+from lifecycle_guard.stages import StageCatalog
+from lifecycle_guard_offline.bucket_mirror import BucketMirror
+from lifecycle_guard_offline.console import (
+    ProgressPrinter,
+    audit_table,
+    failure_lines,
+    interrupted_line,
+    outcome_line,
+    report_table,
+)
+from lifecycle_guard_offline.local_run import InterruptedRun, LocalRun, LocalRunResult
+from lifecycle_guard_offline.probes import remove_run_probes, sweep_strays
+from lifecycle_guard_offline.run_lock import RunBusyError, RunLock
+from lifecycle_guard_offline.stop_signals import Interrupted, StopSignals, exit_status
+from lifecycle_guard_offline.target_check import TargetError, read_stage_catalogs
 
 # The built-in sandbox behaves like a Professional portal: HubSpot's burst and search limits, workflows acting
 # a couple of seconds after enrollment.
 SANDBOX_SETTINGS = SandboxSettings(burst_limit_per_10s=190, search_limit_per_second=5, workflow_delay_seconds=2.0)
 SANDBOX_LIVE_TEST_WAIT_SECONDS = 5
 RUN_TIMEOUT_SECONDS = 24 * 3600
+DEFAULT_REQUESTS_PER_10S = 100  # the gateway's own default, for the CLI's requests outside a run
+DEFAULT_OUT = Path("out")
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TARGET = 3
+EXIT_BUSY = 4
+# A failed step's error that is the user's input rather than the run's: the exit status says which to fix.
+EXIT_FOR_ERROR = {"ConfigError": EXIT_USAGE, "AuthenticationFailed": EXIT_TARGET, "MissingScopes": EXIT_TARGET}
+
+# A Step Functions execution name is at most 80 letters, digits, '-' and '_'; an undo's name adds 21 to the run's.
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,59}")
+EXECUTION_NAME_LENGTH = 80
 
 
 class UsageError(Exception):
@@ -59,7 +91,7 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
 def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="config file (JSON; the same model the Lambdas use)")
     parser.add_argument("--rate-budget", type=int, help="HubSpot requests per 10 s this run may use")
-    parser.add_argument("--out", type=Path, default=Path("out"), help="directory for runs (default ./out)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory for runs (default ./out)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--apply", action="store_true", help="write to HubSpot (default only for the built-in sandbox)")
     mode.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
@@ -70,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lifecycle-guard",
         description="Keep every HubSpot contact and company at a correct lifecycle stage. Runs the real AWS Step "
         "Functions state machine offline (moto), against the built-in HubSpot sandbox or any HubSpot API.",
+        epilog="Exit status: 0 succeeded; 1 the run or a check failed; 2 bad command line or config; 3 the portal "
+        "cannot be used; 4 another run is using OUT; 130/143 stopped by SIGINT/SIGTERM.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -78,16 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="audit, plan, fix, prevent, verify and report, through the real state machine",
         description="One full lifecycle-guard run through the real state machine on moto. Writes report.json, "
         "report.html, journal.jsonl and plan.jsonl under OUT/RUN-ID/ and prints the report's absolute path as the "
-        "last line. Exit status 0 only if the run succeeded and every check passed.",
+        "last line. Exit status 0 only if the run succeeded and every check passed. Ctrl-C (or SIGTERM) stops it "
+        "cleanly: the writes in flight finish their batch and the journal so far is kept for undo.",
     )
     _target_options(run)
     _run_options(run)
-    run.add_argument("--run-id", help="name of the run (default: a timestamped id)")
+    run.add_argument("--run-id", help="name of the run: letters, digits, - and _ (default: a timestamped id)")
 
     audit_command = commands.add_parser(
         "audit",
         help="count records per lifecycle stage (read-only)",
-        description="Read-only: count contacts and companies per lifecycle stage and without one.",
+        description="Read-only: count contacts and companies per lifecycle stage and without one, and how many a "
+        "run with the default rules would fix.",
     )
     _target_options(audit_command)
     audit_command.add_argument("--rate-budget", type=int, help="HubSpot requests per 10 s this audit may use")
@@ -98,11 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="restore the before-values of an earlier run from its journal",
         description="Restore what run RUN-ID changed, from its journal (OUT/.bucket, where runs keep their S3 "
         "bucket, or OUT/RUN-ID/journal.jsonl). Records changed since that run are left alone unless --force. "
-        "Undo needs the portal the run changed, so use --hubspot-url (e.g. a sandbox started with "
-        "`lifecycle-guard sandbox`).",
+        "Undo needs the portal the run changed: --hubspot-url is required (e.g. a sandbox started with "
+        "`lifecycle-guard sandbox`). The undo is named undo-RUN-ID-TIMESTAMP; a run undone once is not undone "
+        "again unless --force.",
     )
     undo.add_argument("--run-id", dest="undo_run_id", required=True, help="the run to undo")
-    undo.add_argument("--force", action="store_true", help="also restore records changed since the run")
+    undo.add_argument(
+        "--force", action="store_true", help="also restore records changed since the run; undo a run undone before"
+    )
     _target_options(undo)
     _run_options(undo)
 
@@ -138,16 +177,33 @@ def _hubspot(args: argparse.Namespace) -> Iterator[Target]:
         yield Target(sandbox.url, sandbox.token, built_in=True)
 
 
-def _config(args: argparse.Namespace, target: Target) -> dict[str, Any]:
-    """The config file plus what a local run needs: the whole budget for one process, the sandbox's timing."""
+def _gateway(target: Target, args: argparse.Namespace) -> HubSpotGateway:
+    return HubSpotGateway(
+        target.token, base_url=target.url, requests_per_10s=args.rate_budget or DEFAULT_REQUESTS_PER_10S
+    )
+
+
+def _catalogs(target: Target, args: argparse.Namespace) -> dict[ObjectType, StageCatalog]:
+    return read_stage_catalogs(target.url, target.token, args.rate_budget or DEFAULT_REQUESTS_PER_10S)
+
+
+def _load_config(args: argparse.Namespace) -> GuardConfig:
+    """The config file plus what a local run needs: the whole budget for one process, the sandbox's timing. Its
+    shape is checked here, before anything starts."""
     budget: dict[str, Any] = {"worker_share": 1.0}  # all workers share this one process, and its pacer
     if args.rate_budget:
         budget["requests_per_10s"] = args.rate_budget
     overrides: dict[str, Any] = {"budget": budget}
-    if target.built_in:
+    if not args.hubspot_url:  # the built-in sandbox's workflows act within seconds
         overrides["verification"] = {"live_test_wait_seconds": SANDBOX_LIVE_TEST_WAIT_SECONDS}
-    merged = load_config(args.config, overrides)  # validated here too: a bad file fails before anything starts
-    return merged.model_dump(mode="json", exclude_defaults=True) | {"budget": merged.budget.model_dump(mode="json")}
+    return load_config(args.config, overrides)
+
+
+def _fitted_to_portal(config: GuardConfig, catalogs: dict[ObjectType, StageCatalog]) -> dict[str, Any]:
+    """The config with its stage labels resolved and its stages checked against the portal, as the run gets it."""
+    fitted = resolve_stage_labels(config, catalogs)
+    validate_for_portal(fitted, catalogs)
+    return fitted.model_dump(mode="json", exclude_defaults=True) | {"budget": fitted.budget.model_dump(mode="json")}
 
 
 def _mode(args: argparse.Namespace, target: Target) -> str:
@@ -156,14 +212,27 @@ def _mode(args: argparse.Namespace, target: Target) -> str:
     return "apply" if args.apply or target.built_in else "dry-run"
 
 
-def _imported_journal(out: Path, run_id: str) -> dict[str, bytes]:
+def _run_id(args: argparse.Namespace) -> str:
+    run_id: str = args.run_id or f"lg-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid4().hex[:6]}"
+    if not RUN_ID.fullmatch(run_id):
+        raise UsageError(f"--run-id {run_id!r}: at most 59 letters, digits, '-' and '_'")
+    return run_id
+
+
+def _undo_id(undone: str) -> str:
+    """The undo's own name says which run it undoes (shortened only if the execution name would be too long)."""
+    stamp = f"-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    return f"undo-{undone}"[: EXECUTION_NAME_LENGTH - len(stamp)] + stamp
+
+
+def _imported_journal(out: Path, mirror: BucketMirror, run_id: str) -> dict[str, bytes]:
     """For undo: a journal copied into OUT/RUN-ID/ (e.g. `aws s3 cp` from the deployed bucket) that the local
     bucket mirror does not hold yet."""
-    if (out / MIRROR / "runs" / "index" / f"{run_id}.json").exists():
+    if mirror.has_run(run_id):
         return {}
     journal = out / run_id / "journal.jsonl"
     if not journal.exists():
-        raise UsageError(f"no journal of run {run_id} in {out / MIRROR} or {journal}")
+        raise UsageError(f"no journal of run {run_id} in {mirror.root} or {journal}")
     prefix = f"runs/imported/{run_id}/"
     return {
         f"{prefix}journal.jsonl": journal.read_bytes(),
@@ -171,38 +240,116 @@ def _imported_journal(out: Path, run_id: str) -> dict[str, bytes]:
     }
 
 
-def _execute(args: argparse.Namespace, request: dict[str, Any]) -> int:
+def _undo_seed(args: argparse.Namespace, out: Path, mirror: BucketMirror) -> dict[str, bytes]:
+    """What an undo needs in the bucket; refuses an undo of a run an undo has restored already, unless forced."""
+    seed = _imported_journal(out, mirror, args.undo_run_id)
+    undone_by = mirror.finished_undo_of(args.undo_run_id)
+    if undone_by and not args.force:
+        raise UsageError(f"run {args.undo_run_id} was undone already, by {undone_by}; pass --force to undo it again")
+    return seed
+
+
+def _execute(args: argparse.Namespace, action: str, stop: StopSignals) -> int:
     out: Path = args.out.resolve()
-    seed = _imported_journal(out, request["undo_run_id"]) if request["action"] == "undo" else {}
-    with _hubspot(args) as target:
-        config = _config(args, target)
-        request = {**request, "mode": _mode(args, target), "source": "cli"}
-        run_id = getattr(args, "run_id", None) or f"lg-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid4().hex[:6]}"
-        (out / run_id).mkdir(parents=True, exist_ok=True)
-        print(f"run {run_id}: {request['action']} ({request['mode']}) against {target.url}", file=sys.stderr)
-        with (out / run_id / "lambda.log").open("w") as log:
-            local = LocalRun(base_url=target.url, token=target.token, guard_config=config, out_dir=out, log=log)
-            result = local.execute(request, run_id, ProgressPrinter(sys.stderr), RUN_TIMEOUT_SECONDS, seed=seed)
-    print(report_table(result.report))
-    line = outcome_line(result.report)
-    succeeded = result.report.outcome == "succeeded"
-    print(line, file=sys.stdout if succeeded else sys.stderr)
+    if action == "undo" and not args.hubspot_url:
+        raise UsageError(
+            "undo needs the portal the run changed: pass --hubspot-url (and --token); the built-in sandbox's "
+            "portal lived only as long as the run that changed it"
+        )
+    run_id = _undo_id(args.undo_run_id) if action == "undo" else _run_id(args)
+    loaded = _load_config(args)
+    with RunLock(out, run_id):
+        mirror = BucketMirror(out)
+        seed = _undo_seed(args, out, mirror) if action == "undo" else {}
+        with _hubspot(args) as target:
+            config = _fitted_to_portal(loaded, _catalogs(target, args))
+            mode = _mode(args, target)
+            if mode == "apply" and not target.built_in:
+                _sweep_stray_probes(target, args, mirror)
+            request: dict[str, Any] = {"action": action, "mode": mode, "source": "cli"}
+            if action == "undo":
+                request |= {"undo_run_id": args.undo_run_id, "force": args.force}
+            run_dir = out / run_id
+            run_dir.mkdir(parents=True, exist_ok=True)
+            print(f"run {run_id}: {action} ({mode}) against {target.url}", file=sys.stderr)
+            stop.defer()  # from here on a signal stops the run cleanly instead of raising
+            with (run_dir / "lambda.log").open("w") as log:
+                local = LocalRun(base_url=target.url, token=target.token, guard_config=config, out_dir=out, log=log)
+                try:
+                    outcome = local.execute(
+                        request, run_id, ProgressPrinter(sys.stderr), RUN_TIMEOUT_SECONDS, stop=stop, seed=seed
+                    )
+                except Exception as exc:  # a bug of the CLI or the harness, not of the run: the log gets it
+                    traceback.print_exc(file=log)
+                    print(f"lifecycle-guard: internal error: {exc!r}; the traceback is in {log.name}", file=sys.stderr)
+                    return EXIT_FAILED
+                if isinstance(outcome, InterruptedRun):
+                    status = _interrupted(outcome, args, target, action, mode, stop)
+                    if outcome.writes_abandoned:
+                        _end_now(status)  # a handler still runs in moto, logging here: nothing may be torn down
+                    return status
+            return _finished(outcome, run_dir / "lambda.log")
+
+
+def _sweep_stray_probes(target: Target, args: argparse.Namespace, mirror: BucketMirror) -> None:
+    removed = sweep_strays(_gateway(target, args).crm, mirror.run_ids())
+    if removed:
+        runs = ", ".join(sorted({probe.run_id for probe in removed}))
+        print(f"removed {len(removed)} probe records that earlier runs left (run {runs})", file=sys.stderr)
+
+
+def _interrupted(
+    stopped: InterruptedRun, args: argparse.Namespace, target: Target, action: str, mode: str, stop: StopSignals
+) -> int:
+    undo_command = None
+    if not target.built_in:
+        out = "" if args.out == DEFAULT_OUT else f" --out {args.out}"
+        undo_command = f"lifecycle-guard undo --run-id {stopped.run_id} --hubspot-url {target.url}{out} --apply"
+        if action == "run" and mode == "apply":
+            try:
+                remove_run_probes(_gateway(target, args).crm, stopped.run_id, stopped.probes)
+            except HubSpotError as exc:
+                print(f"lifecycle-guard: the probe records stay until the next run: {exc}", file=sys.stderr)
+    print(interrupted_line(stopped, action=action, apply=mode == "apply", undo_command=undo_command), file=sys.stderr)
+    assert stop.received is not None  # only a signal interrupts a run
+    return exit_status(stop.received)
+
+
+def _end_now(status: int) -> NoReturn:
+    """End the process where it stands: the lock is the kernel's and goes with it, the mirror is synced."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+    os._exit(status)
+
+
+def _finished(result: LocalRunResult, log: Path) -> int:
+    report = result.report
+    if report.outcome != "failed":  # a failed run's table has no after-counts to show
+        print(report_table(report))
+    if report.outcome == "succeeded":
+        print(outcome_line(report))
+    elif report.outcome == "failed":
+        print("\n".join(failure_lines(report, result.failed_step, log)), file=sys.stderr)
+    else:
+        print(outcome_line(report), file=sys.stderr)
     print(f"report: {result.run_dir / 'report.html'}", file=sys.stderr)
     print(result.report_path)
-    return 0 if succeeded else 1
+    if report.outcome == "succeeded":
+        return 0
+    return EXIT_FOR_ERROR.get(result.failed_step.error, EXIT_FAILED) if result.failed_step else EXIT_FAILED
 
 
 def _audit(args: argparse.Namespace) -> int:
     with _hubspot(args) as target:
-        gateway = HubSpotGateway(target.token, base_url=target.url, requests_per_10s=args.rate_budget or 100)
-        catalogs = {object_type: gateway.crm.stage_catalog(object_type) for object_type in ObjectType}
+        catalogs = _catalogs(target, args)
+        gateway = _gateway(target, args)
         snapshot = audit(gateway.crm, catalogs)
     if args.json:
         print(snapshot.model_dump_json(indent=2))
         return 0
-    stages = {t: [(s.value, s.label) for s in c.stages] for t, c in catalogs.items()}
-    print(before_after_table(stages, snapshot, None, after_title="(now)"))
-    print(f"{gateway.usage.total_calls} HubSpot requests", file=sys.stderr)
+    print(audit_table(catalogs, snapshot, GuardConfig()))
+    print(f"{gateway.usage.total_calls} HubSpot requests; 'would fix' by the default rules", file=sys.stderr)
     return 0
 
 
@@ -215,17 +362,25 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "run":
-            return _execute(args, {"action": "run"})
-        if args.command == "undo":
-            return _execute(args, {"action": "undo", "undo_run_id": args.undo_run_id, "force": args.force})
-        if args.command == "audit":
-            return _audit(args)
-        return _serve(args)
-    except (UsageError, ConfigError, OSError, ValueError) as exc:
-        print(f"lifecycle-guard: {exc}", file=sys.stderr)
-        return 2
-    except HubSpotError as exc:
-        print(f"lifecycle-guard: {exc}", file=sys.stderr)
-        return 1
+    if args.command == "sandbox":
+        return _serve(args)  # it stops on SIGINT/SIGTERM itself
+    with StopSignals() as stop:
+        try:
+            if args.command == "audit":
+                return _audit(args)
+            return _execute(args, args.command, stop)
+        except Interrupted as exc:
+            print("lifecycle-guard: interrupted before the run started", file=sys.stderr)
+            return exit_status(exc.received)
+        except (UsageError, ConfigError) as exc:
+            print(f"lifecycle-guard: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except TargetError as exc:
+            print(f"lifecycle-guard: {exc}\nhint: {exc.hint}", file=sys.stderr)
+            return EXIT_TARGET
+        except RunBusyError as exc:
+            print(f"lifecycle-guard: {exc}", file=sys.stderr)
+            return EXIT_BUSY
+        except HubSpotError as exc:
+            print(f"lifecycle-guard: {exc}", file=sys.stderr)
+            return EXIT_FAILED

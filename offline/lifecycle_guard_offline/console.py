@@ -1,17 +1,30 @@
-"""Terminal output of the CLI: progress bars on stderr, and the before/after table of a report."""
+"""Terminal output of the CLI: progress bars on stderr, the before/after table of a report, the audit table, and the
+few lines that end a command: its outcome, or the failed step, its reason and a hint."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TextIO
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
+from lifecycle_guard.config import GuardConfig
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.reporting import RunReport
-from lifecycle_guard_offline.local_run import Progress
+from lifecycle_guard.stages import StageCatalog
+from lifecycle_guard_offline.local_run import InterruptedRun
+from lifecycle_guard_offline.phase_watch import FailedStep, Progress
+from lifecycle_guard_offline.target_check import CHECK_CREDENTIALS
 
 BAR_WIDTH = 28
+# What to do about a step's error, by its type, where the error's own message does not say.
+HINTS = {
+    "ConfigError": "fix the config file; a stage may be named by its value or by its label",
+    "AuthenticationFailed": CHECK_CREDENTIALS,
+    "HubSpotUnavailable": "HubSpot kept failing; re-run later: what was written is journaled, a re-run finishes it",
+    "DailyLimitReached": "re-run once HubSpot's daily limit has reset; what was written is journaled",
+}
 
 
 class ProgressPrinter:
@@ -37,12 +50,13 @@ class ProgressPrinter:
         self._last_line = line
 
     def _render(self, progress: Progress) -> str:
+        status = f"{progress.status} " if progress.ended and progress.status != "done" else ""
         if progress.total:
             filled = round(BAR_WIDTH * progress.done / progress.total)
             bar = "#" * filled + "." * (BAR_WIDTH - filled)
-            middle = f"[{bar}] {progress.done}/{progress.total}"
+            middle = f"{status}[{bar}] {progress.done}/{progress.total}"
         elif progress.ended:
-            middle = "done"
+            middle = progress.status
         else:
             middle = "[" + "|/-\\"[int(time.monotonic() * 4) % 4] + "]"
         detail = f"  {progress.detail}" if progress.detail else ""
@@ -63,6 +77,11 @@ def _count(counts: StageCounts | None, stage: str | None) -> int | None:
     return counts.missing if stage is None else counts.by_stage.get(stage, 0)
 
 
+def _rows(values: list[tuple[str, str]]) -> list[tuple[str, str | None]]:
+    """A table's rows: the portal's stages in funnel order, then the records without one."""
+    return [*((label, value) for value, label in values), ("(no stage)", None)]
+
+
 def before_after_table(
     stages: Mapping[ObjectType, list[tuple[str, str]]],
     before: AuditSnapshot | None,
@@ -73,8 +92,7 @@ def before_after_table(
     """Stage counts per object type before and after the run, in the portal's funnel order."""
     lines: list[str] = []
     for object_type, values in stages.items():
-        rows: list[tuple[str, str | None]] = [(label, value) for value, label in values]
-        rows.append(("(no stage)", None))
+        rows = _rows(values)
         width = max(len(label) for label, _ in rows)
         lines.append(f"{object_type.value:<{width}}  {'before':>9}  {after_title:>9}  {'change':>8}")
         for label, stage in rows:
@@ -83,7 +101,7 @@ def before_after_table(
             change = f"{now - was:+,}" if was is not None and now is not None and now != was else ""
             lines.append(
                 f"{label:<{width}}  {'' if was is None else f'{was:,}':>9}  "
-                f"{'' if now is None else f'{now:,}':>9}  {change:>8}"
+                f"{'' if now is None else f'{now:,}':>9}  {change:>8}".rstrip()
             )
         lines.append("")
     return "\n".join(lines)
@@ -96,22 +114,89 @@ def report_table(report: RunReport) -> str:
     return before_after_table(report.stages, report.before, report.after)
 
 
+def audit_table(catalogs: Mapping[ObjectType, StageCatalog], snapshot: AuditSnapshot, rules: GuardConfig) -> str:
+    """Records per stage and their share of the object type, and how many a run with ``rules`` would fix: those
+    without a stage and those at a disallowed one."""
+    lines: list[str] = []
+    for object_type, catalog in catalogs.items():
+        counts = snapshot.counts[object_type]
+        disallowed = set(rules.disallowed(object_type))
+        rows = [(label, stage, _count(counts, stage) or 0) for label, stage in _rows(list(_pairs(catalog)))]
+        if counts.unrecognised:  # values the portal no longer lists (a deleted custom stage)
+            rows.insert(-1, ("(not a stage of this portal)", "", counts.unrecognised))
+        width = max(len(label) for label, _, _ in rows)
+        lines.append(f"{object_type.value:<{width}}  {'records':>9}  {'share':>6}  {'would fix':>9}")
+        would_fix = 0
+        for label, stage, count in rows:
+            fixed = count if stage is None or stage in disallowed else 0
+            would_fix += fixed
+            lines.append(_audit_row(label, width, count, counts.total, f"{fixed:,}" if fixed else ""))
+        lines.append(_audit_row("total", width, counts.total, counts.total, f"{would_fix:,}"))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _audit_row(label: str, width: int, count: int, total: int, would_fix: str) -> str:
+    share = f"{100 * count / total:.1f}%" if total else ""
+    return f"{label:<{width}}  {count:>9,}  {share:>6}  {would_fix:>9}".rstrip()
+
+
+def _pairs(catalog: StageCatalog) -> list[tuple[str, str]]:
+    return [(stage.value, stage.label) for stage in catalog.stages]
+
+
 def outcome_line(report: RunReport) -> str:
     """One line: what happened and, when it did not succeed, why."""
     summary = report.summary()
     if report.outcome == "succeeded" and report.action == "undo":
         verb = "restored" if report.mode == "apply" else "would restore"
+        held = f" ({report.restores.held:,} hold the restored value)" if report.restores else ""
         return (
-            f"succeeded: {verb} {summary.changes_planned:,} records; {report.fix.skipped:,} left alone "
+            f"succeeded: {verb} {summary.changes_planned:,} records{held}; {report.fix.skipped:,} left alone "
             "(changed since the run)"
         )
     if report.outcome == "succeeded":
-        passed = sum(1 for status in summary.checks.values() if status == "PASS")
         done = (
             f"{summary.changes_applied:,} of {summary.changes_planned:,} changes applied"
             if report.mode == "apply"
             else f"{summary.changes_planned:,} changes planned (dry run)"
         )
-        return f"succeeded: {done}; {passed} of {len(report.checks)} checks passed"
+        return f"succeeded: {done}; {checks_passed(report)}"
     reasons = report.reasons()
     return f"{report.outcome.replace('_', ' ')}: {reasons[0] if reasons else 'see the report'}"
+
+
+def checks_passed(report: RunReport) -> str:
+    """A skipped check did not fail, and did not pass either."""
+    statuses = [check.status for check in report.checks]
+    ran = [status for status in statuses if status != "SKIPPED"]
+    skipped = len(statuses) - len(ran)
+    passed = f"{ran.count('PASS')} of {len(ran)} checks passed"
+    return f"{passed}, {skipped} skipped" if skipped else passed
+
+
+def failure_lines(report: RunReport, step: FailedStep | None, log: Path) -> list[str]:
+    """Why a failed run failed: the step and its error's message, then what to do (or where the details are)."""
+    if step is None:
+        return [outcome_line(report), f"details: {log}"]
+    return [f"failed at {step.phase}: {step.message}", f"hint: {HINTS.get(step.error, f'details in {log}')}"]
+
+
+def interrupted_line(stopped: InterruptedRun, *, action: str, apply: bool, undo_command: str | None) -> str:
+    """The one line a stopped run ends with: what it wrote, where its journal is, and how to go on from there.
+    ``undo_command`` is None for the built-in sandbox, whose portal ends with the process."""
+    if not apply:
+        return "interrupted: a dry run, nothing was written"
+    if stopped.journal_path is None and not stopped.writes_abandoned:
+        return "interrupted before it changed any record"
+    written = stopped.records_written
+    journal = f"journal at {stopped.journal_path}" if stopped.journal_path else "nothing was journaled"
+    abandoned = "; the batch in flight was abandoned, the next run finishes it" if stopped.writes_abandoned else ""
+    if action == "undo":
+        return f"interrupted after {written:,} records restored; {journal}{abandoned}; re-run the undo to finish"
+    if undo_command is None:
+        return (
+            f"interrupted after {written:,} records written to the built-in sandbox, whose portal ends with this "
+            f"process; {journal}"
+        )
+    return f"interrupted after {written:,} records written; {journal}{abandoned}; re-run to finish or `{undo_command}`"

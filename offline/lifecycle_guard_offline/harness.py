@@ -101,6 +101,7 @@ class OfflineApp:
         self._session: boto3.session.Session | None = None
         self._stack: DeployedStack | None = None
         self._iam: IamEnforcer | None = None
+        self._dispatcher: LambdaDispatcher | None = None
 
     # ---------- lifecycle ----------
     def __enter__(self) -> Self:
@@ -122,6 +123,7 @@ class OfflineApp:
         self._session = None
         self._stack = None
         self._iam = None
+        self._dispatcher = None
 
     def _start(self) -> None:
         stack = self._exit_stack
@@ -139,7 +141,9 @@ class OfflineApp:
         }
         if self._enforce_iam:
             self._iam = stack.enter_context(self._iam_enforcer(function_ids).installed())
-        stack.enter_context(LambdaDispatcher(functions, self._handler_overrides, self._iam).installed())
+        self._dispatcher = stack.enter_context(
+            LambdaDispatcher(functions, self._handler_overrides, self._iam).installed()
+        )
         stack.enter_context(
             sqs_event_sources(
                 self._session,
@@ -257,6 +261,13 @@ class OfflineApp:
     def run(self, execution_input: Any, name: str | None = None, timeout_seconds: float = 60.0) -> ExecutionResult:
         """Starts an execution and waits for it to finish."""
         return self.wait_for_execution(self.start_execution(execution_input, name), timeout_seconds)
+
+    def functions_idle(self, timeout_seconds: float) -> bool:
+        """Whether no Lambda handler is running, waiting up to ``timeout_seconds`` for the one that is (a stopped
+        execution or a stopped poller does not stop a handler already running)."""
+        if self._dispatcher is None:
+            raise RuntimeError("OfflineApp is not running: use it as a context manager")
+        return self._dispatcher.idle(timeout_seconds)
 
     # ---------- the stack's bucket ----------
     def read_object(self, key: str) -> bytes:

@@ -136,6 +136,14 @@ class LambdaDispatcher:
             LambdaSimpleBackend.invoke = _MOTO_INVOKE  # type: ignore[method-assign]
             self._forget_modules()
 
+    def idle(self, timeout_seconds: float) -> bool:
+        """Whether no invocation is running, waiting up to ``timeout_seconds`` for the one that is. Invocations are
+        serialised by one lock, so holding it for a moment proves none is in flight."""
+        if not self._lock.acquire(timeout=timeout_seconds):
+            return False
+        self._lock.release()
+        return True
+
     def invoke(
         self,
         backend: LambdaSimpleBackend,

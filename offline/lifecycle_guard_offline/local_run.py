@@ -2,64 +2,78 @@
 
 ``LocalRun`` deploys the SAM app into moto (``OfflineApp``), starts an execution, reports progress while it runs,
 and afterwards copies the run's report, journal and plan under ``<out>/<run-id>/``. moto's bucket lives only as
-long as the process, so ``<out>/.bucket/`` mirrors it between runs: what a later run or an undo finds in S3 (the
-journals, pending-write markers of a crashed run) is what earlier runs left there, as in a real bucket.
+long as the process, so ``<out>/.bucket/`` mirrors it (``bucket_mirror``), synced every few seconds while the run
+goes: what a later run or an undo finds in S3 (the journals, pending-write markers of a crashed run) is what earlier
+runs left there, as in a real bucket, even when one of them was killed.
+
+Asked to stop (a signal, see ``stop_signals``), it stops the execution, keeps the fix jobs still queued from
+starting, lets the handler in flight finish - a fix job writes and journals its remaining batches (at most
+``fix.job_size / fix.batch_size``: the engine checks for a stop only between jobs) - mirrors the bucket a last time
+and writes the journal so far to ``<out>/<run-id>/journal.jsonl``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext, redirect_stdout
+from contextlib import ExitStack, contextmanager, nullcontext, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
-from lifecycle_guard.layout import RunLayout
+from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, read_journal
+from lifecycle_guard.layout import RunLayout, index_key
 from lifecycle_guard.reporting import RunReport
+from lifecycle_guard.storage import S3Store
 from lifecycle_guard.tracker import RunTracker
+from lifecycle_guard.verification import Probe
+from lifecycle_guard_offline.bucket_mirror import BucketMirror
 from lifecycle_guard_offline.executions import ExecutionResult, execution_history
 from lifecycle_guard_offline.harness import OfflineApp
+from lifecycle_guard_offline.phase_watch import FailedStep, PhaseWatch, Progress, failed_step, probes_created
 
-MIRROR = ".bucket"
 SERVICE_NAME = "lifecycle-guard"  # POWERTOOLS_SERVICE_NAME in template.yaml
 RUN_FILES = ("report.json", "report.html", "changes.csv", "journal.jsonl", "plan.jsonl")
-# The state machine's states, grouped into the phases a user recognises.
-PHASES = {
-    "Begin": "audit",
-    "Plan": "plan",
-    "Dispatch": "fix",
-    "WaitForJobs": "fix",
-    "CheckProgress": "fix",
-    "EnsurePrevention": "prevent",
-    "StartProbe": "verify",
-    "WaitForPrevention": "verify",
-    "Verify": "verify",
-    "Undo": "undo",
-    "Report": "report",
-    "ReportFailure": "report",
-}
+POLL_SECONDS = 0.5
+MIRROR_SECONDS = 2.0  # the most journal a kill -9 loses; longer when a sync itself takes long (see _SyncPace)
+# How long a stop waits for the handler in flight: a fix job's remaining batches, an undo's job, a verify settling.
+IN_FLIGHT_GRACE_SECONDS = 90.0
+FIX_JOB_QUEUE = "FixJobQueue"  # template.yaml
+
+
+class StopRequest(Protocol):
+    """Whether the run was asked to stop, and whether it was asked again (stop waiting for the writes in flight)."""
+
+    @property
+    def requested(self) -> bool: ...
+
+    @property
+    def hurried(self) -> bool: ...
+
+
+class _NeverStop:
+    requested = False
+    hurried = False
 
 
 @contextmanager
-def _moto_logs_to(stream: TextIO) -> Iterator[None]:
-    """moto's own log lines (resource types its CloudFormation skips, the ASL interpreter's account of a failed
-    execution) go to the run's log file: the run's report already tells the user what failed."""
-    moto_log = logging.getLogger("moto")
+def _process_logs_to(stream: TextIO) -> Iterator[None]:
+    """Every log record that reaches the root logger - moto's (resource types its CloudFormation skips, the ASL
+    interpreter's account of a failed execution), the harness's (a handler's traceback), the libraries' - goes to the
+    run's log file: the terminal gets the failed step and its reason, the log the traceback."""
+    root = logging.getLogger()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    previous = moto_log.propagate
-    moto_log.addHandler(handler)
-    moto_log.propagate = False
+    root.addHandler(handler)
     try:
         yield
     finally:
-        moto_log.removeHandler(handler)
-        moto_log.propagate = previous
+        root.removeHandler(handler)
 
 
 @contextmanager
@@ -88,72 +102,44 @@ def _set_stream(handler: logging.StreamHandler[TextIO], stream: TextIO) -> None:
 
 
 @dataclass(frozen=True)
-class Progress:
-    phase: str
-    done: int = 0
-    total: int = 0
-    detail: str = ""
-    seconds: float = 0.0  # time spent in the phase so far
-    ended: bool = False  # the figures are the phase's final ones
-
-
-class _PhaseWatch:
-    """Turns the execution's history into progress: every phase entered is reported in order, even one that began
-    and ended between two samples, and a phase that has ended is reported once more with its final figures and its
-    duration from the history's timestamps, so a log shows each phase's outcome rather than its last sample."""
-
-    def __init__(
-        self, app: OfflineApp, tracker: RunTracker, arn: str, run_id: str, on_progress: Callable[[Progress], None]
-    ) -> None:
-        self._app, self._tracker, self._arn, self._run_id = app, tracker, arn, run_id
-        self._on_progress = on_progress
-        self._ended = 0  # phases already reported with their final figures
-
-    def sample(self, stopped: datetime | None) -> None:
-        """Report progress; ``stopped`` is when the execution stopped, None while it runs."""
-        phases = _phases(execution_history(self._app.client("stepfunctions"), self._arn))
-        for index in range(self._ended, len(phases)):
-            phase, started = phases[index]
-            ended = phases[index + 1][1] if index + 1 < len(phases) else stopped
-            seconds = ((ended or datetime.now(UTC)) - started).total_seconds()
-            self._on_progress(self._figures(phase, max(seconds, 0.0), ended is not None))
-            if ended is not None:
-                self._ended = index + 1
-
-    def _figures(self, phase: str, seconds: float, ended: bool) -> Progress:
-        if phase == "plan":
-            jobs = len(self._app.list_keys(RunLayout(self._run_id, "").jobs))
-            return Progress(phase, detail=f"{jobs:,} fix jobs planned", seconds=seconds, ended=ended)
-        if phase == "fix":
-            run = self._tracker.state(self._run_id)
-            done = run.jobs_done + run.jobs_failed
-            detail = f"{run.applied:,} records fixed"
-            return Progress(phase, done, run.jobs_total, detail, seconds=seconds, ended=ended)
-        return Progress(phase, seconds=seconds, ended=ended)
-
-
-def _phases(history: list[dict[str, Any]]) -> list[tuple[str, datetime]]:
-    """The phases entered so far, in order, each with when it began; Choice and end states belong to the phase
-    they sit in."""
-    phases: list[tuple[str, datetime]] = []
-    for event in history:
-        if event["type"].endswith("StateEntered"):
-            phase = PHASES.get(event["stateEnteredEventDetails"]["name"])
-            if phase is not None and (not phases or phases[-1][0] != phase):
-                phases.append((phase, event["timestamp"]))
-    return phases
-
-
-@dataclass(frozen=True)
 class LocalRunResult:
     run_id: str
     status: str
     report: RunReport
     run_dir: Path
+    failed_step: FailedStep | None = None  # the step whose error ended a failed run
 
     @property
     def report_path(self) -> Path:
         return self.run_dir / "report.json"
+
+
+@dataclass(frozen=True)
+class InterruptedRun:
+    """A run stopped on request before it ended: no report, but its journal so far, mirrored and copied out."""
+
+    run_id: str
+    records_written: int  # records the run wrote to HubSpot, by its journal
+    journal_path: Path | None  # <out>/<run-id>/journal.jsonl; None if nothing was journaled
+    probes: list[Probe]  # probe records the live test created (the CLI removes them)
+    # Stopped waiting for the handler in flight (a second signal, or it took too long): its batch may be unjournaled,
+    # and it still runs in moto, which is left up - the process must end without returning through the log's close.
+    writes_abandoned: bool
+
+
+class _SyncPace:
+    """Sync the mirror every MIRROR_SECONDS, or five times as long as the last sync took (a bucket of a million
+    records' run holds tens of thousands of objects): the mirror must not slow the run it protects."""
+
+    def __init__(self) -> None:
+        self._next = time.monotonic() + MIRROR_SECONDS
+
+    def due(self) -> bool:
+        return time.monotonic() >= self._next
+
+    def synced(self, started: float) -> None:
+        now = time.monotonic()
+        self._next = now + max(MIRROR_SECONDS, 5 * (now - started))
 
 
 class LocalRun:
@@ -173,6 +159,7 @@ class LocalRun:
         self._out = out_dir
         self._log = log
         self._parameters = {"ProgressPollSeconds": "1", **(parameters or {})}
+        self._mirror = BucketMirror(out_dir)
 
     def execute(
         self,
@@ -180,45 +167,134 @@ class LocalRun:
         run_id: str,
         on_progress: Callable[[Progress], None],
         timeout_seconds: float,
+        *,
+        stop: StopRequest | None = None,
         seed: Mapping[str, bytes] | None = None,
-    ) -> LocalRunResult:
-        """Run to the end; ``seed`` objects are put into the bucket first (e.g. an imported journal)."""
-        # Lambda code logs JSON lines to stdout (Powertools); keep them in the run's log file, not the terminal,
-        # and with them Powertools' warning about a failed invocation that published no metric.
-        with (
-            _lambda_logs_to(self._log),
-            warnings.catch_warnings(),
-            redirect_stdout(self._log),
-            _moto_logs_to(self._log),
-            OfflineApp(
-                hubspot_token=self._token,
-                hubspot_base_url=self._base_url,
-                guard_config=self._config,
-                parameters=self._parameters,
-            ) as app,
-        ):
+    ) -> LocalRunResult | InterruptedRun:
+        """Run to the end, or until ``stop`` is requested; ``seed`` objects are put into the bucket first (e.g. an
+        imported journal)."""
+        stop = stop or _NeverStop()
+        with ExitStack() as running:
+            # Lambda code logs JSON lines to stdout (Powertools); keep them in the run's log file, not the terminal,
+            # and with them Powertools' warning about a failed invocation that published no metric.
+            running.enter_context(_lambda_logs_to(self._log))
+            running.enter_context(warnings.catch_warnings())
+            running.enter_context(redirect_stdout(self._log))
+            running.enter_context(_process_logs_to(self._log))
+            app = running.enter_context(
+                OfflineApp(
+                    hubspot_token=self._token,
+                    hubspot_base_url=self._base_url,
+                    guard_config=self._config,
+                    parameters=self._parameters,
+                )
+            )
             warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
-            self._restore_mirror(app)
+            self._mirror.restore(app.client("s3"), app.bucket_name)
             for key, body in (seed or {}).items():
                 app.write_object(key, body)
+            if stop.requested:  # asked while moto started: nothing ran yet
+                return InterruptedRun(run_id, 0, None, [], writes_abandoned=False)
             arn = app.start_execution(dict(request), name=run_id)
-            watch = _PhaseWatch(app, RunTracker(app.client("dynamodb"), app.table_name), arn, run_id, on_progress)
-            sfn = app.client("stepfunctions")
-            deadline = time.monotonic() + timeout_seconds
-            while True:
-                described = sfn.describe_execution(executionArn=arn)
-                stopped = described.get("stopDate") if described["status"] != "RUNNING" else None
-                watch.sample(stopped)
-                if stopped is not None:
-                    result = app.wait_for_execution(arn, timeout_seconds=10)
-                    break
-                if time.monotonic() > deadline:
-                    result = app.wait_for_execution(arn, timeout_seconds=0)
-                    break
-                time.sleep(0.5)
+            tracker = RunTracker(app.client("dynamodb"), app.table_name)
+            watch = PhaseWatch(app, tracker, arn, run_id, on_progress)
+            result = self._await(app, arn, watch, stop, timeout_seconds)
+            if result is None:
+                stopped = self._stopped(app, arn, run_id, watch, tracker, stop, on_progress)
+                if stopped.writes_abandoned:
+                    # A handler still runs: taking moto down under it would send its AWS calls to AWS itself, and
+                    # the log it writes to must stay open. All is left as it is; the caller ends the process.
+                    running.pop_all()
+                return stopped
             on_progress(Progress("done"))
-            self._save_mirror(app)
+            self._mirror.sync(app.client("s3"), app.bucket_name)
             return self._collect(app, run_id, result, str(request.get("action", "run")))
+
+    def _await(
+        self, app: OfflineApp, arn: str, watch: PhaseWatch, stop: StopRequest, timeout_seconds: float
+    ) -> ExecutionResult | None:
+        """The execution's result, or None once a stop is requested."""
+        sfn = app.client("stepfunctions")
+        deadline = time.monotonic() + timeout_seconds
+        pace = _SyncPace()
+        while not stop.requested:
+            described = sfn.describe_execution(executionArn=arn)
+            stopped = described.get("stopDate") if described["status"] != "RUNNING" else None
+            watch.sample(stopped)
+            if stopped is not None:
+                return app.wait_for_execution(arn, timeout_seconds=10)
+            if time.monotonic() > deadline:
+                return app.wait_for_execution(arn, timeout_seconds=0)
+            if pace.due():
+                started = time.monotonic()
+                self._mirror.sync(app.client("s3"), app.bucket_name)
+                pace.synced(started)
+            time.sleep(POLL_SECONDS)
+        return None
+
+    def _stopped(
+        self,
+        app: OfflineApp,
+        arn: str,
+        run_id: str,
+        watch: PhaseWatch,
+        tracker: RunTracker,
+        stop: StopRequest,
+        on_progress: Callable[[Progress], None],
+    ) -> InterruptedRun:
+        sfn = app.client("stepfunctions")
+        # What the history says is read before the stop: moto 5.2.5 has failed to serialise it (a TypeError deep in
+        # its serializer) when read while its thread recorded the abort. A probe created after this read is found
+        # by its marker (remove_run_probes), or by the next run.
+        watch.sample(datetime.now(UTC), interrupted=True)
+        probes = probes_created(execution_history(sfn, arn))
+        sfn.stop_execution(executionArn=arn, error="LifecycleGuard.Interrupted", cause="stopped by a signal")
+        # Queued fix jobs must not start; the one a worker runs finishes its batch. The tracker's abort waits until
+        # no handler runs: a CheckProgress in flight reads the run's status too, and would fail on it.
+        app.client("sqs").purge_queue(QueueUrl=app.queue_urls[FIX_JOB_QUEUE])
+        finished = self._await_handler_in_flight(app, stop, on_progress)
+        tracker.abort(run_id, "interrupted")  # a job whose message comes back after a failure does not start again
+        on_progress(Progress("done"))
+        self._mirror.sync(app.client("s3"), app.bucket_name)
+        entries = self._journal_so_far(app, run_id)
+        journal_path = None
+        if entries:
+            journal_path = self._out / run_id / "journal.jsonl"
+            journal_path.parent.mkdir(parents=True, exist_ok=True)
+            journal_path.write_text("".join(entry.model_dump_json() + "\n" for entry in entries))
+        written = {
+            (entry.object_type, entry.object_id)
+            for entry in entries
+            if entry.write is not Write.NONE and entry.outcome is WriteOutcome.APPLIED
+        }
+        return InterruptedRun(run_id, len(written), journal_path, probes, writes_abandoned=not finished)
+
+    def _await_handler_in_flight(
+        self, app: OfflineApp, stop: StopRequest, on_progress: Callable[[Progress], None]
+    ) -> bool:
+        """Whether the handler running when the stop came (if any) finished; a second stop request gives up."""
+        started = time.monotonic()
+        waiting = "letting the step in flight finish (Ctrl-C again to stop waiting)"
+        shown = False
+        while not app.functions_idle(timeout_seconds=0.25):
+            waited = time.monotonic() - started
+            if stop.hurried or waited > IN_FLIGHT_GRACE_SECONDS:
+                on_progress(Progress("stopping", detail="stopped waiting", seconds=waited, status="interrupted"))
+                return False
+            on_progress(Progress("stopping", detail=waiting, seconds=waited))
+            shown = True
+        if shown:
+            waited = time.monotonic() - started
+            on_progress(Progress("stopping", detail="the step in flight finished", seconds=waited, status="done"))
+        return True
+
+    def _journal_so_far(self, app: OfflineApp, run_id: str) -> list[JournalEntry]:
+        store = S3Store(app.client("s3"), app.bucket_name)
+        index = store.get(index_key(run_id))
+        if index is None:  # stopped before Begin registered the run: it wrote nothing
+            return []
+        prefix = str(json.loads(index)["prefix"])
+        return list(read_journal(store, RunLayout(run_id, prefix)))
 
     def _collect(self, app: OfflineApp, run_id: str, result: ExecutionResult, action: str) -> LocalRunResult:
         """Copy the run's files out of the bucket; the report exists for failed runs too (the failure path)."""
@@ -246,24 +322,4 @@ class LocalRun:
                 failures=[f"{result.error}: {result.cause}"],
             )
             (run_dir / "report.json").write_text(report.model_dump_json(indent=2))
-        return LocalRunResult(run_id, result.status, report, run_dir)
-
-    # ---- the bucket mirror ----
-
-    def _mirror_files(self) -> Iterator[tuple[str, Path]]:
-        root = self._out / MIRROR
-        if root.is_dir():
-            for path in root.rglob("*"):
-                if path.is_file():
-                    yield path.relative_to(root).as_posix(), path
-
-    def _restore_mirror(self, app: OfflineApp) -> None:
-        for key, path in self._mirror_files():
-            app.write_object(key, path.read_bytes())
-
-    def _save_mirror(self, app: OfflineApp) -> None:
-        root = self._out / MIRROR
-        for key in app.list_keys(""):
-            target = root / key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(app.read_object(key))
+        return LocalRunResult(run_id, result.status, report, run_dir, failed_step(result.history))

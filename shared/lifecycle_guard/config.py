@@ -2,13 +2,14 @@
 
 One pydantic model, loaded from a file, the state machine input, or defaults; the defaults are the product's
 seed rules. Everything is validated twice: its shape when loaded, and its stage names against the portal's real
-stage list (``validate_for_portal``) before any write.
+stage list (``validate_for_portal``) before any write. Stages may be named by the label HubSpot shows
+("Product Qualified Lead") where ``resolve_stage_labels`` turns them into the portal's internal values first.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.stages import StageCatalog
+from lifecycle_guard.stages import Stage, StageCatalog
 
 
 class ConfigError(ValueError):
@@ -218,6 +219,66 @@ def load_config(
         raise ConfigError(f"invalid config: {_describe(exc)}") from exc
 
 
+def resolve_stage_labels(config: GuardConfig, catalogs: Mapping[ObjectType, StageCatalog]) -> GuardConfig:
+    """The config with every stage it names by its label ("Lead", "product qualified lead") replaced by that
+    stage's internal value: people write what HubSpot shows them, the engine needs values. An internal value is
+    kept as it is; a label matches case-insensitively and must be one stage's only. A name that is neither is kept,
+    for ``validate_for_portal`` to report with the valid stages."""
+    problems: list[str] = []
+
+    def value_of(object_type: ObjectType, name: str) -> str:
+        catalog = catalogs[object_type]
+        if name in catalog:
+            return name
+        labelled = [stage for stage in catalog.stages if stage.label.casefold() == name.casefold()]
+        if len(labelled) > 1:
+            shown = ", ".join(_shown(stage) for stage in labelled)
+            problems.append(f"{object_type.value}: {name!r} is the label of {shown}; name the stage by its value")
+        return labelled[0].value if len(labelled) == 1 else name
+
+    def target_values(object_type: ObjectType, target: Any) -> Any:
+        if isinstance(target, str):
+            return value_of(object_type, target)
+        # A derived target: every field but the derivation's name is a stage or a list of stages.
+        return {
+            key: value if key == "derive" else _map_names(value, lambda name: value_of(object_type, name))
+            for key, value in target.items()
+        }
+
+    data = config.model_dump(mode="json")
+    for object_type in ObjectType:
+        rules = data[object_type.value]
+        rules["missing"] = target_values(object_type, rules["missing"])
+        disallowed: dict[str, Any] = {}
+        for name, target in rules["disallowed"].items():
+            value = value_of(object_type, name)
+            if value in disallowed:
+                problems.append(f"{object_type.value}.disallowed names the stage {value!r} twice")
+            disallowed[value] = target_values(object_type, target)
+        rules["disallowed"] = disallowed
+    default = data["prevention"]["default_stage"]
+    per_type = {object_type: value_of(object_type, default) for object_type in ObjectType}
+    if len(set(per_type.values())) > 1:
+        shown = " and ".join(f"{value!r} for {object_type.value}" for object_type, value in per_type.items())
+        problems.append(f"prevention.default_stage {default!r} is {shown}; name one stage by its value")
+    data["prevention"]["default_stage"] = per_type[ObjectType.CONTACTS]
+    if problems:
+        raise ConfigError("config does not fit this portal: " + "; ".join(dict.fromkeys(problems)))
+    try:
+        return GuardConfig.model_validate(data)
+    except ValidationError as exc:  # e.g. a label naming a disallowed stage as a target
+        raise ConfigError(f"invalid config: {_describe(exc)}") from exc
+
+
+def _map_names(names: str | list[str], value_of: Callable[[str], str]) -> str | list[str]:
+    return value_of(names) if isinstance(names, str) else [value_of(name) for name in names]
+
+
+def _shown(stage: Stage) -> str:
+    """A stage as people recognise it and as the config may name it: ``"7001" (Product Qualified Lead)``."""
+    return f'"{stage.value}" ({stage.label})'
+
+
 def validate_for_portal(config: GuardConfig, catalogs: Mapping[ObjectType, StageCatalog]) -> None:
     """Check every stage the config names against the portal's stage list; one error names every unknown stage,
     where the config uses it, and (once per object type) the valid values."""
@@ -244,5 +305,6 @@ def validate_for_portal(config: GuardConfig, catalogs: Mapping[ObjectType, Stage
             for (object_type, stage), places in unknown.items()
         ]
         for object_type in dict.fromkeys(object_type for object_type, _ in unknown):
-            problems.append(f"{object_type.value}: valid values are: {', '.join(catalogs[object_type].values)}")
+            stages = ", ".join(_shown(stage) for stage in catalogs[object_type].stages)
+            problems.append(f"{object_type.value}: valid values are: {stages}")
         raise ConfigError("config does not fit this portal: " + "; ".join(problems))

@@ -17,12 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lifecycle_guard.audit import AuditSnapshot
 from lifecycle_guard.config import GuardConfig, Mode
+from lifecycle_guard.flow_pause import SwitchedFlows
 from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.overrides import Override
 from lifecycle_guard.planning import PlanCursor
 from lifecycle_guard.reporting import RunSummary
 from lifecycle_guard.stages import Stage, StageCatalog
+from lifecycle_guard.undo import RestoreCheck
 from lifecycle_guard.verification import ProbeState, Verification
 from lifecycle_guard.workflows import PreventionOutcome
 
@@ -47,7 +49,9 @@ class RunRequest(_Contract):
     config: dict[str, Any] = Field(default_factory=dict, description="Overrides merged onto the deployed config.")
     source: str = Field(default="console", min_length=1, max_length=MAX_SOURCE_LENGTH, pattern=r"^[\w .:@/-]+$")
     undo_run_id: str | None = Field(default=None, max_length=EXECUTION_NAME_LENGTH, pattern=EXECUTION_NAME)
-    force: bool = Field(default=False, description="Undo: also restore records changed since the run.")
+    force: bool = Field(
+        default=False, description="Undo: also restore records changed since the run; undo a run undone before."
+    )
     allow_loosening: bool = Field(
         default=False, description="Let the config overrides loosen caps or the API budget (shown in the report)."
     )
@@ -173,11 +177,15 @@ class ExecutionState(_Contract):
     run: RunRef | None = None
     plan: PlanCursor | None = None
     undo: UndoCursor | None = None
+    paused: SwitchedFlows | None = None  # an undo's: the prevention flows switched off while it restores
+    resumed: SwitchedFlows | None = None  # ... and switched back on
+    restores: RestoreCheck | None = None  # ... and what the restored records hold once they are back on
     progress: ProgressStatus | None = None
     prevention: PreventionOutcome | None = None
     probe: ProbeState | None = None
     verification: Verification | None = None
     failure: CatchPayload | None = None
+    resume_failure: CatchPayload | None = None  # the flows could not be switched back on after a failed undo
     summary: RunSummary | None = None
     report_failure: CatchPayload | None = None  # the report itself could not be written
 
@@ -203,6 +211,7 @@ class ProgressEvent(_Contract):
 
 
 class PreventionEvent(_Contract):
+    step: Literal["ensure", "pause", "resume"]
     execution: ExecutionInfo
 
 
@@ -220,8 +229,14 @@ class VerifyEvent(_Contract):
 
 
 class UndoEvent(_Contract):
+    step: Literal["undo"]
     execution: ExecutionInfo
     cursor: UndoCursor
+
+
+class CheckRestoresEvent(_Contract):
+    step: Literal["check_restores"]
+    execution: ExecutionInfo
 
 
 class ReportEvent(_Contract):

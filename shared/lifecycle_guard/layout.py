@@ -50,6 +50,14 @@ def quarantine_key(marker_key: str) -> str:
     return QUARANTINE_PREFIX + marker_key.removeprefix(PENDING_PREFIX)
 
 
+UNDONE_SUFFIX = ".undone.json"
+
+
+def undone_key(run_id: str) -> str:
+    """Written when an undo of ``run_id`` finished: a second undo of it needs ``force``."""
+    return f"{INDEX_PREFIX}{run_id}{UNDONE_SUFFIX}"
+
+
 def context_key(run_id: str) -> str:
     """Where ``Begin`` stores the run's context; a fix worker knows only the run id."""
     return f"work/{run_id}/run.json"
@@ -122,6 +130,11 @@ class RunLayout:
     @property
     def plan_counts(self) -> str:
         return f"{self.work}plan-counts.json"
+
+    @property
+    def paused_flows(self) -> str:
+        """The prevention flows an undo switched off, to switch back on whatever happens."""
+        return f"{self.work}paused-flows.json"
 
     @property
     def pending(self) -> str:

@@ -17,6 +17,7 @@ from lifecycle_guard.rejections import RejectedRecords
 from lifecycle_guard.reporting import FixSummary, RunOutcome, RunReport
 from lifecycle_guard.rules import describe
 from lifecycle_guard.tracker import FixCounts, RunState
+from lifecycle_guard.undo import RestoreCheck
 from lifecycle_guard.verification import Check
 
 FAILED_JOBS_NAMED = 20
@@ -34,6 +35,12 @@ def failures(state: ExecutionState, tracker: RunState) -> list[str]:
         found.append(tracker.abort_reason)
     if state.undo and not state.undo.done:
         found.append("the undo did not finish")
+    if state.resume_failure:
+        paused = ", ".join(state.paused.flow_ids) if state.paused else "those it paused"
+        found.append(
+            f"the prevention workflows ({paused}) could not be switched back on: {state.resume_failure.describe()}; "
+            "turn them on in HubSpot, or let the next scheduled run do it"
+        )
     return found
 
 
@@ -56,6 +63,42 @@ def scope_check(run: RunContext) -> Check:
         "private-app token), so its scopes were not checked before writing; a missing one stops the run at its "
         "first 403, which names the scope",
     )
+
+
+def restores_check(restores: RestoreCheck) -> Check:
+    """Whether the values an undo restored held once the prevention flows were back on."""
+    observed = (
+        f"{restores.held:,} of {restores.checked:,} held; {restores.reset_by_workflow:,} given the default stage "
+        f"again by a workflow; {restores.changed_since:,} changed by someone else since"
+    )
+    if not restores.complete:
+        return Check(
+            name="restored values held",
+            status="SKIPPED",
+            observed=observed,
+            detail="the read-back ran out of time before it read every restored record",
+        )
+    return Check(
+        name="restored values held",
+        status="PASS" if restores.held == restores.checked else "FAIL",
+        expected=f"all {restores.checked:,} restored records hold the restored value",
+        observed=observed,
+        detail="; ".join(restores.examples),
+    )
+
+
+def report_checks(run: RunContext | None, state: ExecutionState) -> list[Check]:
+    checks = [scope_check(run)] if run else []
+    checks += state.verification.checks if state.verification else []
+    return checks + ([restores_check(state.restores)] if state.restores and state.restores.checked else [])
+
+
+def _about_the_undo(state: ExecutionState) -> dict[str, Any]:
+    return {
+        "flows_paused": state.paused.flow_ids if state.paused else [],
+        "flows_resumed": state.resumed.flow_ids if state.resumed else [],
+        "restores": state.restores,
+    }
 
 
 def undo_changes(undo: UndoCursor, undo_run_id: str) -> list[RuleCount]:
@@ -125,8 +168,7 @@ def build_report(
     refused, by reason; ``quarantined``: the pending markers in quarantine; ``sources``: the fixed records by the
     source of their bad value, worst first; ``drift``: this run against the runs before it."""
     failed = failures(state, tracker)
-    checks = [scope_check(run)] if run else []
-    checks += state.verification.checks if state.verification else []
+    checks = report_checks(run, state)
     undo = state.undo
     if run is not None and run.action == "undo" and undo is not None:
         after, changes = undo.after, undo_changes(undo, run.undo_run_id or "")
@@ -146,6 +188,7 @@ def build_report(
         changed_records=changed[0],
         changed_total=changed[1],
         probe=state.probe,
+        **_about_the_undo(state),
         fix=FixSummary(**tracker.model_dump(include=set(FixCounts.model_fields)), residue=residue),
         prevention=state.prevention,
         checks=checks,

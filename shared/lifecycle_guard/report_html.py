@@ -168,6 +168,29 @@ def _live_test(report: RunReport) -> str:
     )
 
 
+def _undo_note(report: RunReport) -> str:
+    """An undo's account of the prevention flows it paused and of what its restores hold now."""
+    if report.action != "undo":
+        return ""
+    e, parts = html.escape, []
+    if report.flows_paused:
+        back = "switched back on after it" if report.flows_resumed else "<strong>not switched back on</strong>"
+        parts.append(
+            f"The prevention workflows {e(', '.join(report.flows_paused))} were switched off while the undo "
+            f"restored (so they would not give the restored blanks the default stage again), and {back}."
+        )
+    restores = report.restores
+    if restores and restores.checked:
+        parts.append(
+            f"Read back after: {restores.held:,} of {restores.checked:,} restored records hold the restored value, "
+            f"{restores.reset_by_workflow:,} were given the default stage again by a workflow, "
+            f"{restores.changed_since:,} were changed by someone else"
+            + ("" if restores.complete else " (the read-back ran out of time before the last records)")
+            + "."
+        )
+    return "".join(f'<p class="note">{part}</p>' for part in parts)
+
+
 def _flows(report: RunReport) -> str:
     flows = report.prevention.flows if report.prevention else []
     portal = report.portal_id
@@ -252,6 +275,7 @@ def render_html(report: RunReport) -> str:
         "<h2>Checks</h2>",
         _checks(report.checks),
         _live_test(report),
+        _undo_note(report),
         "<h2>Prevention workflows</h2>",
         _flows(report),
         "<h2>Fix jobs</h2>",

@@ -18,6 +18,7 @@ from lifecycle_guard.overrides import Override
 from lifecycle_guard.pending import QuarantinedMarker
 from lifecycle_guard.rejections import RejectedRecords
 from lifecycle_guard.tracker import FixCounts
+from lifecycle_guard.undo import RestoreCheck
 from lifecycle_guard.usage import ApiTotals
 from lifecycle_guard.verification import Check, ProbeState
 from lifecycle_guard.workflows import PreventionOutcome
@@ -83,6 +84,9 @@ class RunReport(BaseModel):
     fix: FixSummary = FixSummary()
     prevention: PreventionOutcome | None = None
     probe: ProbeState | None = None
+    flows_paused: list[str] = []  # an undo's: the prevention flows it switched off while restoring ...
+    flows_resumed: list[str] = []  # ... and switched back on
+    restores: RestoreCheck | None = None  # an undo's: what the restored records hold once it is done
     checks: list[Check] = []
     api: ApiTotals = ApiTotals()
     failures: list[str] = []

@@ -10,9 +10,11 @@ itself be undone.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import groupby
+
+from pydantic import BaseModel
 
 from lifecycle_guard.config import FixOptions
 from lifecycle_guard.crm import Crm
@@ -20,9 +22,11 @@ from lifecycle_guard.fixing import Fixer, FixOutcome
 from lifecycle_guard.jobs import PlannedChange
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, utcnow, write_segment
 from lifecycle_guard.layout import RunLayout
-from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
+from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType
 from lifecycle_guard.stages import StageCatalog
 from lifecycle_guard.storage import ObjectStore
+
+EXAMPLES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +148,61 @@ class Undoer:
             for change in skipped
         ]
         write_segment(self._store, self._layout.journal_segment(f"{job_id}-skipped", 0), entries)
+
+
+class RestoreCheck(BaseModel):
+    """What the records an undo restored hold once it is done and the prevention flows are back on: still the
+    restored value, the default stage again (a workflow - ours if it was not paused, or another), or another value
+    (someone changed it since). ``complete`` is False when the Lambda's time ran out first (``checked`` says how
+    far it got)."""
+
+    checked: int = 0
+    held: int = 0
+    reset_by_workflow: int = 0
+    changed_since: int = 0
+    complete: bool = True
+    examples: list[str] = []  # "<type> <id>: restored 'x', now 'y'" for the first records that did not hold
+
+
+def _restored(entries: Iterable[JournalEntry]) -> dict[tuple[ObjectType, str], str]:
+    """Per record, the value the undo's last write stored (a backward restore is a clear, then a set)."""
+    last: dict[tuple[ObjectType, str], JournalEntry] = {}
+    for entry in entries:
+        if entry.write is not Write.NONE:
+            last[(entry.object_type, entry.object_id)] = entry
+    return {key: entry.after for key, entry in last.items() if entry.outcome is WriteOutcome.APPLIED}
+
+
+def read_back_restores(
+    crm: Crm, entries: Iterable[JournalEntry], default_stage: str, out_of_time: Callable[[], bool]
+) -> RestoreCheck:
+    """Read back, a journaled job at a time (a job's records are few and one batch read per type), every record
+    the undo's journal shows restored."""
+    check = RestoreCheck()
+    for _, job_entries in journal_jobs(entries):
+        if out_of_time():
+            return check.model_copy(update={"complete": False})
+        restored = _restored(job_entries)
+        for object_type in ObjectType:
+            ids = [object_id for (kind, object_id) in restored if kind is object_type]
+            found = crm.read(object_type, ids, [LIFECYCLE_STAGE]) if ids else {}
+            for object_id in ids:
+                record = found.get(object_id)
+                value, now = restored[(object_type, object_id)], record.stage if record else None
+                _tally(check, f"{object_type.value} {object_id}", value, now, default_stage)
+    return check
+
+
+def _tally(check: RestoreCheck, record: str, value: str, now: str | None, default_stage: str) -> None:
+    """``now`` is None for a record deleted since."""
+    check.checked += 1
+    if now == value:
+        check.held += 1
+        return
+    if value == NO_STAGE and now == default_stage:
+        check.reset_by_workflow += 1
+    else:
+        check.changed_since += 1
+    if len(check.examples) < EXAMPLES:
+        shown = "deleted" if now is None else repr(now or "(no stage)")
+        check.examples.append(f"{record}: restored {value or '(no stage)'!r}, now {shown}")

@@ -140,7 +140,7 @@ def _ensure(
 ) -> FlowResult:
     object_type = ObjectType.CONTACTS if desired["objectTypeId"] == "0-1" else ObjectType.COMPANIES
     result = FlowResult(name=desired["name"], object_type=object_type, action="unchanged")
-    current = _same_named(flows, desired, existing)
+    current = find_flow(flows, desired, existing)
     if current is None:
         if not apply:
             return result.model_copy(update={"action": "would_create", "enabled": desired["isEnabled"]})
@@ -160,12 +160,12 @@ def _ensure(
     if not apply:
         return result.model_copy(update={"action": "would_update"})
     custom = {**(current.get("customProperties") or {}), MARKER_PROPERTY: MARKER_VALUE}
-    body = {**_put_body(wanted), "customProperties": custom, "revisionId": current["revisionId"]}
+    body = {**put_body(wanted), "customProperties": custom, "revisionId": current["revisionId"]}
     replaced = flows.replace_flow(str(current["id"]), body)
     return result.model_copy(update={"action": "updated", "enabled": replaced.get("isEnabled")})
 
 
-def _same_named(flows: Flows, desired: Mapping[str, Any], existing: list[dict[str, Any]]) -> dict[str, Any] | None:
+def find_flow(flows: Flows, desired: Mapping[str, Any], existing: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The flow of the desired name and object type, read in full: lifecycle-guard's own if several share the name
     (the listing carries no custom properties, so each is read until one is ours), else the first of them."""
     first = None
@@ -178,10 +178,19 @@ def _same_named(flows: Flows, desired: Mapping[str, Any], existing: list[dict[st
     return first
 
 
-def _put_body(flow: dict[str, Any]) -> dict[str, Any]:
-    # ApiContactFlowPutRequest / ApiPlatformFlowPutRequest: the create body minus what only creation takes.
-    return {
-        key: value
-        for key, value in flow.items()
-        if key not in ("objectTypeId", "flowType", "dataSources", "nextAvailableActionId")
+# The fields of ApiContactFlowPutRequest / ApiPlatformFlowPutRequest (hubspot-openapi/automationV4.json): a PUT
+# takes these only, so a flow read back in full (id, timestamps, objectTypeId, dataSources...) is cut down to them.
+_PUT_FIELDS = frozenset(
+    {
+        "actions", "blockedDates", "customProperties", "description", "enrollmentCriteria", "enrollmentSchedule",
+        "isEnabled", "name", "revisionId", "startActionId", "timeWindows", "type", "uuid",
     }
+)  # fmt: skip
+_CONTACT_PUT_FIELDS = {"canEnrollFromSalesforce", "eventAnchor", "goalFilterBranch", "suppressionListIds"}
+_PLATFORM_PUT_FIELDS = {"suppressionFilterBranch"}
+
+
+def put_body(flow: Mapping[str, Any]) -> dict[str, Any]:
+    """A create body or a flow as read, as the PUT that replaces the flow with it."""
+    fields = _PUT_FIELDS | (_CONTACT_PUT_FIELDS if flow.get("type") == "CONTACT_FLOW" else _PLATFORM_PUT_FIELDS)
+    return {key: value for key, value in flow.items() if key in fields}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
 import signal
 import subprocess
 from pathlib import Path
@@ -10,36 +13,78 @@ from pathlib import Path
 import pytest
 from hubspot import HubSpot
 from support.cli import CLI, SPEC, run_cli
-from support.oracle import actual_stages, differences, expected_stages
+from support.oracle import DISALLOWED, actual_stages, differences, expected_stages
 
 from hubspot_sandbox import Sandbox, generate_portal
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard_offline.console import report_table
 
 RUN_FILES = {"report.json", "report.html", "changes.csv", "journal.jsonl", "plan.jsonl", "lambda.log"}
+README = Path(__file__).resolve().parents[2] / "README.md"
+WALKTHROUGH_MARK = "<!-- tests/e2e/test_cli.py runs the command below and compares the terminal with this block -->"
 
 
 def last_line(text: str) -> str:
     return text.strip().splitlines()[-1]
 
 
-def test_demo_run_fixes_the_built_in_portal_and_writes_its_files(tmp_path: Path):
+def readme_walkthrough() -> tuple[list[str], list[str]]:
+    """The README's step-by-step run: its command's arguments, and the terminal it shows."""
+    readme = README.read_text()
+    block = readme[readme.index(WALKTHROUGH_MARK) :].split("```text\n", 1)[1].split("```", 1)[0]
+    command, *terminal = block.splitlines()
+    return shlex.split(command.removeprefix("$ lifecycle-guard ")), terminal
+
+
+def comparable(lines: list[str]) -> list[str]:
+    """Terminal lines with what differs from run to run made alike: ports, run ids, durations, where OUT is."""
+    replacements = [
+        (r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:PORT"),
+        (r"lg-\d{8}-\d{6}-[0-9a-f]{6}", "RUN-ID"),
+        (r" +\d+\.\ds$", " 0.0s"),
+        (r"/\S+/out/", "/OUT/"),
+    ]
+    comparable_lines = []
+    for line in lines:
+        alike = line
+        for pattern, replacement in replacements:
+            alike = re.sub(pattern, replacement, alike)
+        comparable_lines.append(alike.rstrip())
+    return comparable_lines
+
+
+def test_the_readme_walkthrough_fixes_the_built_in_portal_writes_its_files_and_shows_what_the_readme_shows(
+    tmp_path: Path,
+):
     # GIVEN the built-in sandbox's generated portal (the same one the CLI will generate from the seed)
     portal = generate_portal(SPEC)
     expected = expected_stages(portal)
-    # WHEN the demo command runs
-    result = run_cli(
-        "run", "--contacts", "1200", "--companies", "120", "--seed", "13", "--out", str(tmp_path), "--run-id", "demo-1"
+    # WHEN the README's walkthrough command runs, in a fresh directory, its output interleaved as on a terminal
+    arguments, readme_terminal = readme_walkthrough()
+    assert arguments == ["run", "--contacts", str(SPEC.contacts), "--companies", str(SPEC.companies), "--seed", "13"]
+    result = subprocess.run(
+        [str(CLI), *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        timeout=600,
+        check=False,
     )
-    # THEN it succeeds, and the last stdout line is the absolute path of the run's report
-    assert result.returncode == 0, result.stderr
-    report_path = Path(last_line(result.stdout))
+    # THEN it succeeds, and the terminal is the README's but for ports, run ids, durations and paths
+    assert result.returncode == 0, result.stdout
+    terminal = result.stdout.splitlines()
+    assert comparable(terminal) == comparable(readme_terminal)
+    # ... the last line is the absolute path of the run's report, next to its files
+    report_path = Path(terminal[-1])
     assert report_path.is_absolute()
-    assert report_path == tmp_path / "demo-1" / "report.json"
+    assert report_path.parent.parent == tmp_path / "out"
     assert {p.name for p in report_path.parent.iterdir()} >= RUN_FILES
     report = json.loads(report_path.read_text())
     assert report["outcome"] == "succeeded"
     assert {c["status"] for c in report["checks"]} == {"PASS"}
+    assert report_table(RunReport.model_validate(report)) in result.stdout
     # the portal's final state: every record written got exactly the expected stage ...
     journal = [json.loads(line) for line in (report_path.parent / "journal.jsonl").read_text().splitlines()]
     written = {
@@ -59,9 +104,6 @@ def test_demo_run_fixes_the_built_in_portal_and_writes_its_files(tmp_path: Path)
         assert counts["by_stage"] == {stage: want.count(stage) for stage in counts["by_stage"]}
         # by_stage counts every stage of the portal (0 for none), so it must account for every record
         assert sum(counts["by_stage"].values()) == len(want)
-    assert "before" in result.stdout
-    assert "after" in result.stdout
-    assert report_table(RunReport.model_validate(report)) in result.stdout
 
 
 def test_against_a_portal_reached_by_url_the_default_is_a_dry_run(
@@ -122,26 +164,6 @@ def test_a_bad_config_file_is_a_one_line_error_before_anything_runs(tmp_path: Pa
     assert result.stderr.strip().splitlines()[-1].startswith("lifecycle-guard: invalid config: caps.max_percnt")
 
 
-def test_a_wrong_token_fails_with_the_reason(tmp_path: Path, external_sandbox: Sandbox, fast_config: Path):
-    result = run_cli(
-        "run",
-        "--hubspot-url",
-        external_sandbox.url,
-        "--token",
-        "not-the-token",
-        "--config",
-        str(fast_config),
-        "--out",
-        str(tmp_path),
-        "--apply",
-    )
-    assert result.returncode == 1
-    assert "401" in result.stderr
-    report = json.loads(Path(last_line(result.stdout)).read_text())
-    assert report["outcome"] == "failed"
-    assert external_sandbox.stats()["write_requests"] == 0
-
-
 @pytest.mark.parametrize("command", [[], ["run"], ["audit"], ["undo"], ["sandbox"]])
 def test_every_command_explains_itself(command: list[str]):
     result = run_cli(*command, "--help")
@@ -157,6 +179,25 @@ def test_audit_counts_a_portal_without_writing(external_sandbox: Sandbox):
     stages = [stage for (kind, _), stage in actual_stages(external_sandbox.portal).items() if kind == "contacts"]
     assert counts["total"] == len(stages)
     assert counts["missing"] == stages.count("")
+    assert external_sandbox.stats()["write_requests"] == 0
+
+
+def test_audit_tables_each_stage_with_its_share_and_what_the_default_rules_would_fix(external_sandbox: Sandbox):
+    result = run_cli("audit", "--hubspot-url", external_sandbox.url, "--token", external_sandbox.token)
+    assert result.returncode == 0, result.stderr
+    stages = actual_stages(external_sandbox.portal)
+    tables = {table.splitlines()[0].split()[0]: table.splitlines() for table in result.stdout.strip().split("\n\n")}
+    for object_type in ("contacts", "companies"):
+        held = [stage for (kind, _), stage in stages.items() if kind == object_type]
+        header, *rows, total = tables[object_type]
+        assert header.split() == [object_type, "records", "share", "would", "fix"]
+        # the seed rules fix the records without a stage and those at a disallowed one
+        would_fix = sum(1 for stage in held if stage == "" or stage in DISALLOWED)
+        assert total.split() == ["total", f"{len(held):,}", "100.0%", f"{would_fix:,}"]
+        by_label = {row[:28].strip(): row[28:].split() for row in rows}
+        assert by_label["(no stage)"][0] == by_label["(no stage)"][2] == f"{held.count(''):,}"
+        assert by_label["Lead"] == [f"{held.count('lead'):,}", f"{100 * held.count('lead') / len(held):.1f}%"]
+        assert by_label["Other"][2] == f"{held.count('other'):,}"  # a disallowed stage: all of it would be fixed
     assert external_sandbox.stats()["write_requests"] == 0
 
 

@@ -18,7 +18,9 @@ from hubspot_sandbox import ALL_SCOPES, PortalSpec, generate_portal
 WRONG_TOKEN = "pat-na1-00000000-dead-beef-0000-wrong0token00"
 TINY = PortalSpec(contacts=200, companies=20, seed=17)
 VALID_STAGES = (
-    "subscriber, lead, marketingqualifiedlead, salesqualifiedlead, 52137490, opportunity, customer, evangelist, other"
+    '"subscriber" (Subscriber), "lead" (Lead), "marketingqualifiedlead" (Marketing Qualified Lead), '
+    '"salesqualifiedlead" (Sales Qualified Lead), "52137490" (Product Qualified Lead), "opportunity" (Opportunity), '
+    '"customer" (Customer), "evangelist" (Evangelist), "other" (Other)'
 )
 
 
@@ -119,7 +121,7 @@ def test_a_portal_without_the_lead_stage_fails_before_any_write(start_sandbox, m
         report,
         "'lead' is not a lifecycle stage of this portal's contacts",
         "prevention.default_stage",
-        f"valid values are: {VALID_STAGES.replace('lead, ', '', 1)}",
+        f"valid values are: {VALID_STAGES.replace('"lead" (Lead), ', '', 1)}",
     )
 
 

@@ -14,7 +14,9 @@ import logging
 import uuid
 
 from hubspot_sandbox import ALL_SCOPES, PortalSpec, Sandbox, SandboxSettings, generate_portal
+from lifecycle_guard_offline import cli
 from lifecycle_guard_offline.cli import main
+from lifecycle_guard_offline.probes import sweep_strays
 
 SECRET_PART = uuid.uuid4().hex
 TOKEN = f"pat-eu1-{SECRET_PART[:8]}-{SECRET_PART[8:12]}-{SECRET_PART[12:16]}-{SECRET_PART[16:]}"
@@ -32,7 +34,13 @@ def test_the_token_appears_in_nothing_a_run_writes(tmp_path, capfd, caplog, monk
     # Lambda fails and logs its traceback, SQS delivers the job again; two attempts per request, so quickly)
     settings = SandboxSettings(workflow_delay_seconds=0.2, tokens={TOKEN: ALL_SCOPES})
     with Sandbox(generate_portal(SPEC), settings) as sandbox:
-        sandbox.queue_fault(path_regex=r".*/search", status=503)
+        # the search fault is for the run: queued once the CLI's search for stray probes before it is done
+        def sweep_then_fault(*args: object, **kwargs: object) -> object:
+            removed = sweep_strays(*args, **kwargs)
+            sandbox.queue_fault(path_regex=r".*/search", status=503)
+            return removed
+
+        monkeypatch.setattr(cli, "sweep_strays", sweep_then_fault)
         sandbox.queue_fault(path="/crm/v3/objects/companies/batch/update", status=502, when="after_write")
         sandbox.queue_fault(path="/crm/v3/objects/contacts/batch/update", status=500, times=2)
         # WHEN a user runs lifecycle-guard against it

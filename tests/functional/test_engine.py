@@ -5,17 +5,29 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 
 import pytest
 from support.oracle import actual_stages, differences, expected_stages
 from support.pipeline import run_pipeline
 
 from hubspot_sandbox import PortalSpec, StageMix, generate_portal
+from lifecycle_guard.config import load_config
 from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
+from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.stages import StageCatalog
+from lifecycle_guard.workflows import desired_flows
 
 APPLY = {"action": "run", "mode": "apply", "config": {"verification": {"live_test_wait_seconds": 1}}}
 SPEC = PortalSpec(contacts=1500, companies=150, seed=21)
+DEFAULT_STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"]
+CATALOGS = {
+    t: StageCatalog.from_property(
+        t, {"options": [{"value": v, "label": v, "displayOrder": i} for i, v in enumerate(DEFAULT_STAGES)]}
+    )
+    for t in ObjectType
+}
 
 
 def batch_updates(stats: dict) -> int:
@@ -189,3 +201,79 @@ def test_a_crash_between_clear_and_set_is_finished_with_the_planned_target(
     assert differences(expected, actual_stages(portal)) == []
     recovered = [e for e in journal(aws, summary) if e.rule.startswith("recovery:crashed:")]
     assert {e.object_id for e in recovered if e.outcome is WriteOutcome.APPLIED} == set(crashed)
+
+
+def test_an_undo_holds_against_our_own_prevention_flows_and_is_not_repeated(aws, start_sandbox, make_services):
+    # GIVEN a portal fixed by an apply run that also switched on the prevention flows (blank -> lead)
+    portal = generate_portal(SPEC)
+    before = actual_stages(portal)
+    sandbox = start_sandbox(portal)
+    services = make_services(sandbox, config={"verification": {"live_test": False}})
+    fixed = run_pipeline(services, APPLY, name="fix-flows")
+    assert fixed["outcome"] == "succeeded", fixed
+    enabled = {flow["id"] for flow in portal.flows() if flow["isEnabled"]}
+    assert len(enabled) == 2
+    blank_before = [key for key, stage in before.items() if stage == ""]
+    assert blank_before
+    # WHEN it is undone
+    undone = run_pipeline(services, {"action": "undo", "mode": "apply", "undo_run_id": "fix-flows"}, name="undo-f")
+    # THEN the undo succeeded, and the records blank before the run are blank again well after the flows are back
+    # on (unpaused, they would have set each to lead within the sandbox's 0.2 s workflow delay)
+    assert undone["outcome"] == "succeeded", undone
+    assert undone["checks"]["restored values held"] == "PASS"
+    time.sleep(1.0)
+    after = actual_stages(portal)
+    assert [key for key in blank_before if after[key] != ""] == []
+    assert after == before
+    # ... the flows it switched off are on again, and the report says what it paused and what holds
+    assert {flow["id"] for flow in portal.flows() if flow["isEnabled"]} == enabled
+    report = json.loads(read(aws, undone["files"]["report_json"]))
+    assert sorted(report["flows_paused"]) == sorted(report["flows_resumed"]) == sorted(enabled)
+    restored = len({(e.object_type, e.object_id) for e in journal(aws, fixed) if e.write is Write.SET})
+    assert report["restores"]["checked"] == report["restores"]["held"] == restored > 0
+    # WHEN the same run is undone again, THEN it is refused before anything is written, unless forced
+    writes = sandbox.stats()["write_requests"]
+    again = run_pipeline(services, {"action": "undo", "mode": "apply", "undo_run_id": "fix-flows"}, name="undo-g")
+    assert again["outcome"] == "failed"
+    assert "AlreadyUndoneError" in again["failures"][0]
+    assert "undo-f" in again["failures"][0]
+    assert sandbox.stats()["write_requests"] == writes
+    forced = {"action": "undo", "mode": "apply", "undo_run_id": "fix-flows", "force": True}
+    assert run_pipeline(services, forced, name="undo-h")["outcome"] == "succeeded"
+
+
+def test_an_undo_reports_restores_another_workflow_set_again(aws, start_sandbox, make_services):
+    # GIVEN a run fixed without our prevention flows, and then a customer's own workflow that gives every contact
+    # with no stage "lead" (not ours: the undo leaves it alone)
+    portal = generate_portal(SPEC)
+    before = actual_stages(portal)
+    sandbox = start_sandbox(portal)
+    services = make_services(sandbox, config={"prevention": {"enabled": False}, "verification": {"live_test": False}})
+    fixed = run_pipeline(services, APPLY, name="fix-theirs")
+    assert fixed["outcome"] == "succeeded", fixed
+    theirs = {
+        **desired_flows(load_config({}), CATALOGS)[0],
+        "name": "Marketing: new contacts are leads",
+        "description": "the customer's own",
+        "customProperties": {},
+        "isEnabled": True,
+    }
+    flow_id = portal.create_flow(theirs)["id"]
+    # WHEN the run is undone
+    undone = run_pipeline(
+        services, {"action": "undo", "mode": "apply", "undo_run_id": "fix-theirs"}, name="undo-theirs"
+    )
+    # THEN the read-back finds each contact restored to no stage at lead again, and says so: a failed check, not
+    # "restored"
+    time.sleep(0.5)
+    reset = [k for k, stage in before.items() if k[0] == "contacts" and stage == "" and actual_stages(portal)[k]]
+    report = json.loads(read(aws, undone["files"]["report_json"]))
+    assert undone["outcome"] == "checks_failed", undone
+    assert undone["checks"]["restored values held"] == "FAIL"
+    assert report["restores"]["reset_by_workflow"] == len(reset) > 0
+    assert report["restores"]["held"] == report["restores"]["checked"] - len(reset)
+    assert "now 'lead'" in report["restores"]["examples"][0]
+    # ... and the customer's workflow was neither switched off nor changed
+    assert report["flows_paused"] == []
+    assert portal.flow(flow_id)["isEnabled"] is True
+    assert portal.flow(flow_id)["revisionId"] == "1"

@@ -241,7 +241,7 @@ def drive_run(app: OfflineApp, name: str, mode: str = "apply", timeout_seconds: 
         assert time.monotonic() < deadline, f"fix jobs still open: {state['progress']}"
         time.sleep(0.2)
         state["progress"] = step("ProgressFunction", {"step": "poll", **run})
-    state["prevention"] = step("PreventionFunction", run)
+    state["prevention"] = step("PreventionFunction", {"step": "ensure", **run})
     state["probe"] = step("VerifyFunction", {"step": "start_probe", **run, "prevention": state["prevention"]})
     if state["probe"]["started"]:
         time.sleep(state["probe"]["wait_seconds"])

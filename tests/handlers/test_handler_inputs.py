@@ -44,7 +44,13 @@ MALFORMED: list[tuple[str, Any, list[str]]] = [
         {"execution": {**execution("r1"), "start_time": "yesterday"}, "state": {}},
         ["execution.start_time", "valid datetime"],
     ),
-    ("UndoFunction", {"execution": VALID_EXECUTION, "cursor": {"done": "perhaps"}}, ["cursor.done", "valid boolean"]),
+    (
+        "UndoFunction",
+        {"step": "undo", "execution": VALID_EXECUTION, "cursor": {"done": "perhaps"}},
+        ["undo.cursor.done", "valid boolean"],
+    ),
+    ("UndoFunction", {"step": "restore", "execution": VALID_EXECUTION}, ["'undo', 'check_restores'"]),
+    ("PreventionFunction", {"step": "stop", "execution": VALID_EXECUTION}, ["step", "'ensure', 'pause' or 'resume'"]),
 ]
 
 

@@ -1,15 +1,27 @@
-"""The CLI's terminal output: one final line per phase in a log, the before/after table, the one-line outcome."""
+"""The CLI's terminal output: one final line per phase in a log, the before/after and audit tables, and the lines a
+command ends with: its outcome, a failed step's reason and hint, an interrupted run's account."""
 
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
+from lifecycle_guard.config import GuardConfig
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.reporting import FixSummary, RunReport
+from lifecycle_guard.stages import StageCatalog
 from lifecycle_guard.verification import Check
-from lifecycle_guard_offline.console import ProgressPrinter, outcome_line, report_table
-from lifecycle_guard_offline.local_run import Progress
+from lifecycle_guard_offline.console import (
+    ProgressPrinter,
+    audit_table,
+    failure_lines,
+    interrupted_line,
+    outcome_line,
+    report_table,
+)
+from lifecycle_guard_offline.local_run import InterruptedRun
+from lifecycle_guard_offline.phase_watch import FailedStep, Progress
 
 
 def test_a_log_gets_one_line_per_phase_with_its_final_figures_not_its_samples():
@@ -17,10 +29,10 @@ def test_a_log_gets_one_line_per_phase_with_its_final_figures_not_its_samples():
     log = io.StringIO()
     printer = ProgressPrinter(log)
     # WHEN the fix phase is sampled twice, ends, and the run moves on
-    printer(Progress("plan", detail="4 fix jobs planned", seconds=1.0, ended=True))
+    printer(Progress("plan", detail="4 fix jobs planned", seconds=1.0, status="done"))
     printer(Progress("fix", 1, 4, "100 records fixed", seconds=2.0))
-    printer(Progress("fix", 4, 4, "875 records fixed", seconds=6.1, ended=True))
-    printer(Progress("verify", seconds=13.1, ended=True))
+    printer(Progress("fix", 4, 4, "875 records fixed", seconds=6.1, status="done"))
+    printer(Progress("verify", seconds=13.1, status="done"))
     printer(Progress("done"))
     # THEN each phase is printed once, with the figures it ended with
     lines = log.getvalue().splitlines()
@@ -87,8 +99,8 @@ def test_a_terminal_line_redraws_in_place_and_each_phase_starts_a_fresh_line():
     printer = ProgressPrinter(terminal)
     # WHEN a long fix line is redrawn, then the short prevent phase follows
     printer(Progress("fix", 1, 4, "100 records fixed", seconds=2.0))
-    printer(Progress("fix", 4, 4, "875 records fixed", seconds=6.1, ended=True))
-    printer(Progress("prevent", seconds=0.1, ended=True))
+    printer(Progress("fix", 4, 4, "875 records fixed", seconds=6.1, status="done"))
+    printer(Progress("prevent", seconds=0.1, status="done"))
     printer(Progress("done"))
     # THEN each phase is one terminal line ending on its final figures, redrawn with carriage returns, and a new
     # phase's line carries no padding left over from the longer line before it
@@ -96,6 +108,87 @@ def test_a_terminal_line_redraws_in_place_and_each_phase_starts_a_fresh_line():
     assert lines[0].split("\r")[-1].startswith("fix      [####")
     assert lines[0].count("\r") == 3  # two redraws, then the final draw before the newline
     assert lines[1].split("\r")[1:] == ["prevent  done    0.1s", "prevent  done    0.1s"]
+
+
+def test_a_failed_or_interrupted_phase_says_so_on_its_final_line():
+    log = io.StringIO()
+    printer = ProgressPrinter(log)
+    printer(Progress("audit", seconds=0.7, status="failed"))
+    printer(Progress("fix", 1, 4, "100 records fixed", seconds=2.0, status="interrupted"))
+    printer(Progress("done"))
+    assert log.getvalue().splitlines() == [
+        "audit    failed    0.7s",
+        "fix      interrupted [#######.....................] 1/4  100 records fixed    2.0s",
+    ]
+
+
+def test_a_skipped_check_is_counted_apart_from_passed_and_failed():
+    skipped = REPORT.model_copy(
+        update={"checks": [Check(name="no missing", status="PASS"), Check(name="live test", status="SKIPPED")]}
+    )
+    assert outcome_line(skipped) == "succeeded: 3 of 3 changes applied; 1 of 1 checks passed, 1 skipped"
+
+
+def test_a_failed_step_ends_in_its_reason_and_a_hint_for_its_error():
+    failed = REPORT.model_copy(update={"outcome": "failed", "failures": ["ConfigError: bad stage"]})
+    log = Path("/out/r/lambda.log")
+    assert failure_lines(failed, FailedStep("audit", "ConfigError", "bad stage"), log) == [
+        "failed at audit: bad stage",
+        "hint: fix the config file; a stage may be named by its value or by its label",
+    ]
+    # an error without a hint of its own points at the log; a failure no step raised is the report's reason
+    assert failure_lines(failed, FailedStep("fix", "CapExceededError", "over the cap"), log)[1] == (
+        "hint: details in /out/r/lambda.log"
+    )
+    assert failure_lines(failed, None, log) == ["failed: ConfigError: bad stage", "details: /out/r/lambda.log"]
+
+
+COMPANY_STAGES = StageCatalog.from_property(
+    ObjectType.COMPANIES,
+    {
+        "options": [
+            {"value": v, "label": v.title(), "displayOrder": i} for i, v in enumerate(["lead", "customer", "other"])
+        ]
+    },
+)
+
+
+def test_the_audit_table_shows_counts_shares_and_what_the_rules_would_fix_with_totals():
+    counts = StageCounts(total=20, missing=4, by_stage={"lead": 10, "customer": 3, "other": 2}, unrecognised=1)
+    snapshot = AuditSnapshot(taken_at=AT, counts={ObjectType.COMPANIES: counts})
+    assert audit_table({ObjectType.COMPANIES: COMPANY_STAGES}, snapshot, GuardConfig()).splitlines() == [
+        "companies                       records   share  would fix",
+        "Lead                                 10   50.0%",
+        "Customer                              3   15.0%",
+        "Other                                 2   10.0%          2",
+        "(not a stage of this portal)          1    5.0%",
+        "(no stage)                            4   20.0%          4",
+        "total                                20  100.0%          6",
+    ]
+
+
+def test_an_interrupted_run_says_what_it_wrote_where_its_journal_is_and_how_to_undo():
+    stopped = InterruptedRun("r1", 1234, Path("/out/r1/journal.jsonl"), [], writes_abandoned=False)
+    undo = "lifecycle-guard undo --run-id r1 --hubspot-url http://h --apply"
+    assert interrupted_line(stopped, action="run", apply=True, undo_command=undo) == (
+        "interrupted after 1,234 records written; journal at /out/r1/journal.jsonl; re-run to finish or "
+        "`lifecycle-guard undo --run-id r1 --hubspot-url http://h --apply`"
+    )
+    assert interrupted_line(stopped, action="run", apply=True, undo_command=None).startswith(
+        "interrupted after 1,234 records written to the built-in sandbox, whose portal ends with this process"
+    )
+    abandoned = InterruptedRun("u1", 0, None, [], writes_abandoned=True)
+    assert interrupted_line(abandoned, action="undo", apply=True, undo_command=undo) == (
+        "interrupted after 0 records restored; nothing was journaled; the batch in flight was abandoned, the next "
+        "run finishes it; re-run the undo to finish"
+    )
+    assert interrupted_line(stopped, action="run", apply=False, undo_command=undo) == (
+        "interrupted: a dry run, nothing was written"
+    )
+    early = InterruptedRun("r2", 0, None, [], writes_abandoned=False)
+    assert interrupted_line(early, action="run", apply=True, undo_command=undo) == (
+        "interrupted before it changed any record"
+    )
 
 
 def test_a_dry_runs_table_shows_the_after_state_its_plan_would_leave():

@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 from hubspot_sandbox import PortalSpec, Sandbox, SandboxSettings, generate_portal
-from lifecycle_guard_offline.local_run import LocalRun, Progress
+from lifecycle_guard_offline.local_run import LocalRun, LocalRunResult
+from lifecycle_guard_offline.phase_watch import Progress
 
 QUICK = {
     "budget": {"worker_share": 1.0, "requests_per_10s": 1000},
@@ -18,6 +19,7 @@ def run_once(sandbox: Sandbox, out: Path, run_id: str, mode: str = "apply") -> t
     with (out / f"{run_id}.log").open("w") as log:
         local = LocalRun(base_url=sandbox.url, token=sandbox.token, guard_config=QUICK, out_dir=out, log=log)
         result = local.execute({"action": "run", "mode": mode, "source": "test"}, run_id, seen.append, 300)
+    assert isinstance(result, LocalRunResult)
     assert seen[-1].phase == "done"
     # every phase is reported in the order the state machine went through it, each ending with its final figures
     ended = [p for p in seen if p.ended]

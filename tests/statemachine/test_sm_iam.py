@@ -100,6 +100,8 @@ UNDO_ACTIONS = {
     "AuditPlanFunction": {"s3:GetObject", "s3:PutObject", "dynamodb:PutItem", "dynamodb:UpdateItem"},
     # Reads the undone run's journal; writes its own markers and journal segments, and deletes the markers.
     "UndoFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "dynamodb:UpdateItem"},
+    # Stores the flows it switches off for the undo, and reads them back to switch them on.
+    "PreventionFunction": {"s3:GetObject", "s3:PutObject", "dynamodb:UpdateItem"},
     **REPORT_ACTIONS,
 }
 
@@ -120,6 +122,15 @@ def test_an_apply_run_and_its_undo_make_only_allowed_calls():
         # subject), with every AWS call on the way allowed
         assert undone.status == "SUCCEEDED", undone.cause
         assert undone.output["changes_applied"] > 0
+        assert undone.output["checks"]["restored values held"] == "PASS"
         assert_every_call_was_allowed(undo_calls, UNDO_ACTIONS)
+        # ... the report marked the run undone (Report's grant on runs/index/*.undone.json)
+        assert any(
+            c.action == "s3:PutObject" and c.resource.endswith("/runs/index/iam-apply.undone.json")
+            for c in undo_calls
+            if c.principal == "ReportFunction"
+        )
         # ... and every function that talks to HubSpot read the token with its own role
-        assert_each_function_read_the_token(app, {"AuditPlanFunction", "FixWorkerFunction", "UndoFunction"})
+        assert_each_function_read_the_token(
+            app, {"AuditPlanFunction", "FixWorkerFunction", "PreventionFunction", "UndoFunction"}
+        )

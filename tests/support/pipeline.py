@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 
 from lifecycle_guard import steps
-from lifecycle_guard.contracts import CatchPayload, ExecutionInfo, ExecutionState, RunRequest
+from lifecycle_guard.contracts import CatchPayload, ExecutionInfo, ExecutionState, RunContext, RunRequest
 from lifecycle_guard.queue import FixJobMessage
 from lifecycle_guard.runtime import Services
 
@@ -45,6 +45,23 @@ def deliver_jobs(services: Services, *, on_message: Callable[[FixJobMessage, int
             delivered += 1
 
 
+def _undo(run: RunContext, state: ExecutionState, services: Services) -> None:
+    """Pause the prevention flows, restore, switch them back on (on the failure path too), read back."""
+    assert state.undo is not None
+    try:
+        state.paused = steps.pause_prevention(run, services)
+        while not state.undo.done:
+            state.undo = steps.undo(run, state.undo, services, LAMBDA_MS)
+    except Exception:
+        try:
+            state.resumed = steps.resume_prevention(run, services)
+        except Exception as exc:
+            state.resume_failure = CatchPayload(Error=type(exc).__name__, Cause=str(exc))
+        raise
+    state.resumed = steps.resume_prevention(run, services)
+    state.restores = steps.check_restores(run, services, LAMBDA_MS)
+
+
 def run_pipeline(
     services: Services,
     request: dict[str, Any],
@@ -65,8 +82,7 @@ def run_pipeline(
         state = ExecutionState.model_validate(begun.model_dump())
         run = steps.load_run(services.store, execution)
         if state.undo is not None:
-            while not state.undo.done:
-                state.undo = steps.undo(run, state.undo, services, LAMBDA_MS)
+            _undo(run, state, services)
         else:
             assert state.plan is not None
             while not state.plan.done:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from lifecycle_guard.contracts import (
     BeginEvent,
     Begun,
+    CheckRestoresEvent,
     ExecutionState,
     PlanEvent,
     PreventionEvent,
@@ -30,9 +31,9 @@ ASL = json.loads((PROJECT_ROOT / "statemachine" / "lifecycle_guard.asl.json").re
 EVENTS: dict[str, dict[str | None, type[BaseModel]]] = {
     "${AuditPlanFunctionArn}": {"begin": BeginEvent, "plan": PlanEvent},
     "${ProgressFunctionArn}": {"dispatch": ProgressEvent, "poll": ProgressEvent},
-    "${PreventionFunctionArn}": {None: PreventionEvent},
+    "${PreventionFunctionArn}": {"ensure": PreventionEvent, "pause": PreventionEvent, "resume": PreventionEvent},
     "${VerifyFunctionArn}": {"start_probe": StartProbeEvent, "verify": VerifyEvent},
-    "${UndoFunctionArn}": {None: UndoEvent},
+    "${UndoFunctionArn}": {"undo": UndoEvent, "check_restores": CheckRestoresEvent},
     "${ReportFunctionArn}": {None: ReportEvent},
 }
 STATE_PATH = re.compile(r"^\$\.([a-z_]+)(?:\.([a-z_]+))?$")

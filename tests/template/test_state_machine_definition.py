@@ -9,6 +9,7 @@ from lifecycle_guard_offline.sam_template import SamTemplate
 Definition = dict[str, Any]
 REPORT = "${ReportFunctionArn}"
 FAILURE_REPORTER = "ReportFailure"
+UNDO_WITH_FLOWS_OFF = ("PausePrevention", "Undo")
 LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"}
 
 
@@ -42,9 +43,33 @@ def test_every_task_retries_and_catches(definition: Definition) -> None:
         assert task["Catch"], name
         if name == "Begin":
             continue  # test_a_failed_begin_passes_on_only_its_failure
+        if name in UNDO_WITH_FLOWS_OFF:
+            continue  # test_an_undo_switches_the_prevention_flows_back_on_whatever_happens
         if name != FAILURE_REPORTER:
             assert [catcher["Next"] for catcher in task["Catch"]] == [FAILURE_REPORTER], name
             assert all(catcher["ResultPath"] != "$" for catcher in task["Catch"]), f"{name} loses the run state"
+
+
+def test_an_undo_switches_the_prevention_flows_back_on_whatever_happens(definition: Definition) -> None:
+    # While the flows are off nothing in the portal gets a stage by default: every path out of the undo's
+    # restoring states, success or failure, goes through a resume before it ends.
+    states = definition["States"]
+    assert states["ChooseAction"]["Choices"][0]["Next"] == "PausePrevention"
+    for name in UNDO_WITH_FLOWS_OFF:
+        exits = [states[name]["Catch"][0]["Next"], *successors(states[name])]
+        for start in exits:
+            ends = [
+                p
+                for p in paths_to_the_end(definition, start)
+                if states[p[-1]].get("End") or states[p[-1]]["Type"] in ("Succeed", "Fail")
+            ]
+            assert ends, (name, start)
+            for path in ends:
+                resumed = [step for step in [name, *path] if states[step].get("Parameters", {}).get("step") == "resume"]
+                assert resumed, (name, path)
+    (catcher,) = states["ResumeAfterFailure"]["Catch"]
+    assert catcher["ResultPath"] == "$.resume_failure", "the undo's own failure would be overwritten"
+    assert states["ResumeAfterFailure"]["Next"] == FAILURE_REPORTER
 
 
 def test_a_failed_begin_passes_on_only_its_failure(definition: Definition) -> None:

@@ -2,9 +2,11 @@
 
 from datetime import UTC, datetime
 
+from support.memory_crm import InMemoryCrm
+
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.undo import NetChange, journal_jobs, net_changes, undo_plan
+from lifecycle_guard.undo import NetChange, journal_jobs, net_changes, read_back_restores, undo_plan
 
 AT = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -56,3 +58,41 @@ def test_entries_are_grouped_by_job_in_order():
         entry("3", Write.SET, "", "lead", job="b"),
     ]
     assert [(job, len(group)) for job, group in journal_jobs(entries)] == [("a", 2), ("b", 1)]
+
+
+def test_read_back_tells_held_from_reset_by_a_workflow_from_changed_since():
+    crm = InMemoryCrm()
+    crm.add("contacts", "1")  # restored to no stage, still none
+    crm.add("contacts", "2", "lead")  # restored to no stage, the default stage again: a workflow
+    crm.add("contacts", "3", "customer")  # restored to "other", now customer: someone else
+    crm.add("contacts", "5", "other")  # backward restore (clear, then set): held
+    entries = [
+        entry("1", Write.CLEAR, "lead", ""),
+        entry("2", Write.CLEAR, "lead", ""),
+        entry("3", Write.SET, "lead", "other"),
+        entry("4", Write.CLEAR, "lead", ""),  # deleted since
+        entry("5", Write.CLEAR, "lead", ""),
+        entry("5", Write.SET, "", "other"),
+        entry("6", Write.SET, "lead", "other", WriteOutcome.FAILED),  # never restored: not read back
+        entry("7", Write.NONE, "customer", "customer", WriteOutcome.SKIPPED),
+    ]
+    check = read_back_restores(crm, entries, "lead", lambda: False)
+    assert (check.checked, check.held, check.reset_by_workflow, check.changed_since) == (5, 2, 1, 2)
+    assert check.complete
+    assert check.examples == [
+        "contacts 2: restored '(no stage)', now 'lead'",
+        "contacts 3: restored 'other', now 'customer'",
+        "contacts 4: restored '(no stage)', now deleted",
+    ]
+    # one batch read for the job's restored records
+    assert [(c.method, c.ids) for c in crm.calls] == [("read", ("1", "2", "3", "4", "5"))]
+
+
+def test_read_back_stops_between_jobs_when_time_runs_out():
+    crm = InMemoryCrm()
+    crm.add("contacts", "1")
+    crm.add("contacts", "2")
+    entries = [entry("1", Write.CLEAR, "lead", "", job="j1"), entry("2", Write.CLEAR, "lead", "", job="j2")]
+    calls = iter([False, True])
+    check = read_back_restores(crm, entries, "lead", lambda: next(calls))
+    assert (check.checked, check.held, check.complete) == (1, 1, False)

@@ -10,7 +10,7 @@ from lifecycle_guard.config import ConfigError, Mode, validate_for_portal
 from lifecycle_guard.contracts import Begun, ExecutionInfo, RunContext, RunRef, RunRequest, UndoCursor
 from lifecycle_guard.crm import MissingScopes
 from lifecycle_guard.fixing import recover_pending
-from lifecycle_guard.layout import RunLayout, index_key
+from lifecycle_guard.layout import RunLayout, index_key, undone_key
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.overrides import resolve_config
 from lifecycle_guard.planning import PlanCursor
@@ -25,6 +25,10 @@ class UnknownRunError(LookupError):
     """Undo asked for a run whose journal is not in the bucket."""
 
 
+class AlreadyUndoneError(ValueError):
+    """Undo asked for a run an earlier undo restored, without ``force``."""
+
+
 def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> Begun:
     run_id = execution.name
     layout = RunLayout.for_run(run_id, execution.start_time)
@@ -34,7 +38,7 @@ def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> 
         services.budget_bounds(),
         allow_loosening=request.allow_loosening,
     )
-    undo_prefix = _undone_prefix(services, request.undo_run_id) if request.action == "undo" else None
+    undo_prefix = _undone_prefix(services, request) if request.action == "undo" else None
     apply = request.mode is Mode.APPLY
     with services.hubspot(run_id, config) as gateway:
         catalogs = {object_type: gateway.crm.stage_catalog(object_type) for object_type in ObjectType}
@@ -83,10 +87,17 @@ def check_scopes(scopes: frozenset[str] | None, *, write: bool) -> None:
         )
 
 
-def _undone_prefix(services: Services, undo_run_id: str | None) -> str:
+def _undone_prefix(services: Services, request: RunRequest) -> str:
+    """Where the run to undo keeps its journal; a run an undo has restored already is undone again only if forced
+    (its journal's before-values would overwrite whatever happened since)."""
+    undo_run_id = request.undo_run_id
     if not undo_run_id:
         raise ConfigError("an undo needs undo_run_id: the execution name of the run to undo")
     body = services.store.get(index_key(undo_run_id))
     if body is None:
         raise UnknownRunError(f"no run {undo_run_id!r} in the report bucket (is its journal expired?)")
+    undone = services.store.get(undone_key(undo_run_id))
+    if undone is not None and not request.force:
+        by = json.loads(undone).get("undone_by", "an earlier undo")
+        raise AlreadyUndoneError(f"run {undo_run_id!r} was undone already, by {by}; pass force to undo it again")
     return str(json.loads(body)["prefix"])

@@ -11,7 +11,7 @@ from lifecycle_guard.contracts import CatchPayload, ExecutionInfo, ExecutionStat
 from lifecycle_guard.drift import Drift, previous_points, run_point, store_point, trend
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.journal import compact_journal, read_journal, utcnow
-from lifecycle_guard.layout import LATEST_REPORT_HTML, LATEST_REPORT_JSON, RunLayout
+from lifecycle_guard.layout import LATEST_REPORT_HTML, LATEST_REPORT_JSON, RunLayout, undone_key
 from lifecycle_guard.offenders import SourceCount, SourceTally
 from lifecycle_guard.pending import quarantined_markers
 from lifecycle_guard.plan_store import PlanStore
@@ -76,9 +76,17 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
     if run is not None:
         services.store.put(LATEST_REPORT_JSON, body)
         services.store.put(LATEST_REPORT_HTML, page, HTML)
+        _mark_undone(services.store, run, state)
     services.tracker.finish_run(layout.run_id, built.outcome)
     services.tracker.release_lock(layout.run_id)
     return built.summary()
+
+
+def _mark_undone(store: ObjectStore, run: RunContext, state: ExecutionState) -> None:
+    """An undo that restored all it could: undoing the same run again needs ``force`` (``steps.begin``)."""
+    if run.action == "undo" and run.apply and run.undo_run_id and state.undo and state.undo.done:
+        marker = {"undone_by": run.run_id, "at": utcnow().isoformat()}
+        store.put(undone_key(run.undo_run_id), json.dumps(marker).encode())
 
 
 def _changed_records(

@@ -11,7 +11,7 @@ from lifecycle_guard.journal import read_journal
 from lifecycle_guard.runtime import Services
 from lifecycle_guard.steps.begin import UnknownRunError
 from lifecycle_guard.steps.deadline import deadline
-from lifecycle_guard.undo import Undoer, journal_jobs
+from lifecycle_guard.undo import RestoreCheck, Undoer, journal_jobs, read_back_restores
 
 
 def undo(run: RunContext, cursor: UndoCursor, services: Services, remaining_ms: int) -> UndoCursor:
@@ -45,3 +45,15 @@ def undo(run: RunContext, cursor: UndoCursor, services: Services, remaining_ms: 
             if time.monotonic() >= stop_at:
                 return cursor
         return cursor.model_copy(update={"done": True, "after": audit(gateway.crm, run.catalogs())})
+
+
+def check_restores(run: RunContext, services: Services, remaining_ms: int) -> RestoreCheck:
+    """Once the prevention flows are back on: what the records this undo restored hold now."""
+    stop_at = deadline(remaining_ms)
+    with services.hubspot(run.run_id, run.config) as gateway:
+        return read_back_restores(
+            gateway.crm,
+            read_journal(services.store, run.layout),
+            run.config.prevention.default_stage,
+            lambda: time.monotonic() >= stop_at,
+        )

@@ -1,4 +1,4 @@
-"""Prevention and verification: ensure the workflows, start the live test, then check the portal."""
+"""Verification: start the live test of the prevention workflows, then check the portal."""
 
 from __future__ import annotations
 
@@ -9,14 +9,9 @@ from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.plan_store import PlanStore
 from lifecycle_guard.runtime import Services
 from lifecycle_guard.verification import ProbeState, Verification, Verifier, prevention_check, start_probes
-from lifecycle_guard.workflows import PreventionOutcome, ensure_flows
+from lifecycle_guard.workflows import PreventionOutcome
 
 SPOT_CHECK_JOBS = 20  # contact jobs whose changes the spot check samples from
-
-
-def prevent(run: RunContext, services: Services) -> PreventionOutcome:
-    with services.hubspot(run.run_id, run.config) as gateway:
-        return ensure_flows(gateway.flows, run.config, run.catalogs(), apply=run.apply)
 
 
 def start_probe(run: RunContext, prevention: PreventionOutcome, services: Services) -> ProbeState:
