@@ -150,7 +150,8 @@ def outcome_line(report: RunReport) -> str:
     summary = report.summary()
     if report.outcome == "succeeded" and report.action == "undo":
         verb = "restored" if report.mode == "apply" else "would restore"
-        held = f" ({report.restores.held:,} hold the restored value)" if report.restores else ""
+        restores = report.restores
+        held = f" ({restores.held:,} hold the restored value)" if restores and restores.checked else ""
         return (
             f"succeeded: {verb} {summary.changes_planned:,} records{held}; {report.fix.skipped:,} left alone "
             "(changed since the run)"

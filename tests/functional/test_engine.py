@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from support.memory_crm import InMemoryCrm
 from support.oracle import actual_stages, differences, expected_stages
 from support.pipeline import run_pipeline
 
@@ -16,18 +17,12 @@ from lifecycle_guard.config import load_config
 from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.stages import StageCatalog
 from lifecycle_guard.workflows import desired_flows
 
 APPLY = {"action": "run", "mode": "apply", "config": {"verification": {"live_test_wait_seconds": 1}}}
 SPEC = PortalSpec(contacts=1500, companies=150, seed=21)
-DEFAULT_STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"]
-CATALOGS = {
-    t: StageCatalog.from_property(
-        t, {"options": [{"value": v, "label": v, "displayOrder": i} for i, v in enumerate(DEFAULT_STAGES)]}
-    )
-    for t in ObjectType
-}
+NO_FLOWS = {"prevention": {"enabled": False}, "verification": {"live_test": False}}
+CATALOGS = {t: InMemoryCrm().stage_catalog(t) for t in ObjectType}  # the default stages
 
 
 def batch_updates(stats: dict) -> int:
@@ -148,13 +143,19 @@ def test_caps_stop_the_run_before_any_write(aws, start_sandbox, make_services):
     assert sandbox.stats()["write_requests"] == 0
 
 
-def test_undo_restores_the_before_state_except_records_changed_since(aws, start_sandbox, make_services):
+def fixed_portal(start_sandbox, make_services, name: str, config: dict):
+    """A generated portal, its stages before, and one successful apply run over it named ``name``."""
     portal = generate_portal(SPEC)
     before = actual_stages(portal)
     sandbox = start_sandbox(portal)
-    services = make_services(sandbox, config={"prevention": {"enabled": False}, "verification": {"live_test": False}})
-    fixed = run_pipeline(services, APPLY, name="fix-1")
+    services = make_services(sandbox, config=config)
+    fixed = run_pipeline(services, APPLY, name=name)
     assert fixed["outcome"] == "succeeded", fixed
+    return portal, before, sandbox, services, fixed
+
+
+def test_undo_restores_the_before_state_except_records_changed_since(aws, start_sandbox, make_services):
+    portal, before, _, services, _ = fixed_portal(start_sandbox, make_services, "fix-1", NO_FLOWS)
     changed = [key for key, stage in actual_stages(portal).items() if before[key] != stage]
     # someone moves one fixed contact on after the run; undo must leave it alone
     touched = next(key for key in changed if key[0] == "contacts" and actual_stages(portal)[key] != "customer")
@@ -205,12 +206,9 @@ def test_a_crash_between_clear_and_set_is_finished_with_the_planned_target(
 
 def test_an_undo_holds_against_our_own_prevention_flows_and_is_not_repeated(aws, start_sandbox, make_services):
     # GIVEN a portal fixed by an apply run that also switched on the prevention flows (blank -> lead)
-    portal = generate_portal(SPEC)
-    before = actual_stages(portal)
-    sandbox = start_sandbox(portal)
-    services = make_services(sandbox, config={"verification": {"live_test": False}})
-    fixed = run_pipeline(services, APPLY, name="fix-flows")
-    assert fixed["outcome"] == "succeeded", fixed
+    portal, before, sandbox, services, fixed = fixed_portal(
+        start_sandbox, make_services, "fix-flows", {"verification": {"live_test": False}}
+    )
     enabled = {flow["id"] for flow in portal.flows() if flow["isEnabled"]}
     assert len(enabled) == 2
     blank_before = [key for key, stage in before.items() if stage == ""]
@@ -245,12 +243,7 @@ def test_an_undo_holds_against_our_own_prevention_flows_and_is_not_repeated(aws,
 def test_an_undo_reports_restores_another_workflow_set_again(aws, start_sandbox, make_services):
     # GIVEN a run fixed without our prevention flows, and then a customer's own workflow that gives every contact
     # with no stage "lead" (not ours: the undo leaves it alone)
-    portal = generate_portal(SPEC)
-    before = actual_stages(portal)
-    sandbox = start_sandbox(portal)
-    services = make_services(sandbox, config={"prevention": {"enabled": False}, "verification": {"live_test": False}})
-    fixed = run_pipeline(services, APPLY, name="fix-theirs")
-    assert fixed["outcome"] == "succeeded", fixed
+    portal, before, _, services, _ = fixed_portal(start_sandbox, make_services, "fix-theirs", NO_FLOWS)
     theirs = {
         **desired_flows(load_config({}), CATALOGS)[0],
         "name": "Marketing: new contacts are leads",

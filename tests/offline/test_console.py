@@ -11,6 +11,7 @@ from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.reporting import FixSummary, RunReport
 from lifecycle_guard.stages import StageCatalog
+from lifecycle_guard.undo import RestoreCheck
 from lifecycle_guard.verification import Check
 from lifecycle_guard_offline.console import (
     ProgressPrinter,
@@ -196,3 +197,13 @@ def test_a_dry_runs_table_shows_the_after_state_its_plan_would_leave():
     rows = [line.split() for line in report_table(dry).splitlines() if line]
     assert rows[0] == ["contacts", "before", "planned", "change"]
     assert rows[1] == ["Lead", "5", "8", "+3"]
+
+
+def test_an_undos_line_says_how_many_restores_hold_and_a_dry_run_claims_none():
+    undo = REPORT.model_copy(update={"action": "undo", "fix": FixSummary(skipped=2)})
+    applied = undo.model_copy(update={"restores": RestoreCheck(checked=3, held=2, reset_by_workflow=1)})
+    assert outcome_line(applied) == (
+        "succeeded: restored 3 records (2 hold the restored value); 2 left alone (changed since the run)"
+    )
+    dry = undo.model_copy(update={"mode": "dry-run", "restores": RestoreCheck()})
+    assert outcome_line(dry) == "succeeded: would restore 3 records; 2 left alone (changed since the run)"

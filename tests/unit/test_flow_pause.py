@@ -7,20 +7,15 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from support.memory_crm import InMemoryCrm
+
 from lifecycle_guard.config import load_config
 from lifecycle_guard.flow_bodies import MARKER_PROPERTY, MARKER_VALUE
 from lifecycle_guard.flow_pause import pause_flows, resume_flows
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.stages import StageCatalog
 from lifecycle_guard.workflows import desired_flows
 
-STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer", "other"]
-CATALOGS = {
-    t: StageCatalog.from_property(
-        t, {"options": [{"value": v, "label": v, "displayOrder": i} for i, v in enumerate(STAGES)]}
-    )
-    for t in ObjectType
-}
+CATALOGS = {t: InMemoryCrm().stage_catalog(t) for t in ObjectType}  # the default stages
 CONFIG = load_config({})
 SERVER_FIELDS = {"createdAt": "2026-11-01T00:00:00Z", "updatedAt": "2026-11-01T00:00:00Z", "dataSources": []}
 
