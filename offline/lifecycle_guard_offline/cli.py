@@ -285,7 +285,7 @@ def _execute(args: argparse.Namespace, action: str, stop: StopSignals) -> int:
                     return EXIT_FAILED
                 if isinstance(outcome, InterruptedRun):
                     status = _interrupted(outcome, args, target, action, mode, stop)
-                    if outcome.writes_abandoned:
+                    if outcome.handler_abandoned:
                         _end_now(status)  # a handler still runs in moto, logging here: nothing may be torn down
                     return status
             return _finished(outcome, run_dir / "lambda.log")

@@ -188,11 +188,11 @@ def interrupted_line(stopped: InterruptedRun, *, action: str, apply: bool, undo_
     ``undo_command`` is None for the built-in sandbox, whose portal ends with the process."""
     if not apply:
         return "interrupted: a dry run, nothing was written"
-    if stopped.journal_path is None and not stopped.writes_abandoned:
+    if stopped.journal_path is None and not stopped.batches_abandoned:
         return "interrupted before it changed any record"
     written = stopped.records_written
     journal = f"journal at {stopped.journal_path}" if stopped.journal_path else "nothing was journaled"
-    abandoned = "; the batch in flight was abandoned, the next run finishes it" if stopped.writes_abandoned else ""
+    abandoned = "; the batch in flight was abandoned, the next run finishes it" if stopped.batches_abandoned else ""
     if action == "undo":
         return f"interrupted after {written:,} records restored; {journal}{abandoned}; re-run the undo to finish"
     if undo_command is None:

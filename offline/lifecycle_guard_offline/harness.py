@@ -29,6 +29,7 @@ import boto3
 from moto import mock_aws
 from moto.core.config import DefaultConfig
 
+from lifecycle_guard_offline import call_gate
 from lifecycle_guard_offline.environment import patched_environ
 from lifecycle_guard_offline.executions import ExecutionResult, wait_for_execution
 from lifecycle_guard_offline.iam_enforcement import IamEnforcer
@@ -126,6 +127,7 @@ class OfflineApp:
         self._dispatcher = None
 
     def _start(self) -> None:
+        call_gate.release_for_new_app()
         stack = self._exit_stack
         stack.enter_context(patched_environ({**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region}))
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
@@ -268,6 +270,11 @@ class OfflineApp:
         if self._dispatcher is None:
             raise RuntimeError("OfflineApp is not running: use it as a context manager")
         return self._dispatcher.idle(timeout_seconds)
+
+    def hold_function_calls(self) -> None:
+        """From now on the AWS calls of every handler, poller and execution wait for good; only this thread's go
+        through. For a process about to end with a handler still running (see ``call_gate``)."""
+        call_gate.hold_other_threads()
 
     # ---------- the stack's bucket ----------
     def read_object(self, key: str) -> bytes:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, read_journal
-from lifecycle_guard.layout import RunLayout, index_key
+from lifecycle_guard.layout import PENDING_PREFIX, RunLayout, index_key
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.storage import S3Store
 from lifecycle_guard.tracker import RunTracker
@@ -122,9 +122,11 @@ class InterruptedRun:
     records_written: int  # records the run wrote to HubSpot, by its journal
     journal_path: Path | None  # <out>/<run-id>/journal.jsonl; None if nothing was journaled
     probes: list[Probe]  # probe records the live test created (the CLI removes them)
-    # Stopped waiting for the handler in flight (a second signal, or it took too long): its batch may be unjournaled,
-    # and it still runs in moto, which is left up - the process must end without returning through the log's close.
-    writes_abandoned: bool
+    # Stopped waiting for the handler in flight (a second signal, or it took too long): it still runs in moto, which
+    # is left up, its AWS calls held - the process must end without returning through the log's close.
+    handler_abandoned: bool
+    # Write batches of the run begun and not finished (their pending markers, mirrored): the next run finishes them.
+    batches_abandoned: int = 0
 
 
 class _SyncPace:
@@ -194,14 +196,14 @@ class LocalRun:
             for key, body in (seed or {}).items():
                 app.write_object(key, body)
             if stop.requested:  # asked while moto started: nothing ran yet
-                return InterruptedRun(run_id, 0, None, [], writes_abandoned=False)
+                return InterruptedRun(run_id, 0, None, [], handler_abandoned=False)
             arn = app.start_execution(dict(request), name=run_id)
             tracker = RunTracker(app.client("dynamodb"), app.table_name)
             watch = PhaseWatch(app, tracker, arn, run_id, on_progress)
             result = self._await(app, arn, watch, stop, timeout_seconds)
             if result is None:
                 stopped = self._stopped(app, arn, run_id, watch, tracker, stop, on_progress)
-                if stopped.writes_abandoned:
+                if stopped.handler_abandoned:
                     # A handler still runs: taking moto down under it would send its AWS calls to AWS itself, and
                     # the log it writes to must stay open. All is left as it is; the caller ends the process.
                     running.pop_all()
@@ -253,6 +255,9 @@ class LocalRun:
         # no handler runs: a CheckProgress in flight reads the run's status too, and would fail on it.
         app.client("sqs").purge_queue(QueueUrl=app.queue_urls[FIX_JOB_QUEUE])
         finished = self._await_handler_in_flight(app, stop, on_progress)
+        if not finished:
+            # Nothing the handler does after the last mirror may change the bucket (see call_gate).
+            app.hold_function_calls()
         tracker.abort(run_id, "interrupted")  # a job whose message comes back after a failure does not start again
         on_progress(Progress("done"))
         self._mirror.sync(app.client("s3"), app.bucket_name)
@@ -267,7 +272,14 @@ class LocalRun:
             for entry in entries
             if entry.write is not Write.NONE and entry.outcome is WriteOutcome.APPLIED
         }
-        return InterruptedRun(run_id, len(written), journal_path, probes, writes_abandoned=not finished)
+        return InterruptedRun(
+            run_id,
+            len(written),
+            journal_path,
+            probes,
+            handler_abandoned=not finished,
+            batches_abandoned=len(app.list_keys(f"{PENDING_PREFIX}{run_id}/")),
+        )
 
     def _await_handler_in_flight(
         self, app: OfflineApp, stop: StopRequest, on_progress: Callable[[Progress], None]

@@ -169,7 +169,7 @@ def test_the_audit_table_shows_counts_shares_and_what_the_rules_would_fix_with_t
 
 
 def test_an_interrupted_run_says_what_it_wrote_where_its_journal_is_and_how_to_undo():
-    stopped = InterruptedRun("r1", 1234, Path("/out/r1/journal.jsonl"), [], writes_abandoned=False)
+    stopped = InterruptedRun("r1", 1234, Path("/out/r1/journal.jsonl"), [], handler_abandoned=False)
     undo = "lifecycle-guard undo --run-id r1 --hubspot-url http://h --apply"
     assert interrupted_line(stopped, action="run", apply=True, undo_command=undo) == (
         "interrupted after 1,234 records written; journal at /out/r1/journal.jsonl; re-run to finish or "
@@ -178,7 +178,7 @@ def test_an_interrupted_run_says_what_it_wrote_where_its_journal_is_and_how_to_u
     assert interrupted_line(stopped, action="run", apply=True, undo_command=None).startswith(
         "interrupted after 1,234 records written to the built-in sandbox, whose portal ends with this process"
     )
-    abandoned = InterruptedRun("u1", 0, None, [], writes_abandoned=True)
+    abandoned = InterruptedRun("u1", 0, None, [], handler_abandoned=True, batches_abandoned=1)
     assert interrupted_line(abandoned, action="undo", apply=True, undo_command=undo) == (
         "interrupted after 0 records restored; nothing was journaled; the batch in flight was abandoned, the next "
         "run finishes it; re-run the undo to finish"
@@ -186,8 +186,13 @@ def test_an_interrupted_run_says_what_it_wrote_where_its_journal_is_and_how_to_u
     assert interrupted_line(stopped, action="run", apply=False, undo_command=undo) == (
         "interrupted: a dry run, nothing was written"
     )
-    early = InterruptedRun("r2", 0, None, [], writes_abandoned=False)
+    early = InterruptedRun("r2", 0, None, [], handler_abandoned=False)
     assert interrupted_line(early, action="run", apply=True, undo_command=undo) == (
+        "interrupted before it changed any record"
+    )
+    # a handler left between two batches abandoned no write
+    between = InterruptedRun("r3", 0, None, [], handler_abandoned=True, batches_abandoned=0)
+    assert interrupted_line(between, action="run", apply=True, undo_command=undo) == (
         "interrupted before it changed any record"
     )
 
