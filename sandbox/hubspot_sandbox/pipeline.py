@@ -97,7 +97,9 @@ class ApiPipeline:
         denied = self._authorize(request, route, params, settings)
         if denied is not None:
             return denied
-        decision = self._limiter.admit(settings, is_search=route.kind is RouteKind.SEARCH)
+        decision = self._limiter.admit(
+            settings, is_search=route.kind is RouteKind.SEARCH, burst_exempt=route.burst_exempt
+        )
         if decision.policy is not None:
             self._stats.rate_limited(decision.policy)
             return HttpResponse(429, rate_limit_body(decision.policy), dict(decision.headers))

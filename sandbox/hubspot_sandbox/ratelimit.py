@@ -1,8 +1,10 @@
 """HubSpot's three rate limits and their response headers (facts §7).
 
-* burst: all API calls in a rolling 10 s window -> 429 ``TEN_SECONDLY_ROLLING``;
-* search: search calls in a rolling 1 s window -> 429 ``SECONDLY``; search calls also count toward the burst and
-  daily windows (UNCONFIRMED, the safe reading);
+* burst: API calls in a rolling 10 s window -> 429 ``TEN_SECONDLY_ROLLING``, except the operations HubSpot's
+  OpenAPI specs mark ``x-hubspot-rate-limit-exemptions: ["ten-secondly"]`` (CRM search, v4 association batch
+  operations, v4 flow create and update; ``Route.burst_exempt``), unless ``rate_limit_exemptions`` is off. Whether
+  a real portal honours every such mark is UNCONFIRMED; the setting models one that does not;
+* search: search calls in a rolling 1 s window -> 429 ``SECONDLY``; search calls count toward the daily window;
 * daily: all API calls per UTC day -> 429 ``DAILY`` (HubSpot resets at midnight in the account's time zone).
 
 Rejected (429) calls count toward every window, like any other call (UNCONFIRMED; safest — a client that keeps
@@ -49,10 +51,13 @@ class RateLimiter:
         self._daily_count = 0
         self._daily_key = day()
 
-    def admit(self, settings: SandboxSettings, *, is_search: bool) -> RateDecision:
+    def admit(self, settings: SandboxSettings, *, is_search: bool, burst_exempt: bool = False) -> RateDecision:
         with self._lock:
             now = self._clock()
-            burst = self._count(self._burst, now, BURST_WINDOW_SECONDS)
+            if burst_exempt and settings.rate_limit_exemptions:
+                burst = 0  # neither counted nor limited
+            else:
+                burst = self._count(self._burst, now, BURST_WINDOW_SECONDS)
             searches = self._count(self._search, now, SEARCH_WINDOW_SECONDS) if is_search else 0
             day = self._day()
             if day != self._daily_key:

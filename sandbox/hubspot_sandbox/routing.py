@@ -51,6 +51,8 @@ class Route:
     scopes: ScopeRule
     needs_workflows: bool = False  # also requires the portal's workflows entitlement
     bearer: bool = True  # False: the route authenticates by its body (token introspection), not the header
+    # HubSpot's spec marks the operation x-hubspot-rate-limit-exemptions: ["ten-secondly"] (ratelimit.py).
+    burst_exempt: bool = False
 
     @property
     def pattern(self) -> re.Pattern[str]:

@@ -54,6 +54,9 @@ class FaultSettings:
 class SandboxSettings:
     burst_limit_per_10s: int | None = None  # all API calls, rolling 10 s window (TEN_SECONDLY_ROLLING)
     search_limit_per_second: int | None = None  # search calls, rolling 1 s window (SECONDLY)
+    # Calls HubSpot's specs exempt from the ten-secondly limit stay out of the burst window; False models a portal
+    # that counts them anyway (the specs' promise not holding).
+    rate_limit_exemptions: bool = True
     daily_limit: int | None = None  # all API calls per UTC day (DAILY)
     index_lag_ms: int = 0  # search sees writes only once they are this old
     workflow_delay_seconds: float = 1.0  # enrollment -> action of acting flows

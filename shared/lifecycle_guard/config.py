@@ -100,6 +100,11 @@ class ApiBudget(_Strict):
         default=None, gt=0, le=1, description="Share of the budget one fix worker may use; unset = 1 / workers."
     )
     search_requests_per_second: float = Field(default=4.0, gt=0, le=5)
+    burst_exemptions: bool = Field(
+        default=True,
+        description="Send the calls HubSpot's specs exempt from the ten-secondly limit (search, association batch "
+        "reads, flow writes) outside the burst budget; false paces them too.",
+    )
     daily_watermark: int = Field(
         default=10_000, ge=0, description="Stop cleanly when HubSpot reports fewer daily requests left than this."
     )

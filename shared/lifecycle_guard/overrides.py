@@ -47,6 +47,7 @@ _SAFETY: dict[str, tuple[_Measure, bool]] = {
         True,
     ),
     "budget.daily_watermark": (lambda c, _b: c.budget.daily_watermark, False),
+    "budget.burst_exemptions": (lambda c, _b: float(c.budget.burst_exemptions), True),
 }
 
 

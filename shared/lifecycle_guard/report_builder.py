@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from lifecycle_guard.budget import ten_secondly_exempt
 from lifecycle_guard.changes import ChangedRecord, planned_after
 from lifecycle_guard.contracts import ExecutionInfo, ExecutionState, RunContext, UndoCursor
 from lifecycle_guard.drift import Drift
@@ -18,6 +19,7 @@ from lifecycle_guard.reporting import FixSummary, RunOutcome, RunReport
 from lifecycle_guard.rules import describe
 from lifecycle_guard.tracker import FixCounts, RunState
 from lifecycle_guard.undo import RestoreCheck
+from lifecycle_guard.usage import ApiTotals
 from lifecycle_guard.verification import Check
 
 FAILED_JOBS_NAMED = 20
@@ -87,9 +89,35 @@ def restores_check(restores: RestoreCheck) -> Check:
     )
 
 
-def report_checks(run: RunContext | None, state: ExecutionState) -> list[Check]:
+def exemptions_check(run: RunContext, usage: ApiTotals) -> list[Check]:
+    """Whether the portal left the calls HubSpot's specs exempt from the ten-secondly limit out of it, as the run
+    assumed (``budget.burst_exemptions``); none when the run made no such call outside the burst budget."""
+    exempt = sum(count for endpoint, count in usage.calls.items() if ten_secondly_exempt(endpoint))
+    if not run.config.budget.burst_exemptions or not exempt:
+        return []
+    throttled = sum(usage.exemption_throttled.values())
+    name = "rate-limit exemptions held"
+    observed = f"{throttled:,} ten-secondly 429s on {exempt:,} calls HubSpot's specs exempt from that limit"
+    if not throttled:
+        return [Check(name=name, status="PASS", expected="no ten-secondly 429 on exempt calls", observed=observed)]
+    where = ", ".join(f"{endpoint} ({count:,})" for endpoint, count in sorted(usage.exemption_throttled.items()))
+    return [
+        Check(
+            name=name,
+            status="FAIL",
+            expected="no ten-secondly 429 on exempt calls",
+            observed=observed,
+            detail=f"this portal counts them against the ten-secondly limit after all: {where}. The run paced them "
+            "from the first such 429 on and retried what was refused; set budget.burst_exemptions to false so "
+            "later runs budget for them from the start",
+        )
+    ]
+
+
+def report_checks(run: RunContext | None, state: ExecutionState, usage: ApiTotals) -> list[Check]:
     checks = [scope_check(run)] if run else []
     checks += state.verification.checks if state.verification else []
+    checks += exemptions_check(run, usage) if run else []
     return checks + ([restores_check(state.restores)] if state.restores and state.restores.checked else [])
 
 
@@ -168,7 +196,7 @@ def build_report(
     refused, by reason; ``quarantined``: the pending markers in quarantine; ``sources``: the fixed records by the
     source of their bad value, worst first; ``drift``: this run against the runs before it."""
     failed = failures(state, tracker)
-    checks = report_checks(run, state)
+    checks = report_checks(run, state, tracker.usage)
     undo = state.undo
     if run is not None and run.action == "undo" and undo is not None:
         after, changes = undo.after, undo_changes(undo, run.undo_run_id or "")

@@ -162,6 +162,7 @@ class Services:
             search_per_second=config.budget.search_requests_per_second,
             max_attempts=config.budget.max_attempts,
             daily_watermark=config.budget.daily_watermark,
+            burst_exemptions=config.budget.burst_exemptions,
         )
         try:
             yield gateway

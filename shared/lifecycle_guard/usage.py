@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, computed_field
 
-_BREAKDOWNS = ("calls", "statuses", "throttled")
+_BREAKDOWNS = ("calls", "statuses", "throttled", "exemption_throttled")
 _AMOUNTS = ("retries", "paced_seconds", "backoff_seconds")
 
 
@@ -23,6 +23,8 @@ class ApiTotals(BaseModel):
     calls: dict[str, int] = {}
     statuses: dict[str, int] = {}
     throttled: dict[str, int] = {}
+    # TEN_SECONDLY_ROLLING 429s on endpoints HubSpot's specs exempt from that limit, per endpoint.
+    exemption_throttled: dict[str, int] = {}
     retries: int = 0
     paced_seconds: float = 0.0
     backoff_seconds: float = 0.0
@@ -57,6 +59,7 @@ class ApiUsage:
     calls: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     throttled: Counter[str] = field(default_factory=Counter)
+    exemption_throttled: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     paced_seconds: float = 0.0
     backoff_seconds: float = 0.0
@@ -74,6 +77,7 @@ class ApiUsage:
         self.calls.update(other.calls)
         self.statuses.update(other.statuses)
         self.throttled.update(other.throttled)
+        self.exemption_throttled.update(other.exemption_throttled)
         self.retries += other.retries
         self.paced_seconds += other.paced_seconds
         self.backoff_seconds += other.backoff_seconds

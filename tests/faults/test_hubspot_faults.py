@@ -48,10 +48,10 @@ def test_five_percent_server_errors_are_retried_away(start_sandbox, make_service
 
 
 def test_rolling_429s_of_both_policies_are_waited_out_and_counted(start_sandbox, make_services):
-    # GIVEN a portal whose limits are shared with other integrations: 80 requests per 10 s and 4 searches per
-    # second are left for us, while our own pacers would send more
+    # GIVEN a portal whose limits are shared with other integrations: 20 requests per 10 s (searches and
+    # association reads are exempt) and 4 searches per second are left for us, while our own pacers would send more
     guarded = start(
-        start_sandbox, make_services, config=SMALL_BATCHES, burst_limit_per_10s=80, search_limit_per_second=4
+        start_sandbox, make_services, config=SMALL_BATCHES, burst_limit_per_10s=20, search_limit_per_second=4
     )
     # WHEN an apply run goes through
     summary, report = guarded.run("throttled")

@@ -115,3 +115,47 @@ def test_associations_follow_each_records_own_paging():
         links = gateway.crm.associations("companies", "deals", [company])
     assert set(links[company]) == set(deals)
     assert gateway.usage.calls["POST /crm/v4/associations/companies/deals/batch/read"] == 3  # 500 + 500 + 234
+
+
+def test_calls_the_specs_exempt_skip_the_burst_budget():
+    # GIVEN a portal and a gateway both allowing 2 calls per 10 s
+    with Sandbox(Portal.empty(), SandboxSettings(burst_limit_per_10s=2)) as sandbox:
+        gateway = HubSpotGateway(sandbox.token, base_url=sandbox.url, requests_per_10s=2, search_per_second=5)
+        # WHEN 4 searches go out beside 2 paced calls
+        for _ in range(4):
+            gateway.crm.count("contacts")
+        for _ in range(2):
+            gateway.crm.stage_catalog(ObjectType.CONTACTS)
+    # THEN nothing waited for the burst budget and HubSpot refused nothing
+    assert gateway.usage.paced_seconds == 0
+    assert gateway.usage.throttled == {}
+    assert gateway.usage.total_calls == 6
+
+
+def test_a_ten_secondly_429_on_an_exempt_call_is_counted_and_ends_the_exemption():
+    # GIVEN a portal that counts searches against its burst limit after all
+    settings = SandboxSettings(burst_limit_per_10s=2, rate_limit_exemptions=False)
+    with Sandbox(Portal.empty(), settings) as sandbox:
+        gateway = HubSpotGateway(sandbox.token, base_url=sandbox.url, requests_per_10s=2, search_per_second=5)
+        # WHEN the gateway treats them as exempt
+        gateway.crm.stage_catalog(ObjectType.CONTACTS)
+        gateway.crm.count("contacts")
+        gateway.crm.count("contacts")  # refused once, waited out, sent again
+        refused = gateway.usage.throttled["TEN_SECONDLY_ROLLING"]
+        gateway.crm.count("contacts")  # paced from now on: no second refusal
+    # THEN the 429 is counted as the exemption failing, and pacing every call from then on avoided another
+    assert refused == 1
+    assert gateway.usage.exemption_throttled == {"POST /crm/v3/objects/contacts/search": 1}
+    assert gateway.usage.throttled == {"TEN_SECONDLY_ROLLING": 1}
+
+
+def test_with_exemptions_off_searches_are_paced_within_the_burst_budget():
+    settings = SandboxSettings(burst_limit_per_10s=2, rate_limit_exemptions=False)
+    with Sandbox(Portal.empty(), settings) as sandbox:
+        gateway = HubSpotGateway(
+            sandbox.token, base_url=sandbox.url, requests_per_10s=2, search_per_second=5, burst_exemptions=False
+        )
+        for _ in range(3):
+            gateway.crm.count("contacts")
+    assert gateway.usage.throttled == {}
+    assert gateway.usage.paced_seconds > 5  # the third waited for the first to leave the window

@@ -95,13 +95,31 @@ def test_rejected_calls_count_toward_the_window() -> None:
     assert statuses == [200, 200, 429, 429]
 
 
-def test_search_counts_toward_burst() -> None:
+ASSOCIATIONS_READ = {"inputs": [{"id": "1"}]}
+
+
+def test_calls_the_specs_exempt_stay_out_of_the_burst_window() -> None:
+    # GIVEN a portal allowing 2 calls per 10 s
     with _limited(SandboxSettings(burst_limit_per_10s=2)) as sandbox:
+        client = sdk_client(sandbox)
+        # WHEN more searches and association batch reads go out than the burst limit allows
+        for _ in range(3):
+            client.crm.contacts.search_api.do_search(public_object_search_request=SEARCH)
+            client.crm.associations.v4.batch_api.get_page("contacts", "companies", ASSOCIATIONS_READ)
+        # THEN none is refused and the burst window still holds both other calls
+        assert [_get_page(client)[0] for _ in range(2)] == [200, 200]
+        with pytest.raises(ApiException) as raised:
+            _get_page(client)
+    assert error_body(raised.value)["policyName"] == "TEN_SECONDLY_ROLLING"
+
+
+def test_a_portal_counting_exempt_calls_refuses_them_at_the_burst_limit() -> None:
+    with _limited(SandboxSettings(burst_limit_per_10s=2, rate_limit_exemptions=False)) as sandbox:
         client = sdk_client(sandbox)
         client.crm.contacts.search_api.do_search(public_object_search_request=SEARCH)
         _get_page(client)
         with pytest.raises(ApiException) as raised:
-            _get_page(client)
+            client.crm.contacts.search_api.do_search(public_object_search_request=SEARCH)
     assert error_body(raised.value)["policyName"] == "TEN_SECONDLY_ROLLING"
 
 

@@ -20,14 +20,16 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:No application metrics to publish"),
 ]
 
-BURST_LIMIT_PER_10S = 30
+# Searches and association reads are exempt from the burst limit (HubSpot's specs): the limit is low enough for
+# the run's other calls alone to meet it.
+BURST_LIMIT_PER_10S = 20
 SEARCH_LIMIT_PER_SECOND = 3
 # Ten times HubSpot's burst limit, and search paced at 5/s against HubSpot's 3/s.
-GENEROUS_BUDGET = {"worker_share": 1.0, "requests_per_10s": 300, "search_requests_per_second": 5}
+GENEROUS_BUDGET = {"worker_share": 1.0, "requests_per_10s": 200, "search_requests_per_second": 5}
 
 
 def test_a_throttled_portal_run_succeeds_through_the_429s_and_counts_them():
-    # GIVEN a portal whose HubSpot allows 30 requests per 10 s and 3 searches per second, and a run budgeted for
+    # GIVEN a portal whose HubSpot allows 20 requests per 10 s and 3 searches per second, and a run budgeted for
     # ten times that
     portal = fresh_portal()
     expected = expected_stages(portal)

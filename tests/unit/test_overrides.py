@@ -25,6 +25,7 @@ DEPLOYED = json.dumps({"caps": {"max_changes": 1000, "max_percent": 20}, "budget
         {"budget": {"requests_per_10s": 50}},
         {"budget": {"worker_share": 0.1}},
         {"budget": {"daily_watermark": 20_000}},
+        {"budget": {"burst_exemptions": False}},  # every call paced: fewer per window
     ],
 )
 def test_an_override_that_tightens_needs_no_flag_and_is_listed(tighter):
@@ -117,3 +118,9 @@ def test_a_function_missing_a_variable_it_needs_fails_at_cold_start_naming_it():
         Settings.from_environment({k: v for k, v in ENVIRONMENT.items() if k != "TABLE_NAME"})
     with pytest.raises(SettingsError, match="FIX_JOB_QUEUE_URL"):
         Settings.from_environment(ENVIRONMENT, require=["job_queue_url"])
+
+
+def test_switching_the_exemptions_back_on_loosens_a_deployment_that_paces_every_call():
+    deployed = json.dumps({"budget": {"burst_exemptions": False}})
+    with pytest.raises(ConfigError, match=r"loosen safety settings: budget\.burst_exemptions"):
+        resolve_config(deployed, {"budget": {"burst_exemptions": True}}, BOUNDS, allow_loosening=False)

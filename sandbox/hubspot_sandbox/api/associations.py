@@ -170,6 +170,7 @@ ROUTES = [
         batch_read,
         RouteKind.READ,
         read_scopes("fromObjectType", "toObjectType"),
+        burst_exempt=True,  # assoc_v4.json
     ),
     Route(
         "GET",

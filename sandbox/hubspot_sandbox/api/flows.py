@@ -69,9 +69,18 @@ def batch_read_flows(ctx: RequestContext) -> HttpResponse:
 _FLOWS = "/automation/v4/flows"
 ROUTES = [
     Route("GET", _FLOWS, list_flows, RouteKind.READ, automation_scopes, needs_workflows=True),
-    Route("POST", _FLOWS, create_flow, RouteKind.WRITE, automation_scopes, needs_workflows=True),
+    # automationV4.json exempts the flow create and update from the ten-secondly limit.
+    Route("POST", _FLOWS, create_flow, RouteKind.WRITE, automation_scopes, needs_workflows=True, burst_exempt=True),
     Route("POST", _FLOWS + "/batch/read", batch_read_flows, RouteKind.READ, automation_scopes, needs_workflows=True),
     Route("GET", _FLOWS + "/{flowId}", get_flow, RouteKind.READ, automation_scopes, needs_workflows=True),
-    Route("PUT", _FLOWS + "/{flowId}", replace_flow, RouteKind.WRITE, automation_scopes, needs_workflows=True),
+    Route(
+        "PUT",
+        _FLOWS + "/{flowId}",
+        replace_flow,
+        RouteKind.WRITE,
+        automation_scopes,
+        needs_workflows=True,
+        burst_exempt=True,
+    ),
     Route("DELETE", _FLOWS + "/{flowId}", delete_flow, RouteKind.WRITE, automation_scopes, needs_workflows=True),
 ]

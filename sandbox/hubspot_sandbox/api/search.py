@@ -20,5 +20,12 @@ def search(ctx: RequestContext) -> HttpResponse:
 
 
 ROUTES = [
-    Route("POST", "/crm/v3/objects/{objectType}/search", search, RouteKind.SEARCH, read_scopes("objectType")),
+    Route(
+        "POST",
+        "/crm/v3/objects/{objectType}/search",
+        search,
+        RouteKind.SEARCH,
+        read_scopes("objectType"),
+        burst_exempt=True,
+    ),
 ]

@@ -36,6 +36,7 @@ class HubSpotGateway:
         search_per_second: float = 4.0,
         max_attempts: int = 6,
         daily_watermark: int = 0,
+        burst_exemptions: bool = True,
         usage: ApiUsage | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -49,6 +50,7 @@ class HubSpotGateway:
             max_attempts=max_attempts,
             daily_watermark=daily_watermark,
             usage=usage or ApiUsage(),
+            burst_exemptions=burst_exemptions,
             sleep=sleep,
             rng=rng,
         )

@@ -9,6 +9,14 @@ Facts that shape it (see hubspot-facts.md of the shared notes, §7-8):
 - Each SDK sub-package has its own ApiException class; we catch the ones of the packages we call.
 - Every request has a connect and a read timeout, so a stalled connection fails (and is retried) instead of
   holding the Lambda until its own timeout.
+- HubSpot's OpenAPI specs mark some operations ``x-hubspot-rate-limit-exemptions: ["ten-secondly"]``: CRM search
+  (contacts.json, companies.json, deals.json: ``POST /crm/v3/objects/{type}/search``), the v4 association batch
+  operations (assoc_v4.json, batch/read among them) and the v4 flow create and update (automationV4.json). With
+  ``burst_exemptions`` (the default) they skip the burst pacer, so planning's paced searches and association reads
+  leave the ten-secondly budget to the writes; search keeps its own per-second pacer. A TEN_SECONDLY_ROLLING 429
+  on one of them shows the portal counting them after all: it is counted per endpoint
+  (``exemption_throttled``, which the report turns into a failed check) and this transport paces every request
+  from then on.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import hubspot.crm.properties.exceptions as properties_exceptions
 import requests
 import urllib3
 
-from lifecycle_guard.budget import SlidingWindowPacer
+from lifecycle_guard.budget import SlidingWindowPacer, ten_secondly_exempt
 from lifecycle_guard.crm import (
     AuthenticationFailed,
     DailyLimitReached,
@@ -93,6 +101,7 @@ class Transport:
         max_attempts: int,
         daily_watermark: int,
         usage: ApiUsage,
+        burst_exemptions: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -101,6 +110,7 @@ class Transport:
         self._search_pacer = search_pacer
         self._max_attempts = max_attempts
         self._daily_watermark = daily_watermark
+        self._exemptions_hold = burst_exemptions
         self._finishing = 0
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
@@ -120,7 +130,7 @@ class Transport:
                 throttles += 1
                 if throttles > self._max_attempts * 3:
                     raise HubSpotUnavailable(f"{endpoint}: still rate limited: {message}", status=429)
-                self._wait_out_throttle(body, headers, search=search)
+                self._wait_out_throttle(endpoint, body, headers, search=search)
             elif status in _RETRYABLE_STATUSES and idempotent:
                 failures += 1
                 if failures >= self._max_attempts:
@@ -142,24 +152,33 @@ class Transport:
         # in a later HubSpot window than the pacer counted it in, or that window gets limit + 1: a 429.
         if search:
             self.usage.paced_seconds += self._search_pacer.acquire().waited
-        admission = self._pacer.acquire()
-        self.usage.paced_seconds += admission.waited
-        try:
+        if self._burst_exempt(endpoint):
             status, headers, raw = _attempt(call)
-        finally:
-            self._pacer.sent(admission)
+        else:
+            admission = self._pacer.acquire()
+            self.usage.paced_seconds += admission.waited
+            try:
+                status, headers, raw = _attempt(call)
+            finally:
+                self._pacer.sent(admission)
         self.usage.record(endpoint, str(status) if status else "network")
         remaining = header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
         if remaining and remaining.lstrip("-").isdigit():
             self.usage.daily_remaining = int(remaining)
         return status, headers, raw
 
-    def _wait_out_throttle(self, body: Any, headers: Mapping[str, str], *, search: bool) -> None:
+    def _burst_exempt(self, endpoint: str) -> bool:
+        return self._exemptions_hold and ten_secondly_exempt(endpoint)
+
+    def _wait_out_throttle(self, endpoint: str, body: Any, headers: Mapping[str, str], *, search: bool) -> None:
         policy = body.get("policyName") if isinstance(body, dict) else None
         message = str(body.get("message", "")) if isinstance(body, dict) else ""
         if policy is None and "secondly limit" in message:
             policy = "SECONDLY"  # HubSpot's own SDKs key the search limit on this message
         self.usage.throttled[policy or "UNKNOWN"] += 1
+        if policy == "TEN_SECONDLY_ROLLING" and self._burst_exempt(endpoint):
+            self.usage.exemption_throttled[endpoint] += 1
+            self._exemptions_hold = False
         if policy == "DAILY":
             raise DailyLimitReached(f"HubSpot's daily API limit is reached: {message}", status=429, category="DAILY")
         if policy == "SECONDLY" or (search and policy is None):
