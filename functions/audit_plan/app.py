@@ -1,4 +1,5 @@
-"""Begin a run (validate input, config and token, take the lock, recover, audit), or plan a chunk of it."""
+"""Begin a run (validate input, config and token, take the lock, recover, audit), or plan a chunk of it (handing
+its fix jobs to the workers as they are cut)."""
 
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from lifecycle_guard.runtime import Services, Settings
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-services = Services(Settings.from_environment(require=["deployed_config"]))
+services = Services(Settings.from_environment(require=["deployed_config", "job_queue_url"]))
 
 Event = Annotated[BeginEvent | PlanEvent, Field(discriminator="step")]
 
@@ -31,7 +32,7 @@ def lambda_handler(event: BeginEvent | PlanEvent, context: LambdaContext) -> dic
         metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
         return begun.model_dump(mode="json", exclude_none=True)
     run = steps.load_run(services.store, event.execution)
-    cursor = steps.plan(run, event.cursor, services, context.get_remaining_time_in_millis())
+    cursor = steps.plan(run, services, context.get_remaining_time_in_millis())
     metrics.add_metric(name="PlanChunks", unit=MetricUnit.Count, value=1)
     logger.info("planned", object_type=cursor.object_type, after_id=cursor.after_id, jobs=cursor.next_job)
     return cursor.model_dump(mode="json")

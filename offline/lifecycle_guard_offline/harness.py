@@ -6,8 +6,10 @@
 
 Entering it: fake credentials and region in os.environ; `mock_aws` with Step Functions executing for real and
 Lambda without docker (moto 5.2.5 config below); the HubSpot token secret in Secrets Manager as {"token": ...};
-template.yaml transformed and deployed (`sam_stack`); Lambda invocations dispatched to the handlers in functions/
-(`lambda_dispatch`); the SQS event source polled as Lambda does (`sqs_event_source`); IAM enforced on every AWS
+template.yaml transformed and deployed (`sam_stack`); Lambda invocations dispatched to the handlers in functions/,
+each in a container of its own, concurrently where they overlap (`lambda_dispatch`); the SQS event source polled
+as Lambda does, with as many concurrent workers as the mapping's MaximumConcurrency (`sqs_event_source`); DynamoDB
+and SQS requests applied atomically, as the services apply them (`atomic_requests`); IAM enforced on every AWS
 call of the handlers, the state machine and the SQS poller (`iam_enforcement`: a call the deployed role does not
 allow fails with AccessDenied, as in AWS; `app.iam.calls` lists every authorisation made). Leaving it stops running
 executions, the pollers and the dispatcher, ends the mock and restores os.environ. One OfflineApp at a time per
@@ -30,6 +32,7 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 
 from lifecycle_guard_offline import call_gate
+from lifecycle_guard_offline.atomic_requests import atomic_requests
 from lifecycle_guard_offline.environment import patched_environ
 from lifecycle_guard_offline.executions import ExecutionResult, wait_for_execution
 from lifecycle_guard_offline.iam_enforcement import IamEnforcer
@@ -74,13 +77,14 @@ class OfflineApp:
         guard_config: Mapping[str, Any] | None = None,
         parameters: Mapping[str, str] | None = None,
         handler_overrides: Mapping[str, Handler] | None = None,
-        sqs_concurrency: int | None = 1,
+        sqs_concurrency: int | None = None,
         sqs_retry_delay_seconds: int = 1,
         enforce_iam: bool = True,
     ) -> None:
         """Parameters left None keep the template's defaults; `parameters` sets any other template parameter.
         `handler_overrides` maps a function's logical id to a callable run instead of its handler.
-        `sqs_concurrency` None uses each mapping's MaximumConcurrency; `sqs_retry_delay_seconds` is how soon a
+        `sqs_concurrency` None uses each mapping's MaximumConcurrency (the template's: fix workers run
+        concurrently, as deployed); a number overrides it; `sqs_retry_delay_seconds` is how soon a
         message whose processing failed is received again (see `sqs_event_source`). `enforce_iam` False leaves AWS
         calls unchecked: only for the harness's own tests, never to make an application test pass."""
         self.template = SamTemplate(template_path)
@@ -131,6 +135,7 @@ class OfflineApp:
         stack = self._exit_stack
         stack.enter_context(patched_environ({**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region}))
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        stack.enter_context(atomic_requests())
         self._session = boto3.session.Session(region_name=self.region)
         secret_arn = self.client("secretsmanager").create_secret(
             Name=f"{self.stack_name}/hubspot-token", SecretString=json.dumps({"token": self._hubspot_token})
@@ -270,6 +275,12 @@ class OfflineApp:
         if self._dispatcher is None:
             raise RuntimeError("OfflineApp is not running: use it as a context manager")
         return self._dispatcher.idle(timeout_seconds)
+
+    def recycle_containers(self) -> None:
+        """Every function's next invocation starts in a new container (cold: no cached secret, no warm state)."""
+        if self._dispatcher is None:
+            raise RuntimeError("OfflineApp is not running: use it as a context manager")
+        self._dispatcher.recycle_containers()
 
     def hold_function_calls(self) -> None:
         """From now on the AWS calls of every handler, poller and execution wait for good; only this thread's go

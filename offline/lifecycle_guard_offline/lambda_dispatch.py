@@ -8,22 +8,22 @@ a test, the SQS poller of `sqs_event_source` - calls the real handler:
   function name or ARN -> moto's function configuration -> the stack's logical id -> its CodeUri folder ->
   the module file named by `Handler` (`app.lambda_handler` -> `<folder>/app.py`, attribute `lambda_handler`).
 
-Every function's module is called app.py, so each is loaded by file path under its own module name
-(`lg_function_<folder>_<module>`), on first invocation (the code may not exist when the stack is deployed), and
+Each invocation runs in a container, as Lambda runs it: a container is one warm execution environment of one
+function, with its own import of the handler module (and so its own module-level state: settings, clients,
+caches, the Powertools objects), made on its first invocation and reused by later ones. Invocations that overlap
+get containers of their own, as concurrent Lambda invocations do, and run at the same time on their callers'
+threads (the Step Functions engine's, the SQS pollers'). Every function's module is called app.py, so each
+container's is loaded by file path under a module name of its own (`lg_function_<folder>_<module>_<n>`), and
 dropped from sys.modules on uninstall so the next harness imports it afresh inside its own moto mock. The layer
-package (lifecycle_guard) is importable from the venv. A function's folder is not put on sys.path: keep code shared
-by a handler's modules in the layer package.
-
-Each function also keeps its own copy of the state a Lambda container would not share with other functions: the
-imported module (above) and Powertools Parameters' default providers, whose cached values and boto3 client would
-otherwise let one function's Secrets Manager read serve another's (and hide whether the other's role may read it).
+package (lifecycle_guard) is importable from the venv; a function's folder is not put on sys.path: keep code shared
+by a handler's modules in the layer package. `recycle_containers` drops the warm containers, so the next
+invocations start cold (what a test that changes a secret between invocations wants).
 
 The function's configured environment (template Globals + its own Environment, resolved by CloudFormation) and the
-runtime's reserved variables are applied to os.environ around the import and each invocation. os.environ is
-process-global, so invocations are serialised by one re-entrant lock: handlers never overlap (no real concurrency
-offline), and a handler that synchronously invokes another function nests fine, but a handler that waits for
-another invocation on another thread would deadlock. The configured Timeout only drives the context's countdown;
-a handler running past it is not stopped.
+runtime's reserved variables are what the handler sees in os.environ, during its import and each invocation: the
+dispatcher makes os.environ thread-scoped while installed (`environment.thread_scoped_environ`), so concurrent
+handlers each see their own. The configured Timeout only drives the context's countdown; a handler running past
+it is not stopped.
 
 With an `IamEnforcer`, the handler runs as its function's role (`iam_enforcement.acting_as`), so every AWS call it
 makes is authorised against the role's policies.
@@ -52,11 +52,10 @@ from typing import Any
 from uuid import uuid4
 
 import moto
-from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from moto.awslambda.models import LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from lifecycle_guard_offline.environment import patched_environ
+from lifecycle_guard_offline.environment import patched_environ, thread_scoped_environ
 from lifecycle_guard_offline.iam_enforcement import IamEnforcer, acting_as
 from lifecycle_guard_offline.lambda_context import LambdaContext
 
@@ -86,6 +85,14 @@ class FunctionCode:
     code_dir: Path
 
 
+@dataclass
+class _Container:
+    """One warm execution environment of a function: its own import of the handler module."""
+
+    number: int
+    module: ModuleType | None = None
+
+
 class LambdaDispatcher:
     def __init__(
         self,
@@ -102,8 +109,11 @@ class LambdaDispatcher:
         unknown = self._overrides.keys() - {code.logical_id for code in self._functions.values()}
         if unknown:
             raise ValueError(f"handler overrides for functions the stack does not have: {sorted(unknown)}")
-        self._modules: dict[str, ModuleType] = {}  # physical function name -> its imported handler module
-        self._lock = threading.RLock()
+        self._idle: dict[str, list[_Container]] = {}  # physical function name -> its warm containers not in use
+        self._made: dict[str, int] = {}  # physical function name -> containers made so far
+        self._modules: list[ModuleType] = []  # every container's handler module, to forget on uninstall
+        self._running = 0
+        self._changed = threading.Condition()  # guards the above; notified when an invocation ends
 
     @contextmanager
     def installed(self) -> Iterator["LambdaDispatcher"]:
@@ -131,18 +141,25 @@ class LambdaDispatcher:
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
         try:
-            yield self
+            with thread_scoped_environ():
+                yield self
         finally:
             LambdaSimpleBackend.invoke = _MOTO_INVOKE  # type: ignore[method-assign]
-            self._forget_modules()
+            self.recycle_containers()
 
     def idle(self, timeout_seconds: float) -> bool:
-        """Whether no invocation is running, waiting up to ``timeout_seconds`` for the one that is. Invocations are
-        serialised by one lock, so holding it for a moment proves none is in flight."""
-        if not self._lock.acquire(timeout=timeout_seconds):
-            return False
-        self._lock.release()
-        return True
+        """Whether no invocation is running, waiting up to ``timeout_seconds`` for the ones that are."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._running == 0, timeout=timeout_seconds)
+
+    def recycle_containers(self) -> None:
+        """Drops every warm container: the next invocation of each function starts cold (containers in use are
+        dropped when they finish)."""
+        with self._changed:
+            self._idle.clear()
+            for module in self._modules:
+                sys.modules.pop(module.__name__, None)
+            self._modules.clear()
 
     def invoke(
         self,
@@ -172,66 +189,57 @@ class LambdaDispatcher:
         as_role: AbstractContextManager[None] = (
             nullcontext() if self._iam is None else acting_as(self._iam.principal(function.role))
         )
-        with self._lock, as_role, patched_environ(environment), self._container_state(function.function_name):
+        with self._container(function.function_name) as container, as_role, patched_environ(environment):
             try:
-                return _marshal(self._handler(function, code)(event, context))
+                return _marshal(self._handler(function, code, container)(event, context))
             except Exception as exc:
                 _LOG.warning("%s (%s) failed", code.logical_id, function.function_name, exc_info=True)
                 response_headers["x-amz-function-error"] = "Unhandled"
                 return json.dumps(_error_payload(exc, context.aws_request_id)).encode()
 
-    def _handler(self, function: LambdaFunction, code: FunctionCode) -> Handler:
+    @contextmanager
+    def _container(self, function_name: str) -> Iterator[_Container]:
+        """A warm container of the function not in use, or a new one; back to the warm ones afterwards."""
+        with self._changed:
+            idle = self._idle.setdefault(function_name, [])
+            if idle:
+                container = idle.pop()
+            else:
+                container = _Container(self._made.get(function_name, 0))
+                self._made[function_name] = container.number + 1
+            self._running += 1
+        try:
+            yield container
+        finally:
+            with self._changed:
+                self._running -= 1
+                if container.module is None or container.module in self._modules:  # not recycled meanwhile
+                    self._idle.setdefault(function_name, []).append(container)
+                self._changed.notify_all()
+
+    def _handler(self, function: LambdaFunction, code: FunctionCode, container: _Container) -> Handler:
         if code.logical_id in self._overrides:
             return self._overrides[code.logical_id]
         module_path, _, attribute = str(function.handler).rpartition(".")
-        if function.function_name not in self._modules:
-            self._modules[function.function_name] = _import_handler_module(code.code_dir, module_path)
-        handler = getattr(self._modules[function.function_name], attribute, None)
+        if container.module is None:
+            container.module = _import_handler_module(code.code_dir, module_path, container.number)
+            with self._changed:
+                self._modules.append(container.module)
+        handler = getattr(container.module, attribute, None)
         if not callable(handler):
             raise _RuntimeError("Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_path}'")
         return handler  # type: ignore[no-any-return]
 
-    @contextmanager
-    def _container_state(self, function_name: str) -> Iterator[None]:
-        """Powertools' process-wide parameter providers swapped for this function's own while it runs (nests).
 
-        Each function's providers wait in Powertools' registry itself, under a key of their own, so
-        `parameters.clear_caches()` (what tests call to start from a cold cache) clears every function's."""
-        outer = _take_providers(DEFAULT_PROVIDERS)
-        DEFAULT_PROVIDERS.update(DEFAULT_PROVIDERS.pop(_PROVIDERS_OF + function_name, {}))
-        try:
-            yield
-        finally:
-            DEFAULT_PROVIDERS[_PROVIDERS_OF + function_name] = _take_providers(DEFAULT_PROVIDERS)
-            DEFAULT_PROVIDERS.update(outer)
-
-    def _forget_modules(self) -> None:
-        for module in self._modules.values():
-            sys.modules.pop(module.__name__, None)
-        self._modules.clear()
-        for key in [key for key in DEFAULT_PROVIDERS if key.startswith(_PROVIDERS_OF)]:
-            del DEFAULT_PROVIDERS[key]
-
-
-_PROVIDERS_OF = "lifecycle_guard_offline.lambda_dispatch:"  # + function name: that function's providers
-
-
-def _take_providers(registry: dict[str, Any]) -> dict[str, Any]:
-    """Removes and returns the providers in use (the entries that are not a function's parked ones)."""
-    taken = {key: value for key, value in registry.items() if not key.startswith(_PROVIDERS_OF)}
-    for key in taken:
-        del registry[key]
-    return taken
-
-
-def _import_handler_module(code_dir: Path, module_path: str) -> ModuleType:
-    """Imports `<code_dir>/<module_path>.py` (dots are folders) as the runtime imports a Handler's module."""
+def _import_handler_module(code_dir: Path, module_path: str, container: int) -> ModuleType:
+    """Imports `<code_dir>/<module_path>.py` (dots are folders) as the runtime imports a Handler's module, under a
+    module name of the container's own."""
     source = code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
     if not source.is_file():
         raise _RuntimeError(
             "Runtime.ImportModuleError", f"Unable to import module '{module_path}': No module named '{module_path}'"
         )
-    module_name = "lg_function_" + re.sub(r"\W", "_", f"{code_dir.name}_{module_path}")
+    module_name = "lg_function_" + re.sub(r"\W", "_", f"{code_dir.name}_{module_path}_{container}")
     spec = importlib.util.spec_from_file_location(module_name, source)
     if spec is None or spec.loader is None:
         raise _RuntimeError("Runtime.ImportModuleError", f"Unable to import module '{module_path}' from {source}")

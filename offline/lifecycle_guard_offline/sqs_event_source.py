@@ -23,9 +23,10 @@ itself is the Lambda service's and needs no permission, and the shortened visibi
 deviation, made as the operator: Lambda makes neither call with the role.
 
 Concurrency: one worker thread per concurrent batch - `concurrency`, or the mapping's
-ScalingConfig.MaximumConcurrency when that is None (Lambda's initial 5 pollers if unset). Offline the handlers still
-run one at a time (`lambda_dispatch` serialises them); the threads only model concurrent receives. Idle workers
-poll with short sleeps (ReceiveMessage without long polling, so stop() is prompt).
+ScalingConfig.MaximumConcurrency when that is None (Lambda's initial 5 pollers if unset). Each worker invokes the
+function on its own thread, and `lambda_dispatch` runs overlapping invocations at once in containers of their own,
+so up to that many handlers really run concurrently. Idle workers poll with short sleeps (ReceiveMessage without
+long polling, so stop() is prompt).
 """
 
 import base64

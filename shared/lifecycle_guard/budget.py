@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 WINDOW_MARGIN = 0.025
 
@@ -41,6 +41,17 @@ class Admission(NamedTuple):
 
     at: float
     waited: float
+
+
+class RateGate(Protocol):
+    """What the transport asks before a request: this process's pacer, or the budget every process shares
+    (``shared_budget``)."""
+
+    def acquire(self) -> Admission: ...
+
+    def sent(self, admission: Admission) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
 
 
 class SlidingWindowPacer:

@@ -135,6 +135,11 @@ class FixOptions(_Strict):
     job_size: int = Field(default=1000, ge=1, le=5000, description="Changes per SQS fix job.")
     batch_size: int = Field(default=100, ge=1, le=100, description="Records per HubSpot batch write.")
     max_write_attempts: int = Field(default=3, ge=1, le=10, description="Writes per record before it is residue.")
+    overlap_planning: bool = Field(
+        default=True,
+        description="Hand fix jobs to the workers while planning goes on (when the audit shows the plan cannot "
+        "pass the caps); false plans everything first.",
+    )
 
     @model_validator(mode="after")
     def _whole_batches(self) -> FixOptions:

@@ -200,9 +200,11 @@ class BeginEvent(_Contract):
 
 
 class PlanEvent(_Contract):
+    """Planning resumes from the checkpoint it stored (``job_dispatch``), not from the state's cursor: a retried
+    invocation must not plan again what the previous one handed to the workers."""
+
     step: Literal["plan"]
     execution: ExecutionInfo
-    cursor: PlanCursor
 
 
 class ProgressEvent(_Contract):

@@ -124,13 +124,21 @@ class JobSink:
         batch_size: int,
         store_job: Callable[[JobId, list[PlannedChange]], None],
         next_job: int = 0,
+        pending: Iterable[PlannedChange] = (),
     ) -> None:
+        """``pending``: changes an earlier planning invocation decided but did not cut into a job yet."""
         self._catalogs = catalogs
         self._job_size = job_size
         self._batch_size = batch_size
         self._store_job = store_job
         self._buffers: dict[tuple[ObjectType, MoveKind], list[PlannedChange]] = {}
         self.next_job = next_job
+        for change in pending:
+            self.add(change)
+
+    def pending(self) -> list[PlannedChange]:
+        """The changes added but not yet in a job (fewer than a job's worth of each kind)."""
+        return [change for buffer in self._buffers.values() for change in buffer]
 
     def add(self, change: PlannedChange) -> None:
         key = (change.object_type, move_kind(self._catalogs[change.object_type], change))

@@ -10,7 +10,8 @@
 - ``runs/summaries/<started>-<run>.json`` - each run's counts for the drift across runs (``drift``), named by start time
   (``YYYYMMDDTHHMMSS``) so a listing from a date on is the look-back, oldest first;
 - ``work/<run>/`` - the run's working files: its context (``run.json``), the plan cut into fix jobs
-  (``jobs/<job>.json``), their results (``results/<job>.json``) and the plan's counts (``plan-counts.json``);
+  (``jobs/<job>.json``), where planning stands and which jobs it handed to the workers (``plan-checkpoint.json``),
+  their results (``results/<job>.json``) and the plan's counts (``plan-counts.json``);
 - ``work/pending/<run>/<job>-<batch>.json`` - a marker per write batch in flight (see ``fixing``);
 - ``work/quarantine/<run>/<job>-<batch>.json`` - a marker recovery could not finish (unreadable, naming another run
   than its key, or its replay refused by HubSpot), moved aside with the reason so no later run trips on it, and
@@ -130,6 +131,10 @@ class RunLayout:
     @property
     def plan_counts(self) -> str:
         return f"{self.work}plan-counts.json"
+
+    @property
+    def plan_checkpoint(self) -> str:
+        return f"{self.work}plan-checkpoint.json"
 
     @property
     def paused_flows(self) -> str:

@@ -49,6 +49,13 @@ class PlanStore:
         chosen = random.Random(seed).sample(ids, min(size, len(ids)))  # noqa: S311 - sampling, not security
         return [job for job_id in chosen if (job := self.job(job_id)) is not None]
 
+    def checkpoint(self) -> bytes | None:
+        """Where planning stands (``job_dispatch.PlanCheckpoint``), as stored; None before the first one."""
+        return self._store.get(self._layout.plan_checkpoint)
+
+    def save_checkpoint(self, body: bytes) -> None:
+        self._store.put(self._layout.plan_checkpoint, body)
+
     def save_counts(self, counts: list[RuleCount]) -> None:
         body = json.dumps([count.model_dump(mode="json") for count in counts]).encode()
         self._store.put(self._layout.plan_counts, body)

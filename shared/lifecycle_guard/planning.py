@@ -8,13 +8,17 @@ record's stage history, batch-read 50 records a request, and its record source, 
 plan is data (``PlannedChange``) cut into fix jobs; dry-run reports it, apply executes it.
 
 Planning is resumable: ``Planner.plan`` stops at a deadline and returns a ``PlanCursor`` (object type, last id,
-job sequence) from which the next call continues, so a million-record portal never needs one Lambda over 15 min.
+job sequence) from which the next call continues, so a million-record portal never needs one Lambda over 15 min;
+the changes decided but not yet cut into a job stay in the sink (``JobSink.pending``) for the caller to keep. After
+every bulk decision the planner reports its cursor (``on_progress``): all records up to it are decided, and the
+jobs numbered below its ``next_job`` are stored, so the caller can hand them to the fix workers while planning
+goes on (``steps.plan``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
@@ -81,6 +85,16 @@ class ContextCache:
     company_stages: dict[str, str] = field(default_factory=dict)
     deal_states: dict[str, DealState] = field(default_factory=dict)
 
+    @classmethod
+    def planned_before(cls, changes: Iterable[PlannedChange]) -> ContextCache:
+        """A cache holding the company targets among ``changes`` (what earlier invocations planned: stored jobs and
+        the changes they left pending)."""
+        return cls(
+            planned_company_stages={
+                change.object_id: change.target for change in changes if change.object_type is ObjectType.COMPANIES
+            }
+        )
+
 
 class Planner:
     def __init__(
@@ -90,12 +104,14 @@ class Planner:
         sink: JobSink,
         cache: ContextCache,
         clock: Callable[[], float] = time.monotonic,
+        on_progress: Callable[[PlanCursor], None] = lambda _cursor: None,
     ) -> None:
         self._crm = crm
         self._config = config
         self._sink = sink
         self._cache = cache
         self._clock = clock
+        self._on_progress = on_progress
 
     def plan(self, cursor: PlanCursor, deadline: float) -> PlanCursor:
         """Plan from ``cursor`` until everything is planned or ``deadline`` (a ``clock()`` value) passes."""
@@ -103,13 +119,24 @@ class Planner:
         while True:
             after_id, finished = self._plan_object(object_type, after_id, deadline)
             if not finished:
-                self._sink.flush()
-                return PlanCursor(object_type=object_type, after_id=after_id, next_job=self._sink.next_job)
+                return self._cursor(object_type, after_id)
             if object_type is ObjectType.COMPANIES:
+                # Every company is decided before the first contact: cut the companies' last jobs now, so the
+                # contacts' planned company stages are all in stored jobs.
+                self._sink.flush()
                 object_type, after_id = ObjectType.CONTACTS, 0
+                self._on_progress(self._cursor(object_type, after_id))
                 continue
             self._sink.flush()
-            return PlanCursor(object_type=object_type, after_id=after_id, next_job=self._sink.next_job, done=True)
+            return self._cursor(object_type, after_id, done=True)
+
+    def _cursor(self, object_type: ObjectType, after_id: int, *, done: bool = False) -> PlanCursor:
+        return PlanCursor(object_type=object_type, after_id=after_id, next_job=self._sink.next_job, done=done)
+
+    def _decide(self, object_type: ObjectType, records: list[Record]) -> int:
+        after_id = self._decide_all(object_type, records)
+        self._on_progress(self._cursor(object_type, after_id))
+        return after_id
 
     def _plan_object(self, object_type: ObjectType, after_id: int, deadline: float) -> tuple[int, bool]:
         buffer: list[Record] = []
@@ -130,18 +157,18 @@ class Planner:
             if len(needing) >= CONTEXT_BUFFER:
                 # Decide exactly CONTEXT_BUFFER records needing context (whole bulk reads); the rest waits.
                 split = needing[CONTEXT_BUFFER - 1] + 1
-                after_id = self._decide_all(object_type, buffer[:split])
+                after_id = self._decide(object_type, buffer[:split])
                 buffer, needing = buffer[split:], [i - split for i in needing[CONTEXT_BUFFER:]]
             elif len(buffer) >= RECORD_BUFFER:
-                after_id = self._decide_all(object_type, buffer)
+                after_id = self._decide(object_type, buffer)
                 buffer, needing = [], []
             if self._clock() >= deadline:
                 # Decide what was gathered, even with part-filled bulk reads: every invocation makes progress.
                 if buffer:
-                    after_id = self._decide_all(object_type, buffer)
+                    after_id = self._decide(object_type, buffer)
                 return after_id, False
         if buffer:
-            after_id = self._decide_all(object_type, buffer)
+            after_id = self._decide(object_type, buffer)
         return after_id, True
 
     def _context_triggers(self, object_type: ObjectType) -> frozenset[str | None]:

@@ -28,7 +28,8 @@ class QueueRefused(RuntimeError):
 
 
 class JobQueue:
-    def __init__(self, sqs: Any, queue_url: str, dead_letter_queue_url: str) -> None:
+    def __init__(self, sqs: Any, queue_url: str, dead_letter_queue_url: str | None = None) -> None:
+        """``dead_letter_queue_url`` None: a sender only (the planner), which never reads dead jobs."""
         self._sqs = sqs
         self._queue_url = queue_url
         self._dead_letter_queue_url = dead_letter_queue_url
@@ -46,6 +47,8 @@ class JobQueue:
     def dead_jobs(self, run_id: str) -> Iterator[FixJobMessage]:
         """Jobs of ``run_id`` in the dead-letter queue. They are left there for operators to inspect or redrive
         (invisible for a minute, so one sweep sees each once); whoever settles them must be idempotent."""
+        if self._dead_letter_queue_url is None:
+            raise ValueError("this job queue was made without its dead-letter queue")
         for _ in range(DEAD_LETTER_PAGES):
             reply = self._sqs.receive_message(
                 QueueUrl=self._dead_letter_queue_url,

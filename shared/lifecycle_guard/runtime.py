@@ -17,13 +17,16 @@ from functools import cached_property
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lifecycle_guard.budget import SlidingWindowPacer
 from lifecycle_guard.config import GuardConfig
-from lifecycle_guard.gateway import DEFAULT_BASE_URL, HubSpotGateway
+from lifecycle_guard.gateway import DEFAULT_BASE_URL, HubSpotGateway, portal_key
+from lifecycle_guard.gateway.transport import TEN_SECOND_WINDOW
 from lifecycle_guard.overrides import BudgetBounds
 from lifecycle_guard.queue import JobQueue
+from lifecycle_guard.shared_budget import DynamoDbRateGate
 from lifecycle_guard.storage import S3Store
 from lifecycle_guard.tracker import RunTracker
 
@@ -113,14 +116,21 @@ class Services:
         self.settings = settings
         self._session = session or boto3.session.Session()
         self.store = S3Store(self._session.client("s3"), settings.bucket)
-        self.tracker = RunTracker(self._session.client("dynamodb"), settings.table)
+        # The container's own secret cache (Powertools Parameters), read through this session's client.
+        self._secrets = SecretsProvider(boto3_client=self._session.client("secretsmanager"))
+        self._dynamodb = self._session.client("dynamodb")
+        self.tracker = RunTracker(self._dynamodb, settings.table)
+        # Kept for the container's life, as the budget's state must be: a warm container's next invocation goes on
+        # from where the last one left the schedule.
+        self._burst_gates: dict[tuple[str, int], DynamoDbRateGate] = {}
+        self._search_gates: dict[tuple[str, int], SlidingWindowPacer] = {}
 
     @cached_property
     def queue(self) -> JobQueue:
-        url, dead_letters = self.settings.job_queue_url, self.settings.dead_letter_queue_url
-        if not url or not dead_letters:
-            raise SettingsError("this function has no fix-job queue (FIX_JOB_QUEUE_URL, FIX_JOB_DLQ_URL)")
-        return JobQueue(self._session.client("sqs"), url, dead_letters)
+        url = self.settings.job_queue_url
+        if not url:
+            raise SettingsError("this function has no fix-job queue (FIX_JOB_QUEUE_URL)")
+        return JobQueue(self._session.client("sqs"), url, self.settings.dead_letter_queue_url)
 
     @cached_property
     def _stepfunctions(self) -> Any:
@@ -143,26 +153,37 @@ class Services:
             default_worker_share=1 / settings.fix_workers,
         )
 
-    def requests_per_10s(self, config: GuardConfig, *, worker: bool) -> int:
-        """This process's share of the burst budget: the whole run's budget, split across concurrent workers."""
-        budget, bounds = config.budget, self.budget_bounds()
-        total = budget.requests_per_10s or bounds.default_requests_per_10s
-        share = bounds.default_worker_share if budget.worker_share is None else budget.worker_share
-        return max(1, int(total * share)) if worker else max(1, total)
+    def requests_per_10s(self, config: GuardConfig) -> int:
+        """The run's burst budget, which all its processes (the planner and every fix worker) share."""
+        return max(1, config.budget.requests_per_10s or self.budget_bounds().default_requests_per_10s)
 
     @contextmanager
-    def hubspot(self, run_id: str, config: GuardConfig, *, worker: bool = False) -> Iterator[HubSpotGateway]:
+    def hubspot(self, run_id: str, config: GuardConfig) -> Iterator[HubSpotGateway]:
         """A gateway for one step of ``run_id``; the API calls it made are added to the run's counters on the
-        way out, whether the step succeeded or not (a failed step's calls count against the budget too)."""
-        secret = parameters.get_secret(self.settings.token_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+        way out, whether the step succeeded or not (a failed step's calls count against the budget too).
+
+        The burst budget is one DynamoDB rate gate per portal (``shared_budget``) that every concurrent process
+        draws from. Search keeps a pacer per process: one step searches at a time (the state machine runs the
+        searching steps one after another, and fix workers never search)."""
+        secret = self._secrets.get(self.settings.token_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+        token = token_from_secret(str(secret))
+        key = portal_key(self.settings.base_url, token)
+        budget = config.budget
+        burst = self.requests_per_10s(config)
+        search = max(1, int(budget.search_requests_per_second))
+        burst_gate = self._burst_gates.get((key, burst))
+        if burst_gate is None:
+            burst_gate = DynamoDbRateGate(self._dynamodb, self.settings.table, key, burst, TEN_SECOND_WINDOW)
+            self._burst_gates[(key, burst)] = burst_gate
+        search_gate = self._search_gates.setdefault((key, search), SlidingWindowPacer(search, 1.0))
         gateway = HubSpotGateway(
-            token_from_secret(str(secret)),
+            token,
             base_url=self.settings.base_url,
-            requests_per_10s=self.requests_per_10s(config, worker=worker),
-            search_per_second=config.budget.search_requests_per_second,
-            max_attempts=config.budget.max_attempts,
-            daily_watermark=config.budget.daily_watermark,
-            burst_exemptions=config.budget.burst_exemptions,
+            max_attempts=budget.max_attempts,
+            daily_watermark=budget.daily_watermark,
+            burst_exemptions=budget.burst_exemptions,
+            burst_gate=burst_gate,
+            search_gate=search_gate,
         )
         try:
             yield gateway

@@ -46,6 +46,7 @@ class RunState(FixCounts):
     last_progress: float = 0.0
     dispatched_at: float = 0.0
     abort_reason: str | None = None
+    halt_reason: str | None = None
     usage: ApiTotals = ApiTotals()
 
     @property
@@ -190,11 +191,24 @@ class RunTracker:
             )
 
     def set_jobs_total(self, run_id: str, total: int) -> None:
+        """The jobs handed to the workers so far (set, not added: a hand-over sent again counts once); the first
+        hand-over's time is when the run started waiting for them."""
         self._db.update_item(
             TableName=self._table,
             Key={"id": {"S": f"run#{run_id}"}},
-            UpdateExpression="SET jobs_total = :t, last_progress = :now, dispatched_at = :now",
+            UpdateExpression=(
+                "SET jobs_total = :t, last_progress = :now, dispatched_at = if_not_exists(dispatched_at, :now)"
+            ),
             ExpressionAttributeValues={":t": {"N": str(total)}, ":now": _number(self._clock())},
+        )
+
+    def halt(self, run_id: str, reason: str) -> None:
+        """Dispatching stopped early (a cap): the run fails once the jobs handed over have settled."""
+        self._db.update_item(
+            TableName=self._table,
+            Key={"id": {"S": f"run#{run_id}"}},
+            UpdateExpression="SET halt_reason = if_not_exists(halt_reason, :why)",
+            ExpressionAttributeValues={":why": {"S": reason}},
         )
 
     def abort(self, run_id: str, reason: str) -> None:

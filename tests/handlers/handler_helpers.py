@@ -220,7 +220,7 @@ def begin_and_plan(
     begin = begin_event(name, mode, **options)
     state: dict[str, Any] = succeeded(invoke(app, "AuditPlanFunction", begin, capture=capture))
     while not state["plan"]["done"]:
-        event = {"step": "plan", "execution": execution(state["run"]["run_id"]), "cursor": state["plan"]}
+        event = {"step": "plan", "execution": execution(state["run"]["run_id"])}
         state["plan"] = succeeded(invoke(app, "AuditPlanFunction", event, capture=capture))
     return state
 

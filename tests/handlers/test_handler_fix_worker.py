@@ -47,8 +47,8 @@ class PlannedRun:
 @pytest.fixture(scope="module")
 def planned_run() -> Iterator[PlannedRun]:
     # GIVEN an apply run begun and planned by the real AuditPlan handler: its fix jobs (small ones, so each object
-    # type has several) are in S3
-    with running_stack(config={"fix": {"batch_size": 5, "job_size": 5}}) as stack:
+    # type has several) are in S3, not handed to the workers (the tests deliver them)
+    with running_stack(config={"fix": {"batch_size": 5, "job_size": 5, "overlap_planning": False}}) as stack:
         state = begin_and_plan(stack.app, RUN)
         jobs = job_messages(stack.app, state["run"]["run_id"])
         object_types = Counter(job_id.split("-")[1] for job_id in jobs)

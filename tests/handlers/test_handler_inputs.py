@@ -33,7 +33,12 @@ MALFORMED: list[tuple[str, Any, list[str]]] = [
         {**begin_event("typo"), "request": {"mode": "apply", "confg": {}}},
         ["begin.request.confg", "Extra inputs are not permitted"],
     ),
-    ("AuditPlanFunction", {"step": "plan", "execution": VALID_EXECUTION}, ["plan.cursor", "Field required"]),
+    ("AuditPlanFunction", {"step": "plan"}, ["plan.execution", "Field required"]),
+    (
+        "AuditPlanFunction",
+        {"step": "plan", "execution": VALID_EXECUTION, "cursor": {"after_id": 1}},
+        ["plan.cursor", "Extra inputs are not permitted"],
+    ),
     ("ProgressFunction", {"step": "dispatch"}, ["execution", "Field required"]),
     ("ProgressFunction", {"step": "wait", "execution": VALID_EXECUTION}, ["step", "'dispatch' or 'poll'"]),
     ("PreventionFunction", {"execution": {**VALID_EXECUTION, "name": None}}, ["execution.name"]),

@@ -3,7 +3,9 @@ enqueued; within the caps, one SQS message per job.
 
 Dispatch sends to the queue named by FIX_JOB_QUEUE_URL. The stack's own job queue is drained at once by its SQS
 event source, which would hide what was sent, so these tests load the handler with that variable pointing at a
-queue nothing reads (everything else as deployed), and count what arrives there.
+queue nothing reads (everything else as deployed), and count what arrives there. The runs plan everything first
+(``fix.overlap_planning`` off), so Dispatch is what hands the jobs over (test_handler_plan_handover.py has Plan
+handing them over as it cuts them).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class Progress:
 
 @pytest.fixture(scope="module")
 def progress() -> Iterator[Progress]:
-    with running_stack() as stack:
+    with running_stack(config={"fix": {"overlap_planning": False}}) as stack:
         queue_url = stack.app.client("sqs").create_queue(QueueName="quiet-fix-jobs")["QueueUrl"]
         handler = LoadedFunction(stack.app, "ProgressFunction", {"FIX_JOB_QUEUE_URL": queue_url})
         yield Progress(stack, handler, queue_url)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from handler_helpers import (
     TOKEN,
     Captured,
@@ -33,7 +32,6 @@ WRONG_TOKEN = "pat-na1-00000000-dead-beef-0000-notthetoken"
 def stack() -> Iterator[Stack]:
     with running_stack(parameters={"LogLevel": "DEBUG"}) as stack:
         yield stack
-    parameters.clear_caches()
 
 
 def secret_arn(stack: Stack) -> str:
@@ -61,10 +59,10 @@ def logged_run(stack: Stack) -> LoggedRun:
     with captured_output() as output:
         state = drive_run(stack.app, "logged-run")
         put_secret(stack, json.dumps({"token": WRONG_TOKEN}))
-        parameters.clear_caches()
+        stack.app.recycle_containers()
         rejected = invoke(stack.app, "AuditPlanFunction", begin_event("rejected-run"), capture=False)
     put_secret(stack, json.dumps({"token": TOKEN}))
-    parameters.clear_caches()
+    stack.app.recycle_containers()
     assert rejected.error_type == "AuthenticationFailed"
     return LoggedRun(state, output, json.dumps(rejected.payload))
 
@@ -82,23 +80,23 @@ def test_the_token_is_read_from_secrets_manager(stack: Stack):
     try:
         # WHEN the secret holds a token HubSpot rejects, THEN Begin fails with HubSpot's 401
         put_secret(stack, json.dumps({"token": WRONG_TOKEN}))
-        parameters.clear_caches()
+        stack.app.recycle_containers()
         rejected = invoke(app, "AuditPlanFunction", begin_event("secret-wrong"))
         assert rejected.error_type == "AuthenticationFailed"
         assert "401" in rejected.error_message
         # WHEN it holds the right token - as a plain string this time - THEN Begin gets through
         put_secret(stack, TOKEN)
-        parameters.clear_caches()
+        stack.app.recycle_containers()
         accepted = invoke(app, "AuditPlanFunction", begin_event("secret-plain"))
         assert not accepted.failed, accepted.error_message
-        # WHEN it changes again while the value is cached, THEN the cached token is used (Parameters caches the
-        # secret for five minutes: no Secrets Manager call per HubSpot request or per invocation)
+        # WHEN it changes again while the value is cached, THEN the cached token is used (a warm container
+        # caches the secret for five minutes: no Secrets Manager call per HubSpot request or per invocation)
         put_secret(stack, json.dumps({"token": WRONG_TOKEN}))
         cached = invoke(app, "AuditPlanFunction", begin_event("secret-cached"))
         assert not cached.failed, cached.error_message
     finally:
         put_secret(stack, json.dumps({"token": TOKEN}))
-        parameters.clear_caches()
+        stack.app.recycle_containers()
 
 
 def test_the_token_is_never_logged(stack: Stack, logged_run: LoggedRun):

@@ -31,9 +31,9 @@ def test_failed_start_leaves_nothing_behind(fixture_template, monkeypatch: pytes
     monkeypatch.undo()
     with OfflineApp(template_path=fixture_template) as app:  # the failed one does not block the next
         assert app.run({"hello": "again"}).status == "SUCCEEDED"
-        assert "lg_function_step_app" in sys.modules
+        assert "lg_function_step_app_0" in sys.modules  # the first container of the function
     # Handler modules are dropped, so the next app imports them afresh (module-level clients in its own mock).
-    assert "lg_function_step_app" not in sys.modules
+    assert "lg_function_step_app_0" not in sys.modules
 
 
 def test_undeclared_parameters_are_refused(fixture_template) -> None:

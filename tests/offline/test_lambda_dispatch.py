@@ -2,7 +2,9 @@
 
 import json
 import os
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lifecycle_guard_offline import OfflineApp
@@ -70,3 +72,46 @@ def test_function_without_code_fails_like_a_missing_module(fixture_app: OfflineA
     assert error == "Unhandled"
     assert payload["errorType"] == "Runtime.ImportModuleError"
     assert payload["errorMessage"] == "Unable to import module 'app': No module named 'app'"
+
+
+def test_overlapping_invocations_run_at_once_each_in_its_own_container(fixture_app: OfflineApp) -> None:
+    # GIVEN three invocations of one function that each hold for half a second, started together
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(
+            pool.map(lambda n: invoke(fixture_app, "StepFunction", step_event(f"overlap-{n}", hold=0.5)), range(3))
+        )
+    elapsed = time.monotonic() - started
+    # THEN they ran at the same time (one after another would take 1.5 s), each in a container of its own
+    assert elapsed < 1.2
+    assert [error for error, _ in results] == [None, None, None]
+    assert len({payload["container"] for _, payload in results}) == 3
+    # AND each saw its function's environment throughout, though the others changed theirs meanwhile
+    assert {payload["environment"]["STEP_GREETING"] for _, payload in results} == {"hello from the step function"}
+    assert "BUCKET_NAME" not in os.environ
+
+
+def test_an_invocation_sees_its_own_functions_environment_while_another_function_runs(fixture_app: OfflineApp) -> None:
+    # GIVEN the step function holding while the report function (whose environment lacks STEP_GREETING) runs
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        step = pool.submit(invoke, fixture_app, "StepFunction", step_event("beside-report", hold=0.3))
+        time.sleep(0.1)
+        report = pool.submit(
+            invoke, fixture_app, "ReportFunction", {"execution": "beside-step", "failure": {"Error": "x"}}
+        )
+        (step_error, step_payload), (report_error, _) = step.result(), report.result()
+    # THEN neither saw the other's variables
+    assert (step_error, report_error) == (None, None)
+    assert step_payload["environment"]["STEP_GREETING"] == "hello from the step function"
+    assert step_payload["environment"]["AWS_LAMBDA_FUNCTION_NAME"] == fixture_app.stack.physical_ids["StepFunction"]
+
+
+def test_a_warm_container_is_reused_until_the_containers_are_recycled(fixture_app: OfflineApp) -> None:
+    _, first = invoke(fixture_app, "StepFunction", step_event("warm-1"))
+    _, second = invoke(fixture_app, "StepFunction", step_event("warm-2"))
+    # GIVEN one invocation after another, THEN the second ran warm, in the first's container
+    assert first["container"] == second["container"]
+    # WHEN the containers are recycled, THEN the next invocation starts cold, in a new one
+    fixture_app.recycle_containers()
+    _, third = invoke(fixture_app, "StepFunction", step_event("warm-3"))
+    assert third["container"] != first["container"]

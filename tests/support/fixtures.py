@@ -14,7 +14,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from hubspot_sandbox import Portal, PortalSpec, Sandbox, SandboxSettings, generate_portal
@@ -46,7 +45,6 @@ class Aws:
 def aws() -> Iterator[Aws]:
     """A bucket, the run table, the job queue with its dead-letter queue, and a token secret, on moto."""
     with mock_aws():
-        parameters.clear_caches()
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         dynamodb = boto3.client("dynamodb")
@@ -68,7 +66,6 @@ def aws() -> Iterator[Aws]:
         )["QueueUrl"]
         secret_arn = boto3.client("secretsmanager").create_secret(Name="hubspot-token", SecretString="{}")["ARN"]
         yield Aws(s3, dynamodb, sqs, queue_url, dlq_url, secret_arn)
-        parameters.clear_caches()
 
 
 @pytest.fixture
@@ -98,7 +95,6 @@ def make_services(aws: Aws) -> Callable[..., Services]:
         boto3.client("secretsmanager").put_secret_value(
             SecretId=aws.secret_arn, SecretString=json.dumps({"token": token or sandbox.token})
         )
-        parameters.clear_caches()
         settings = Settings(
             bucket=BUCKET,
             table=TABLE,

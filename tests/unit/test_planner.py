@@ -40,7 +40,8 @@ def portal() -> InMemoryCrm:
     return crm
 
 
-def plan(crm: InMemoryCrm, *, deadline: float = float("inf"), cursor: PlanCursor | None = None, jobs=None):
+def plan(crm: InMemoryCrm, *, deadline: float = float("inf"), cursor: PlanCursor | None = None, jobs=None, pending=()):
+    """One planning invocation; its cursor, the jobs so far and the changes it left pending (for the next)."""
     jobs = {} if jobs is None else jobs
     config = GuardConfig()
     catalogs = {t: crm.stage_catalog(t) for t in ObjectType}
@@ -49,13 +50,11 @@ def plan(crm: InMemoryCrm, *, deadline: float = float("inf"), cursor: PlanCursor
         jobs[str(job_id)] = changes
 
     cursor = cursor or PlanCursor()
-    sink = JobSink(catalogs, config.fix.job_size, config.fix.batch_size, store, next_job=cursor.next_job)
-    cache = ContextCache(
-        planned_company_stages={
-            c.object_id: c.target for changes in jobs.values() for c in changes if c.object_type is ObjectType.COMPANIES
-        }
+    sink = JobSink(
+        catalogs, config.fix.job_size, config.fix.batch_size, store, next_job=cursor.next_job, pending=pending
     )
-    return Planner(crm, config, sink, cache).plan(cursor, deadline), jobs
+    cache = ContextCache.planned_before([*(c for changes in jobs.values() for c in changes), *pending])
+    return Planner(crm, config, sink, cache).plan(cursor, deadline), jobs, sink.pending()
 
 
 def targets(jobs: dict[str, list[PlannedChange]]) -> dict[tuple[str, str], tuple[str, str]]:
@@ -63,8 +62,9 @@ def targets(jobs: dict[str, list[PlannedChange]]) -> dict[tuple[str, str], tuple
 
 
 def test_each_rule_decides_its_target_and_contacts_inherit_the_planned_company_stage():
-    cursor, jobs = plan(portal())
+    cursor, jobs, pending = plan(portal())
     assert cursor.done
+    assert pending == []
     assert targets(jobs) == {
         (COMPANIES, "1"): ("customer", "missing:closed_won_deal"),
         (COMPANIES, "2"): ("opportunity", "missing:open_deal"),
@@ -96,10 +96,11 @@ def test_context_is_read_in_bulk_not_per_record():
 def test_a_plan_stopped_at_its_deadline_resumes_to_the_same_plan():
     whole = targets(plan(portal())[1])
     crm = portal()
-    cursor, jobs = plan(crm, deadline=0.0)  # every invocation still decides what it gathered
+    # every invocation still decides what it gathered; what it did not cut into a job yet goes on to the next
+    cursor, jobs, pending = plan(crm, deadline=0.0)
     rounds = 1
     while not cursor.done:
-        cursor, jobs = plan(crm, deadline=0.0, cursor=cursor, jobs=jobs)
+        cursor, jobs, pending = plan(crm, deadline=0.0, cursor=cursor, jobs=jobs, pending=pending)
         rounds += 1
     assert rounds > 1
     assert targets(jobs) == whole

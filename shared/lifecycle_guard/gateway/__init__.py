@@ -15,13 +15,18 @@ from collections.abc import Callable
 
 from hubspot import HubSpot
 
-from lifecycle_guard.budget import shared_pacer
+from lifecycle_guard.budget import RateGate, shared_pacer
 from lifecycle_guard.gateway.api_request import ApiRequestSender, FlowEndpoints, TokenInfo
 from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
 from lifecycle_guard.gateway.transport import TEN_SECOND_WINDOW, Transport
 from lifecycle_guard.usage import ApiUsage
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
+
+
+def portal_key(base_url: str, token: str) -> str:
+    """What names a portal's budget (HubSpot counts per account; one token reaches one account) without the token."""
+    return hashlib.sha256(f"{base_url.rstrip('/')}\n{token}".encode()).hexdigest()[:16]
 
 
 class HubSpotGateway:
@@ -37,16 +42,20 @@ class HubSpotGateway:
         max_attempts: int = 6,
         daily_watermark: int = 0,
         burst_exemptions: bool = True,
+        burst_gate: RateGate | None = None,
+        search_gate: RateGate | None = None,
         usage: ApiUsage | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
+        """``burst_gate``/``search_gate``: where the budgets are kept; by default this process's pacers, shared by
+        every gateway of the process for the same portal (``budget.shared_pacer``)."""
         base_url = base_url.rstrip("/")
         self.base_url = base_url
-        portal_key = hashlib.sha256(f"{base_url}\n{token}".encode()).hexdigest()[:16]
+        key = portal_key(base_url, token)
         self.transport = Transport(
-            pacer=shared_pacer(portal_key, requests_per_10s, TEN_SECOND_WINDOW),
-            search_pacer=shared_pacer(portal_key + ":search", max(1, int(search_per_second)), 1.0),
+            pacer=burst_gate or shared_pacer(key, requests_per_10s, TEN_SECOND_WINDOW),
+            search_pacer=search_gate or shared_pacer(key + ":search", max(1, int(search_per_second)), 1.0),
             max_attempts=max_attempts,
             daily_watermark=daily_watermark,
             usage=usage or ApiUsage(),

@@ -34,7 +34,7 @@ import hubspot.crm.properties.exceptions as properties_exceptions
 import requests
 import urllib3
 
-from lifecycle_guard.budget import SlidingWindowPacer, ten_secondly_exempt
+from lifecycle_guard.budget import RateGate, ten_secondly_exempt
 from lifecycle_guard.crm import (
     AuthenticationFailed,
     DailyLimitReached,
@@ -96,8 +96,8 @@ class Transport:
     def __init__(
         self,
         *,
-        pacer: SlidingWindowPacer,
-        search_pacer: SlidingWindowPacer,
+        pacer: RateGate,
+        search_pacer: RateGate,
         max_attempts: int,
         daily_watermark: int,
         usage: ApiUsage,

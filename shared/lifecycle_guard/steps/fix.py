@@ -1,4 +1,5 @@
-"""Fixing, fanned out: dispatch the plan as SQS jobs (after the caps), the worker's job, and polling for the end."""
+"""Fixing, fanned out: the rest of the plan to the workers once planning is complete (after the caps), the worker's
+job, and polling for the end. In an apply run most jobs went out while planning went on (``job_dispatch``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import json
 import time
 from typing import Any
 
-from lifecycle_guard.caps import check_caps
+from lifecycle_guard.caps import CapExceededError, check_caps
 from lifecycle_guard.contracts import ProgressStatus, RunContext
 from lifecycle_guard.crm import AuthenticationFailed, DailyLimitReached, MissingScopes
 from lifecycle_guard.fixing import Fixer, FixMode
+from lifecycle_guard.job_dispatch import JobDispatcher
 from lifecycle_guard.jobs import FixJob, JobId, count_rules
 from lifecycle_guard.layout import context_key
 from lifecycle_guard.plan_store import PlanStore
@@ -26,22 +28,24 @@ class RunAbortedError(RuntimeError):
 
 
 def dispatch(run: RunContext, services: Services) -> ProgressStatus:
-    """Check the complete plan against the caps, then (apply mode) enqueue one SQS message per job."""
+    """Count the complete plan; check it against the caps unless its jobs went out behind them already; then
+    (apply mode) hand over every job not sent yet."""
     plans = PlanStore(services.store, run.layout)
     counts = count_rules(plans.jobs(), run.catalogs())
     plans.save_counts(counts)
-    if run.before is None:
-        raise RuntimeError(f"run {run.run_id} has no before-audit: the caps cannot be checked")
-    check_caps(run.config.caps, run.before, counts)
-    job_ids = plans.job_ids()
+    dispatcher = JobDispatcher(run, plans, services.tracker, services.queue if run.apply else None)
+    checkpoint = dispatcher.checkpoint
+    if not checkpoint.overlap:
+        if run.before is None:
+            raise RuntimeError(f"run {run.run_id} has no before-audit: the caps cannot be checked")
+        check_caps(run.config.caps, run.before, counts)
     if not run.apply:
-        return ProgressStatus(jobs_total=len(job_ids), done=True)
-    services.tracker.set_jobs_total(run.run_id, len(job_ids))
-    services.queue.send(
-        [FixJobMessage(run_id=run.run_id, job_id=str(j), job_key=run.layout.job(str(j))) for j in job_ids]
-    )
+        return ProgressStatus(jobs_total=checkpoint.cursor.next_job, done=True)
+    if checkpoint.halted is not None:
+        services.tracker.halt(run.run_id, checkpoint.halted)
+    sent = dispatcher.finish()
     minimum = services.settings.poll_minimum_seconds
-    return ProgressStatus(jobs_total=len(job_ids), done=not job_ids, wait_seconds=minimum)
+    return ProgressStatus(jobs_total=sent, done=not sent and checkpoint.halted is None, wait_seconds=minimum)
 
 
 def poll(run: RunContext, services: Services) -> ProgressStatus:
@@ -51,6 +55,11 @@ def poll(run: RunContext, services: Services) -> ProgressStatus:
     state = services.tracker.state(run.run_id)
     if state.status == "aborted":
         raise RunAbortedError(state.abort_reason or "a fix worker aborted the run")
+    if state.halt_reason is not None and state.jobs_unfinished <= 0:
+        raise CapExceededError(
+            f"{state.halt_reason}: dispatching stopped there, after {state.jobs_total} fix jobs (inside the caps, "
+            "applied and journaled). Review the report, then raise the cap if the plan is right."
+        )
     now = time.time()
     stalled = state.jobs_unfinished > 0 and now - state.last_progress > STALL_SECONDS
     return ProgressStatus(
@@ -103,7 +112,7 @@ def fix_job(message: FixJobMessage, receive_count: int, services: Services) -> d
         return {"job_id": message.job_id, "status": attempt.previous_status, "reason": "already settled"}
     job_id = str(job.job_id)
     try:
-        with services.hubspot(run.run_id, run.config, worker=True) as gateway:
+        with services.hubspot(run.run_id, run.config) as gateway:
             fixer = Fixer(gateway.crm, run.catalogs()[job.object_type], services.store, run.config.fix, run.layout)
             mode = FixMode.RESUME if attempt.attempt > 1 else FixMode.FRESH
             outcome = fixer.apply(job_id, job.changes, mode=mode, attempt=attempt.attempt)

@@ -1,8 +1,10 @@
-"""Plan: find the records that need a stage and decide each target, a Lambda's worth at a time."""
+"""Plan: find the records that need a stage and decide each target, a Lambda's worth at a time; in an apply run
+the fix jobs go to the workers as they are cut (``job_dispatch``)."""
 
 from __future__ import annotations
 
 from lifecycle_guard.contracts import RunContext
+from lifecycle_guard.job_dispatch import JobDispatcher
 from lifecycle_guard.jobs import JobSink
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.plan_store import PlanStore
@@ -11,17 +13,36 @@ from lifecycle_guard.runtime import Services
 from lifecycle_guard.steps.deadline import deadline
 
 
-def plan(run: RunContext, cursor: PlanCursor, services: Services, remaining_ms: int) -> PlanCursor:
-    """Plan until done or close to the Lambda deadline; each call resumes from ``cursor``."""
+def plan(run: RunContext, services: Services, remaining_ms: int) -> PlanCursor:
+    """Plan until done or close to the Lambda deadline; each call resumes from the stored checkpoint."""
     plans = PlanStore(services.store, run.layout)
-    plans.drop_from(cursor.next_job)
-    # Contacts planned in this invocation inherit from companies planned in earlier ones.
+    dispatcher = JobDispatcher(run, plans, services.tracker, services.queue if run.apply else None)
+    checkpoint = dispatcher.checkpoint
+    if checkpoint.cursor.done:
+        return checkpoint.cursor  # a retry of an invocation that finished planning but not its answer
+    pending = checkpoint.pending_changes()
+    # Contacts inherit the targets of companies planned in earlier invocations.
+    planned_companies = [c for job in plans.jobs(ObjectType.COMPANIES) for c in job.changes]
     cache = ContextCache(
         planned_company_stages={
-            change.object_id: change.target for job in plans.jobs(ObjectType.COMPANIES) for change in job.changes
+            change.object_id: change.target
+            for change in planned_companies + pending
+            if change.object_type is ObjectType.COMPANIES
         }
     )
     fix = run.config.fix
-    sink = JobSink(run.catalogs(), fix.job_size, fix.batch_size, plans.put, next_job=cursor.next_job)
+    sink = JobSink(
+        run.catalogs(),
+        fix.job_size,
+        fix.batch_size,
+        dispatcher.store,
+        next_job=checkpoint.cursor.next_job,
+        pending=pending,
+    )
     with services.hubspot(run.run_id, run.config) as gateway:
-        return Planner(gateway.crm, run.config, sink, cache).plan(cursor, deadline(remaining_ms))
+        planner = Planner(
+            gateway.crm, run.config, sink, cache, on_progress=lambda cursor: dispatcher.commit(cursor, sink.pending())
+        )
+        cursor = planner.plan(checkpoint.cursor, deadline(remaining_ms))
+    dispatcher.commit(cursor, sink.pending())
+    return cursor

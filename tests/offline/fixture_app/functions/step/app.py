@@ -3,6 +3,7 @@
 import json
 import os
 import time
+import uuid
 
 import boto3
 
@@ -17,6 +18,7 @@ SEEN_VARIABLES = (
     "STEP_GREETING",
     "AWS_LAMBDA_FUNCTION_NAME",
 )
+CONTAINER = uuid.uuid4().hex  # this import's: tells one container from another
 
 
 class FlakyError(Exception):
@@ -27,7 +29,7 @@ def lambda_handler(event, context):
     remaining_at_start = context.get_remaining_time_in_millis()
     if event["input"].get("raise") == "FlakyError":
         raise FlakyError("the step failed on purpose")
-    time.sleep(0.05)
+    time.sleep(event["input"].get("hold", 0.05))  # a long hold overlaps other invocations
     s3.put_object(Bucket=os.environ["BUCKET_NAME"], Key=f"steps/{event['execution']}.json", Body=json.dumps(event))
     table.put_item(Item={"id": f"step#{event['execution']}", "function_name": context.function_name})
     return {
@@ -41,4 +43,5 @@ def lambda_handler(event, context):
             "log_group_name": context.log_group_name,
         },
         "remaining_millis": [remaining_at_start, context.get_remaining_time_in_millis()],
+        "container": CONTAINER,
     }
