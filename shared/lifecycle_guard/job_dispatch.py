@@ -69,8 +69,11 @@ class JobDispatcher:
         if stored is not None:
             checkpoint = PlanCheckpoint.model_validate_json(stored)
             self._plans.drop_from(checkpoint.cursor.next_job)  # a failed attempt's jobs: planned again
-            self._send(checkpoint.unacknowledged)
-            return checkpoint.model_copy(update={"sending_from": checkpoint.sent_through})
+            if checkpoint.unacknowledged:
+                self._send(checkpoint.unacknowledged)
+                checkpoint = checkpoint.model_copy(update={"sending_from": checkpoint.sent_through})
+                self._plans.save_checkpoint(checkpoint.model_dump_json().encode())
+            return checkpoint
         run, fix = self._run, self._run.config.fix
         overlap = (
             self._queue is not None
