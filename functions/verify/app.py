@@ -1,4 +1,5 @@
-"""Start the live prevention test, then verify after-counts, spot checks and the test."""
+"""Start the live prevention test, check on it until the workflows acted, then verify after-counts, spot checks
+and the test."""
 
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
 from lifecycle_guard import steps
-from lifecycle_guard.contracts import StartProbeEvent, VerifyEvent
+from lifecycle_guard.contracts import CheckProbeEvent, StartProbeEvent, VerifyEvent
 from lifecycle_guard.runtime import Services, Settings
 
 logger = Logger()
@@ -17,19 +18,21 @@ tracer = Tracer()
 metrics = Metrics()
 services = Services(Settings.from_environment())
 
-Event = Annotated[StartProbeEvent | VerifyEvent, Field(discriminator="step")]
+Event = Annotated[StartProbeEvent | CheckProbeEvent | VerifyEvent, Field(discriminator="step")]
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_parser(model=Event)
-def lambda_handler(event: StartProbeEvent | VerifyEvent, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: StartProbeEvent | CheckProbeEvent | VerifyEvent, context: LambdaContext) -> dict[str, Any]:
     run = steps.load_run(services.store, event.execution)
     if isinstance(event, StartProbeEvent):
         probe = steps.start_probe(run, event.prevention, services)
         metrics.add_metric(name="PreventionProbes", unit=MetricUnit.Count, value=len(probe.probes))
         return probe.model_dump(mode="json")
+    if isinstance(event, CheckProbeEvent):
+        return steps.check_probe(run, event.probe, services).model_dump(mode="json")
     verification = steps.verify(run, event.probe, event.prevention, services)
     failed = [check.name for check in verification.checks if check.status == "FAIL"]
     metrics.add_metric(name="ChecksFailed", unit=MetricUnit.Count, value=len(failed))

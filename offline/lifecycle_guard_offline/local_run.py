@@ -28,10 +28,10 @@ from typing import Any, Protocol, TextIO
 
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, read_journal
 from lifecycle_guard.layout import PENDING_PREFIX, RunLayout, index_key
+from lifecycle_guard.live_test import Probe
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.storage import S3Store
 from lifecycle_guard.tracker import RunTracker
-from lifecycle_guard.verification import Probe
 from lifecycle_guard_offline.bucket_mirror import BucketMirror
 from lifecycle_guard_offline.executions import ExecutionResult, execution_history
 from lifecycle_guard_offline.harness import OfflineApp

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from lifecycle_guard.contracts import ExecutionState, RunContext
 from lifecycle_guard.layout import RunLayout, context_key
+from lifecycle_guard.live_test import Probe
 from lifecycle_guard.tracker import RunTracker
-from lifecycle_guard.verification import Probe
 from lifecycle_guard_offline.executions import execution_history
 from lifecycle_guard_offline.harness import OfflineApp
 
@@ -32,6 +32,7 @@ PHASES = {
     "EnsurePrevention": "prevent",
     "StartProbe": "verify",
     "WaitForPrevention": "verify",
+    "CheckProbe": "verify",
     "Verify": "verify",
     "PausePrevention": "undo",
     "Undo": "undo",
@@ -47,6 +48,7 @@ DOING = {
     "Begin": "reading the portal's stages and counting its records",
     "EnsurePrevention": "checking the prevention workflows",
     "StartProbe": "creating the live test's probe records",
+    "CheckProbe": "checking whether the prevention workflows have acted on the probe records",
     "Verify": "checking the portal",
     "Report": "writing the report",
     "ReportFailure": "writing the report",
@@ -164,8 +166,11 @@ def doing(history: list[dict[str, Any]], now: datetime, settle_seconds: Callable
     state = details["name"]
     if state == "WaitForPrevention":
         probe = ExecutionState.model_validate_json(details["input"]).probe
-        left = max(0, round((probe.wait_seconds if probe else 0) - (now - current["timestamp"]).total_seconds()))
-        return f"waiting for the prevention workflows to act on the probe records ({left} s left)"
+        left = max(0, round(probe.wait_seconds - (now.timestamp() - probe.started_at))) if probe else 0
+        return (
+            "waiting for the prevention workflows to act on the probe records (checked every few seconds; "
+            f"at most {left} s more)"
+        )
     if state == "Verify":
         return f"checking the portal; search may take up to {settle_seconds()} s to show the last writes"
     return DOING.get(state, "")

@@ -6,7 +6,7 @@ an interrupted run's probes on its way out (by the ids the execution's history h
 probe whose create answered too late to be recorded), and, before each run that writes, every stray probe an earlier
 run left (``sweep_strays``).
 
-A stray is recognised by the properties every probe is created with (``verification.probe_properties``: the
+A stray is recognised by the properties every probe is created with (``live_test.probe_properties``: the
 ``lifecycle-guard.invalid`` email and company domain, the fixed names) and the run id it carries. A probe of a run
 this OUT directory knows has no run to wait for (its lock is ours), so it goes; a probe of another run - another OUT,
 another laptop, the deployed state machine - may be in a live test right now, and is removed only once it is older
@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lifecycle_guard.crm import Crm, iter_pages
+from lifecycle_guard.live_test import Probe, probe_filters, probe_properties
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.verification import Probe, probe_filters, probe_properties
 
 # The longest live test a run elsewhere may be in: verification.live_test_wait_seconds (at most 3600) and
 # settle_seconds (at most 900), with room to spare.

@@ -19,13 +19,14 @@ from lifecycle_guard.audit import AuditSnapshot
 from lifecycle_guard.config import GuardConfig, Mode
 from lifecycle_guard.flow_pause import SwitchedFlows
 from lifecycle_guard.layout import RunLayout
+from lifecycle_guard.live_test import ProbeState
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.overrides import Override
 from lifecycle_guard.planning import PlanCursor
 from lifecycle_guard.reporting import RunSummary
 from lifecycle_guard.stages import Stage, StageCatalog
 from lifecycle_guard.undo import RestoreCheck
-from lifecycle_guard.verification import ProbeState, Verification
+from lifecycle_guard.verification import Verification
 from lifecycle_guard.workflows import PreventionOutcome
 
 Action = Literal["run", "undo"]
@@ -136,6 +137,7 @@ class ProgressStatus(_Contract):
     done: bool = False
     stalled: bool = False
     wait_seconds: int = 30
+    noticed_after_seconds: float = 0.0  # done: how long after the last job settled this poll saw it
 
 
 class CatchPayload(_Contract):
@@ -221,6 +223,12 @@ class StartProbeEvent(_Contract):
     step: Literal["start_probe"]
     execution: ExecutionInfo
     prevention: PreventionOutcome
+
+
+class CheckProbeEvent(_Contract):
+    step: Literal["check_probe"]
+    execution: ExecutionInfo
+    probe: ProbeState
 
 
 class VerifyEvent(_Contract):

@@ -21,6 +21,7 @@ from lifecycle_guard.tracker import FixCounts, RunState
 from lifecycle_guard.undo import RestoreCheck
 from lifecycle_guard.usage import ApiTotals
 from lifecycle_guard.verification import Check
+from lifecycle_guard.waits import Wait
 
 FAILED_JOBS_NAMED = 20
 
@@ -119,6 +120,30 @@ def report_checks(run: RunContext | None, state: ExecutionState, usage: ApiTotal
     checks += state.verification.checks if state.verification else []
     checks += exemptions_check(run, usage) if run else []
     return checks + ([restores_check(state.restores)] if state.restores and state.restores.checked else [])
+
+
+def run_waits(state: ExecutionState, usage: ApiTotals) -> list[Wait]:
+    """What the run waited for besides its own work: HubSpot's limits, the workflows acting on the probes, search
+    catching up, the progress poll noticing the last fix job."""
+    waits = []
+    if usage.paced_seconds:
+        why = "HubSpot's rate limits: the run's share of the ten-second budget and search's five a second"
+        waits.append(Wait(phase="all", seconds=usage.paced_seconds, why=why))
+    if usage.backoff_seconds:
+        waits.append(Wait(phase="all", seconds=usage.backoff_seconds, why="backing off after HubSpot's errors"))
+    if state.progress is not None and state.progress.noticed_after_seconds:
+        why = "the progress poll to notice the last fix job had settled"
+        waits.append(Wait(phase="fix", seconds=state.progress.noticed_after_seconds, why=why))
+    probe = state.probe
+    if probe is not None and probe.started and probe.settled:
+        why = (
+            "the prevention workflows to set a stage on the probes "
+            f"(checked every few seconds, {probe.wait_seconds} s at most)"
+        )
+        waits.append(Wait(phase="live test", seconds=probe.waited_seconds, why=why))
+    if state.verification is not None:
+        waits.extend(state.verification.waits)
+    return waits
 
 
 def _about_the_undo(state: ExecutionState) -> dict[str, Any]:
@@ -220,6 +245,7 @@ def build_report(
         fix=FixSummary(**tracker.model_dump(include=set(FixCounts.model_fields)), residue=residue),
         prevention=state.prevention,
         checks=checks,
+        waits=run_waits(state, tracker.usage),
         api=tracker.usage,
         failures=failed,
         rejected=list(rejected),

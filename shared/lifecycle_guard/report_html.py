@@ -163,8 +163,9 @@ def _live_test(report: RunReport) -> str:
         return f'<p class="note">The live prevention test did not run: {html.escape(probe.reason)}.</p>'
     made = ", ".join(f"a {p.object_type.value.removesuffix('s')} ({p.object_id})" for p in probe.probes)
     return (
-        f'<p class="note">The live prevention test created {html.escape(made)} with no stage in the portal, read them '
-        f"back after the prevention workflows had had {probe.wait_seconds} s, and deleted them.</p>"
+        f'<p class="note">The live prevention test created {html.escape(made)} with no stage in the portal, checked '
+        f"them until the prevention workflows had acted ({probe.waited_seconds:g} s of at most "
+        f"{probe.wait_seconds} s), and deleted them.</p>"
     )
 
 
@@ -288,6 +289,8 @@ def render_html(report: RunReport) -> str:
         _table(["id", "target", "now"], [[r["object_id"], r["target"], r["now"]] for r in fix.residue]),
         "<h2>HubSpot API calls</h2>",
         _api(report.api),
+        "<h2>Waits</h2>",
+        _table(["phase", "seconds", "waiting for"], [[w.phase, f"{w.seconds:,.1f}", w.why] for w in report.waits], {1}),
         _quarantine_section(report),
         "<h2>Config overrides of this run</h2>",
         _table(["setting", "deployed", "this run", ""], [_override_row(o) for o in report.overrides]),

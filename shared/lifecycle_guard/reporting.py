@@ -12,6 +12,7 @@ from lifecycle_guard.audit import AuditSnapshot
 from lifecycle_guard.changes import ChangedRecord
 from lifecycle_guard.drift import Drift
 from lifecycle_guard.jobs import RuleCount
+from lifecycle_guard.live_test import ProbeState
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.offenders import SourceCount, summary_line
 from lifecycle_guard.overrides import Override
@@ -20,7 +21,8 @@ from lifecycle_guard.rejections import RejectedRecords
 from lifecycle_guard.tracker import FixCounts
 from lifecycle_guard.undo import RestoreCheck
 from lifecycle_guard.usage import ApiTotals
-from lifecycle_guard.verification import Check, ProbeState
+from lifecycle_guard.verification import Check
+from lifecycle_guard.waits import Wait
 from lifecycle_guard.workflows import PreventionOutcome
 
 RunOutcome = Literal["succeeded", "checks_failed", "failed"]
@@ -88,6 +90,7 @@ class RunReport(BaseModel):
     flows_resumed: list[str] = []  # ... and switched back on
     restores: RestoreCheck | None = None  # an undo's: what the restored records hold once it is done
     checks: list[Check] = []
+    waits: list[Wait] = []  # how long the run waited on something other than its own work, and why
     api: ApiTotals = ApiTotals()
     failures: list[str] = []
     rejected: list[RejectedRecords] = []  # records HubSpot refused a write of, by reason

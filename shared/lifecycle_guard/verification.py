@@ -24,20 +24,23 @@ from pydantic import BaseModel
 from lifecycle_guard.audit import AuditSnapshot, audit
 from lifecycle_guard.config import FromPrimaryCompany, GuardConfig
 from lifecycle_guard.crm import Crm, HubSpotError, SearchFilter, iter_pages
-from lifecycle_guard.filters import PropertyEquals, StageFilter
+from lifecycle_guard.filters import StageFilter
 from lifecycle_guard.jobs import PlannedChange
+from lifecycle_guard.live_test import Probe, ProbeState, probe_filters, stage_of
 from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType
 from lifecycle_guard.planning import primary_companies
 from lifecycle_guard.rules import contact_target
 from lifecycle_guard.stages import StageCatalog
+from lifecycle_guard.waits import Wait
 from lifecycle_guard.workflows import PreventionOutcome
 
 CONFIRM_SAMPLE = 1000  # candidates batch-read to tell a real violation from search lag
+SEARCH_LAG = "HubSpot's search to catch up with the run's writes and deletes (its index lags by seconds)"
 SETTLE_POLL_SECONDS = 5.0
 PROBE_GONE_POLL_SECONDS = 1.0
-PROBE_EMAIL_DOMAIN = "lifecycle-guard.invalid"
 REENROLL_POLL_SECONDS = 2.0
-# The second blank is awaited inside the Verify Lambda (15 minutes at most), unlike the first (a Wait state).
+# The second blank is awaited inside the Verify Lambda (15 minutes at most), unlike the first (the state machine's
+# check loop, ``live_test``).
 REENROLL_MAX_WAIT_SECONDS = 300
 
 
@@ -49,68 +52,10 @@ class Check(BaseModel):
     detail: str = ""
 
 
-class Probe(BaseModel):
-    object_type: ObjectType
-    object_id: str
-
-
-class ProbeState(BaseModel):
-    started: bool
-    wait_seconds: int = 0
-    probes: list[Probe] = []
-    reason: str = ""
-    failed: bool = False  # the probes could not be created: the live test failed rather than being skipped
-
-
 class Verification(BaseModel):
     after: AuditSnapshot | None = None
     checks: list[Check] = []
-
-
-def start_probes(
-    crm: Crm, config: GuardConfig, prevention: PreventionOutcome, *, run_id: str, apply: bool
-) -> ProbeState:
-    """Create a contact and a company with no stage, for the prevention workflows to act on during the wait."""
-    options = config.verification
-    if not apply:
-        return ProbeState(started=False, reason="dry run: the live test writes, so it only runs in apply mode")
-    if not options.live_test:
-        return ProbeState(started=False, reason="the live prevention test is disabled in the config")
-    if prevention.status != "ok" or any(flow.action == "not_managed" for flow in prevention.flows):
-        return ProbeState(started=False, reason="the prevention workflows are not in place")
-    if not all(flow.enabled for flow in prevention.flows if flow.action != "not_possible"):
-        return ProbeState(started=False, reason="the prevention workflows are disabled (review mode)")
-    probes = []
-    try:
-        for object_type, properties in probe_properties(run_id).items():
-            # Retried on 5xx: a create whose response was lost may still have made a probe, and verify deletes such
-            # strays by their marker, so a duplicate is harmless - and one server error no reason to fail the test.
-            created = crm.create(object_type, properties, retry=True)
-            probes.append(Probe(object_type=object_type, object_id=created.id))
-    except HubSpotError as exc:
-        return ProbeState(started=False, probes=probes, reason=f"could not create the probes: {exc}", failed=True)
-    return ProbeState(started=True, wait_seconds=options.live_test_wait_seconds, probes=probes)
-
-
-def probe_properties(run_id: str) -> dict[ObjectType, dict[str, str]]:
-    """A probe per object type, created with no stage and recognisable by a marker unique to the run."""
-    return {
-        ObjectType.CONTACTS: {
-            "email": f"probe-{run_id.lower()}@{PROBE_EMAIL_DOMAIN}",
-            "firstname": "lifecycle-guard",
-            "lastname": "prevention probe",
-        },
-        ObjectType.COMPANIES: {"name": f"lifecycle-guard prevention probe {run_id}", "domain": PROBE_EMAIL_DOMAIN},
-    }
-
-
-def probe_filters(run_id: str) -> dict[ObjectType, PropertyEquals]:
-    """Per object type, a search for the run's probes by their marker property."""
-    markers = {ObjectType.CONTACTS: "email", ObjectType.COMPANIES: "name"}
-    return {
-        object_type: PropertyEquals(markers[object_type], properties[markers[object_type]])
-        for object_type, properties in probe_properties(run_id).items()
-    }
+    waits: list[Wait] = []  # what the checks waited for (search catching up, the workflows re-enrolling a probe)
 
 
 class Verifier:
@@ -128,6 +73,11 @@ class Verifier:
         self._catalogs = catalogs
         self._sleep = sleep
         self._clock = clock
+        self._waited: dict[str, float] = {}
+
+    def _wait(self, seconds: float, why: str) -> None:
+        self._sleep(seconds)
+        self._waited[why] = self._waited.get(why, 0.0) + seconds
 
     def verify(
         self,
@@ -165,7 +115,8 @@ class Verifier:
         if probe.probes:
             self._await_probes_gone(run_id)
         after = audit(self._crm, self._catalogs)
-        return Verification(after=after, checks=checks)
+        waits = [Wait(phase="verify", seconds=seconds, why=why) for why, seconds in self._waited.items()]
+        return Verification(after=after, checks=checks, waits=waits)
 
     def _none_matching(
         self, object_type: ObjectType, what: str, where: SearchFilter, excluded: set[str], settle: int
@@ -174,7 +125,7 @@ class Verifier:
         deadline = self._clock() + settle
         total = self._crm.count(object_type, where)
         while total > len(excluded) and self._clock() < deadline:
-            self._sleep(SETTLE_POLL_SECONDS)
+            self._wait(SETTLE_POLL_SECONDS, SEARCH_LAG)
             total = self._crm.count(object_type, where)
         if total == 0:
             return Check(name=name, status="PASS", expected="0", observed="0")
@@ -205,7 +156,7 @@ class Verifier:
         deadline = self._clock() + self._config.verification.settle_seconds
         for object_type, where in probe_filters(run_id).items():
             while self._crm.count(object_type, where) and self._clock() < deadline:
-                self._sleep(PROBE_GONE_POLL_SECONDS)
+                self._wait(PROBE_GONE_POLL_SECONDS, SEARCH_LAG)
 
     def _delete_stray_probes(self, probe: ProbeState, run_id: str) -> None:
         """Probes created by a create whose response was lost (so not in ``probe``): found by marker, deleted."""
@@ -267,14 +218,15 @@ class Verifier:
             expected = self._config.prevention.default_stage
             checks = []
             for item in probe.probes:
-                observed = self._stage_of(item)
+                observed = stage_of(self._crm, item)
                 checks.append(
                     Check(
                         name=f"{name}: new {item.object_type.value} get a stage",
                         status="PASS" if observed == expected else "FAIL",
                         expected=expected,
                         observed=observed or "(no stage)",
-                        detail=f"probe {item.object_id} created with no stage, read after {probe.wait_seconds}s",
+                        detail=f"probe {item.object_id} created with no stage, read after {probe.waited_seconds:g} s "
+                        f"(at most {probe.wait_seconds} s)",
                     )
                 )
             enrolled = [item for item, check in zip(probe.probes, checks, strict=True) if check.status == "PASS"]
@@ -296,12 +248,12 @@ class Verifier:
         waiting = [item for item in probes if item.object_id not in observed]
         while waiting:
             for item in list(waiting):
-                observed[item.object_id] = self._stage_of(item)
+                observed[item.object_id] = stage_of(self._crm, item)
                 if observed[item.object_id] == expected:
                     waiting.remove(item)
             if not waiting or self._clock() >= deadline:
                 break
-            self._sleep(REENROLL_POLL_SECONDS)
+            self._wait(REENROLL_POLL_SECONDS, "the prevention workflows to set a stage again on a probe blanked again")
         return [
             Check(
                 name=f"live prevention test: {item.object_type.value} blanked again get a stage again",
@@ -312,10 +264,6 @@ class Verifier:
             )
             for item in probes
         ]
-
-    def _stage_of(self, item: Probe) -> str:
-        record = self._crm.get(item.object_type, item.object_id, [LIFECYCLE_STAGE])
-        return record.stage if record else "(probe deleted)"
 
 
 def prevention_check(prevention: PreventionOutcome) -> Check:

@@ -15,8 +15,8 @@ from support.invariants import api_mismatches, batch_updates, checks_of, journal
 from hubspot_sandbox import FaultSettings
 from lifecycle_guard import steps
 from lifecycle_guard.journal import Write, WriteOutcome
+from lifecycle_guard.live_test import probe_properties
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.verification import probe_properties
 
 
 def assert_clean_success(guarded, summary, report) -> None:

@@ -243,8 +243,9 @@ def drive_run(app: OfflineApp, name: str, mode: str = "apply", timeout_seconds: 
         state["progress"] = step("ProgressFunction", {"step": "poll", **run})
     state["prevention"] = step("PreventionFunction", {"step": "ensure", **run})
     state["probe"] = step("VerifyFunction", {"step": "start_probe", **run, "prevention": state["prevention"]})
-    if state["probe"]["started"]:
-        time.sleep(state["probe"]["wait_seconds"])
+    while state["probe"]["started"] and not state["probe"]["settled"]:
+        time.sleep(state["probe"]["next_check_seconds"])
+        state["probe"] = step("VerifyFunction", {"step": "check_probe", **run, "probe": state["probe"]})
     state["verification"] = step(
         "VerifyFunction",
         {

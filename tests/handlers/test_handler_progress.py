@@ -76,6 +76,7 @@ def test_within_the_caps_dispatch_enqueues_one_message_per_job(progress: Progres
         "done": False,
         "stalled": False,
         "wait_seconds": 1,  # ProgressPollSeconds
+        "noticed_after_seconds": 0.0,
     }
     assert jobs_total(progress, run_id) == len(job_keys)
 

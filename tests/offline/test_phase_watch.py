@@ -5,12 +5,17 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from lifecycle_guard.contracts import ExecutionState, RunRef
+from lifecycle_guard.live_test import Probe, ProbeState
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.verification import Probe, ProbeState
 from lifecycle_guard_offline.phase_watch import FailedStep, doing, failed_step, probes_created
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
-PROBE = ProbeState(started=True, wait_seconds=120, probes=[Probe(object_type=ObjectType.CONTACTS, object_id="7")])
+PROBE = ProbeState(
+    started=True,
+    wait_seconds=120,
+    probes=[Probe(object_type=ObjectType.CONTACTS, object_id="7")],
+    started_at=AT.timestamp() + 1,  # StartProbe made the probes a second in
+)
 RUN = RunRef(run_id="r", action="run", mode="apply")
 
 
@@ -39,8 +44,9 @@ def test_the_live_test_wait_says_what_it_waits_for_and_how_long_is_left():
         exited("StartProbe", 1, ExecutionState(probe=PROBE)),
         entered("WaitForPrevention", 2, ExecutionState(probe=PROBE)),
     ]
-    assert doing(history, AT + timedelta(seconds=32), settle_seconds=lambda: 45) == (
-        "waiting for the prevention workflows to act on the probe records (90 s left)"
+    assert doing(history, AT + timedelta(seconds=31), settle_seconds=lambda: 45) == (
+        "waiting for the prevention workflows to act on the probe records (checked every few seconds; at most 90 s "
+        "more)"
     )
     assert probes_created(history) == PROBE.probes
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 from support.memory_crm import InMemoryCrm
 
+from lifecycle_guard.live_test import Probe, probe_properties
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.verification import Probe, probe_properties
 from lifecycle_guard_offline.probes import STRAY_AGE, find_probes, remove_run_probes, sweep_strays
 
 NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hubspot_sandbox import Portal, PortalSpec
-from lifecycle_guard.verification import PROBE_EMAIL_DOMAIN
+from lifecycle_guard.live_test import PROBE_EMAIL_DOMAIN
 
 CLI = Path(sys.executable).with_name("lifecycle-guard")
 SPEC = PortalSpec(contacts=1200, companies=120, seed=13)

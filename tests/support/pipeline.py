@@ -93,7 +93,9 @@ def run_pipeline(
                 state.progress = steps.poll(run, services)
             state.prevention = steps.prevent(run, services)
             state.probe = steps.start_probe(run, state.prevention, services)
-            time.sleep(state.probe.wait_seconds)
+            while state.probe.started and not state.probe.settled:
+                time.sleep(state.probe.next_check_seconds)
+                state.probe = steps.check_probe(run, state.probe, services)
             state.verification = steps.verify(run, state.probe, state.prevention, services)
     except Exception as exc:
         state.failure = CatchPayload(Error=type(exc).__name__, Cause=str(exc))

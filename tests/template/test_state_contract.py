@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from lifecycle_guard.contracts import (
     BeginEvent,
     Begun,
+    CheckProbeEvent,
     CheckRestoresEvent,
     ExecutionState,
     PlanEvent,
@@ -32,7 +33,7 @@ EVENTS: dict[str, dict[str | None, type[BaseModel]]] = {
     "${AuditPlanFunctionArn}": {"begin": BeginEvent, "plan": PlanEvent},
     "${ProgressFunctionArn}": {"dispatch": ProgressEvent, "poll": ProgressEvent},
     "${PreventionFunctionArn}": {"ensure": PreventionEvent, "pause": PreventionEvent, "resume": PreventionEvent},
-    "${VerifyFunctionArn}": {"start_probe": StartProbeEvent, "verify": VerifyEvent},
+    "${VerifyFunctionArn}": {"start_probe": StartProbeEvent, "check_probe": CheckProbeEvent, "verify": VerifyEvent},
     "${UndoFunctionArn}": {"undo": UndoEvent, "check_restores": CheckRestoresEvent},
     "${ReportFunctionArn}": {None: ReportEvent},
 }

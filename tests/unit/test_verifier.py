@@ -8,8 +8,9 @@ from support.memory_crm import PRIMARY, InMemoryCrm
 
 from lifecycle_guard.config import GuardConfig
 from lifecycle_guard.jobs import PlannedChange
+from lifecycle_guard.live_test import Probe, ProbeState
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.verification import Probe, ProbeState, Verifier
+from lifecycle_guard.verification import Verifier
 
 CONFIG = GuardConfig.model_validate({"verification": {"settle_seconds": 0}})
 NOT_STARTED = ProbeState(started=False, reason="dry run")

@@ -1,6 +1,7 @@
-"""The use cases, one per state of the state machine, in a run's order: begin -> plan -> dispatch -> poll (the
-fix worker settles each job) -> prevent -> start the probe -> verify -> report; or begin -> pause prevention ->
-undo -> resume prevention -> check the restores -> report.
+"""The use cases, one per state of the state machine, in a run's order: begin -> plan (handing fix jobs over as
+it cuts them) -> dispatch -> poll (the fix worker settles each job) -> prevent -> start the probe -> check it
+(until the flows acted) -> verify -> report; or begin -> pause prevention -> undo -> resume prevention -> check the
+restores -> report.
 The Lambda handlers parse their event (``contracts``) and call these."""
 
 from lifecycle_guard.steps.begin import begin
@@ -10,10 +11,11 @@ from lifecycle_guard.steps.plan import plan
 from lifecycle_guard.steps.prevention import pause_prevention, prevent, resume_prevention
 from lifecycle_guard.steps.report import report
 from lifecycle_guard.steps.undo import check_restores, undo
-from lifecycle_guard.steps.verify import start_probe, verify
+from lifecycle_guard.steps.verify import check_probe, start_probe, verify
 
 __all__ = [
     "begin",
+    "check_probe",
     "check_restores",
     "dispatch",
     "fix_job",

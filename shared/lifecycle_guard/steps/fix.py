@@ -43,9 +43,9 @@ def dispatch(run: RunContext, services: Services) -> ProgressStatus:
         return ProgressStatus(jobs_total=checkpoint.cursor.next_job, done=True)
     if checkpoint.halted is not None:
         services.tracker.halt(run.run_id, checkpoint.halted)
-    sent = dispatcher.finish()
-    minimum = services.settings.poll_minimum_seconds
-    return ProgressStatus(jobs_total=sent, done=not sent and checkpoint.halted is None, wait_seconds=minimum)
+    dispatcher.finish()
+    # Jobs handed over while planning went on may all be settled already: then the run goes on at once.
+    return poll(run, services)
 
 
 def poll(run: RunContext, services: Services) -> ProgressStatus:
@@ -62,13 +62,17 @@ def poll(run: RunContext, services: Services) -> ProgressStatus:
         )
     now = time.time()
     stalled = state.jobs_unfinished > 0 and now - state.last_progress > STALL_SECONDS
+    done = state.jobs_unfinished <= 0 or stalled
+    settled = state.jobs_done + state.jobs_failed
+    waited = now - state.dispatched_at if state.dispatched_at else 0.0
     return ProgressStatus(
         jobs_total=state.jobs_total,
         jobs_done=state.jobs_done,
         jobs_failed=state.jobs_failed,
-        done=state.jobs_unfinished <= 0 or stalled,
+        done=done,
         stalled=stalled,
-        wait_seconds=poll_wait_seconds(services.settings.poll_minimum_seconds, now - state.dispatched_at),
+        wait_seconds=poll_wait_seconds(services.settings.poll_minimum_seconds, waited, settled, state.jobs_unfinished),
+        noticed_after_seconds=round(now - state.last_progress, 1) if done and settled and not stalled else 0.0,
     )
 
 
@@ -88,13 +92,16 @@ def _job_of(message: FixJobMessage, services: Services) -> tuple[RunContext, Fix
     return run, FixJob.from_json(stored)
 
 
-def poll_wait_seconds(minimum: int, waited: float) -> int:
-    """A tenth of the time already spent waiting, between ``minimum`` and five minutes.
+def poll_wait_seconds(minimum: int, waited: float, settled: int, unfinished: int) -> int:
+    """Half the time the unfinished jobs should still take at the rate jobs settled so far (a tenth of the time
+    waited before any settled), so the poll that sees the last one comes soon after it; within ``minimum`` and
+    five minutes.
 
-    Each poll adds 9 events to the execution's history (limit 25,000): with a fixed 30 s, a day of fixing would
-    need 26,000. Growing waits cost at most 10 % of the fix time in latency and keep a day under 3,500 events.
+    Never below a fortieth of the time already waited: each poll adds 9 events to the execution's history (limit
+    25,000), and that floor keeps polls to about 40 per tenfold of waiting (fewer than 400 in a day of fixing).
     """
-    return int(min(MAX_POLL_SECONDS, max(minimum, waited / 10)))
+    estimate = unfinished * waited / settled / 2 if settled else waited / 10
+    return int(min(MAX_POLL_SECONDS, max(minimum, waited / 40, estimate)))
 
 
 def fix_job(message: FixJobMessage, receive_count: int, services: Services) -> dict[str, Any]:

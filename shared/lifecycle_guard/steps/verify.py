@@ -1,14 +1,16 @@
-"""Verification: start the live test of the prevention workflows, then check the portal."""
+"""Verification: start the live test of the prevention workflows, check on it until the flows have acted, then
+check the portal."""
 
 from __future__ import annotations
 
 from lifecycle_guard.audit import audit
 from lifecycle_guard.contracts import RunContext
 from lifecycle_guard.fixing import recover_pending
+from lifecycle_guard.live_test import ProbeState, check_probes, start_probes
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.plan_store import PlanStore
 from lifecycle_guard.runtime import Services
-from lifecycle_guard.verification import ProbeState, Verification, Verifier, prevention_check, start_probes
+from lifecycle_guard.verification import Verification, Verifier, prevention_check
 from lifecycle_guard.workflows import PreventionOutcome
 
 SPOT_CHECK_JOBS = 20  # contact jobs whose changes the spot check samples from
@@ -17,6 +19,11 @@ SPOT_CHECK_JOBS = 20  # contact jobs whose changes the spot check samples from
 def start_probe(run: RunContext, prevention: PreventionOutcome, services: Services) -> ProbeState:
     with services.hubspot(run.run_id, run.config) as gateway:
         return start_probes(gateway.crm, run.config, prevention, run_id=run.run_id, apply=run.apply)
+
+
+def check_probe(run: RunContext, probe: ProbeState, services: Services) -> ProbeState:
+    with services.hubspot(run.run_id, run.config) as gateway:
+        return check_probes(gateway.crm, run.config, probe)
 
 
 def verify(run: RunContext, probe: ProbeState, prevention: PreventionOutcome, services: Services) -> Verification:
