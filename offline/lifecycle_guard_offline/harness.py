@@ -276,6 +276,13 @@ class OfflineApp:
             raise RuntimeError("OfflineApp is not running: use it as a context manager")
         return self._dispatcher.idle(timeout_seconds)
 
+    def peak_concurrency(self, logical_id: str) -> int:
+        """The most invocations of a function that ran at once so far (the fix worker's: up to the mapping's
+        MaximumConcurrency)."""
+        if self._dispatcher is None:
+            raise RuntimeError("OfflineApp is not running: use it as a context manager")
+        return self._dispatcher.peak_concurrency.get(logical_id, 0)
+
     def recycle_containers(self) -> None:
         """Every function's next invocation starts in a new container (cold: no cached secret, no warm state)."""
         if self._dispatcher is None:

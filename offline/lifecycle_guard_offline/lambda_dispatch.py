@@ -113,6 +113,8 @@ class LambdaDispatcher:
         self._made: dict[str, int] = {}  # physical function name -> containers made so far
         self._modules: list[ModuleType] = []  # every container's handler module, to forget on uninstall
         self._running = 0
+        self._running_by_function: dict[str, int] = {}
+        self.peak_concurrency: dict[str, int] = {}  # logical id -> most invocations of the function at once
         self._changed = threading.Condition()  # guards the above; notified when an invocation ends
 
     @contextmanager
@@ -189,7 +191,11 @@ class LambdaDispatcher:
         as_role: AbstractContextManager[None] = (
             nullcontext() if self._iam is None else acting_as(self._iam.principal(function.role))
         )
-        with self._container(function.function_name) as container, as_role, patched_environ(environment):
+        with (
+            self._container(function.function_name, code.logical_id) as container,
+            as_role,
+            patched_environ(environment),
+        ):
             try:
                 return _marshal(self._handler(function, code, container)(event, context))
             except Exception as exc:
@@ -198,7 +204,7 @@ class LambdaDispatcher:
                 return json.dumps(_error_payload(exc, context.aws_request_id)).encode()
 
     @contextmanager
-    def _container(self, function_name: str) -> Iterator[_Container]:
+    def _container(self, function_name: str, logical_id: str) -> Iterator[_Container]:
         """A warm container of the function not in use, or a new one; back to the warm ones afterwards."""
         with self._changed:
             idle = self._idle.setdefault(function_name, [])
@@ -208,11 +214,14 @@ class LambdaDispatcher:
                 container = _Container(self._made.get(function_name, 0))
                 self._made[function_name] = container.number + 1
             self._running += 1
+            running = self._running_by_function[logical_id] = self._running_by_function.get(logical_id, 0) + 1
+            self.peak_concurrency[logical_id] = max(running, self.peak_concurrency.get(logical_id, 0))
         try:
             yield container
         finally:
             with self._changed:
                 self._running -= 1
+                self._running_by_function[logical_id] -= 1
                 if container.module is None or container.module in self._modules:  # not recycled meanwhile
                     self._idle.setdefault(function_name, []).append(container)
                 self._changed.notify_all()

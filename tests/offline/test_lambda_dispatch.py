@@ -86,6 +86,7 @@ def test_overlapping_invocations_run_at_once_each_in_its_own_container(fixture_a
     assert elapsed < 1.2
     assert [error for error, _ in results] == [None, None, None]
     assert len({payload["container"] for _, payload in results}) == 3
+    assert fixture_app.peak_concurrency("StepFunction") >= 3
     # AND each saw its function's environment throughout, though the others changed theirs meanwhile
     assert {payload["environment"]["STEP_GREETING"] for _, payload in results} == {"hello from the step function"}
     assert "BUCKET_NAME" not in os.environ
