@@ -62,13 +62,14 @@ def _value(config: GuardConfig, path: str) -> Any:
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
-def _paths(overrides: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """The dotted paths an override mapping sets (a ``disallowed`` map counts whole, as the merge replaces it)."""
+def setting_paths(settings: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted paths of the settings a config (or an override of one) sets, as JSON: a ``disallowed`` map counts
+    whole, as the merge replaces it."""
     paths = []
-    for key, value in overrides.items():
+    for key, value in settings.items():
         path = f"{prefix}{key}"
         if isinstance(value, Mapping) and key != "disallowed":
-            paths.extend(_paths(value, f"{path}."))
+            paths.extend(setting_paths(value, f"{path}."))
         else:
             paths.append(path)
     return paths
@@ -96,7 +97,7 @@ def resolve_config(
     deployed = load_config(deployed_json)
     effective = load_config(deployed_json, overrides)
     changed: list[Override] = []
-    for path in _paths(overrides):
+    for path in setting_paths(overrides):
         before, after = _value(deployed, path), _value(effective, path)
         measure = _SAFETY.get(path)
         loosens = False

@@ -4,7 +4,6 @@ so it opens anywhere without a network and a stage label cannot inject markup.""
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
@@ -12,7 +11,7 @@ from lifecycle_guard.changes import ChangedRecord, record_link
 from lifecycle_guard.html_parts import Link
 from lifecycle_guard.html_parts import table as _table
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.overrides import Override
+from lifecycle_guard.report_config_html import config_section
 from lifecycle_guard.report_trend_html import drift_section, sources_section
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.usage import ApiTotals
@@ -212,11 +211,6 @@ def _api(api: ApiTotals) -> str:
     )
 
 
-def _override_row(override: Override) -> list[str]:
-    marker = "loosens safety" if override.loosens else ""
-    return [override.path, json.dumps(override.deployed), json.dumps(override.effective), marker]
-
-
 def _rejected_section(report: RunReport) -> str:
     """The records HubSpot refused (a validation rule, a deleted option ...), by reason, with their ids."""
     total = sum(group.count for group in report.rejected)
@@ -289,8 +283,7 @@ def render_html(report: RunReport) -> str:
         "<h2>HubSpot API calls</h2>",
         _api(report.api),
         _quarantine_section(report),
-        "<h2>Config overrides of this run</h2>",
-        _table(["setting", "deployed", "this run", ""], [_override_row(o) for o in report.overrides]),
+        config_section(report),
         "<h2>Files</h2>",
         _table(["file", "S3 key"], [[k, v] for k, v in report.files.items()]),
     ]
