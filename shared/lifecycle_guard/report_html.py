@@ -232,6 +232,16 @@ def _rejected_section(report: RunReport) -> str:
     return "".join(parts)
 
 
+def _pending_note(records: int) -> str:
+    if not records:
+        return ""
+    return (
+        f'<p class="problems">{records:,} records are in write batches this run left unfinished (a refused token, '
+        "HubSpot's daily limit or a crash stopped them): those it had cleared have no stage until recovery finishes "
+        "them with their planned targets, at the start of the next apply run.</p>"
+    )
+
+
 def _quarantine_section(report: RunReport) -> str:
     """Pending markers recovery set aside; they stay listed until someone deletes them from the bucket."""
     return "<h2>Quarantined pending markers</h2>" + _table(
@@ -278,6 +288,7 @@ def render_html(report: RunReport) -> str:
             [[getattr(fix, column) for column in fix_columns]],
             set(range(len(fix_columns))),
         ),
+        _pending_note(fix.pending_recovery),
         "<h2>Records left off target (sample)</h2>",
         _table(["id", "target", "now"], [[r["object_id"], r["target"], r["now"]] for r in fix.residue]),
         "<h2>HubSpot API calls</h2>",

@@ -13,7 +13,7 @@ from lifecycle_guard.overrides import Override
 from lifecycle_guard.pending import QuarantinedMarker
 from lifecycle_guard.rejections import RejectedRecord, RejectedRecords
 from lifecycle_guard.report_html import render_html
-from lifecycle_guard.reporting import RunReport
+from lifecycle_guard.reporting import FixSummary, RunReport
 from lifecycle_guard.verification import Check
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
@@ -185,3 +185,9 @@ def test_the_page_lists_refused_records_by_reason_and_the_quarantined_markers():
     assert "&lt;b&gt;no&lt;/b&gt; leads" in page
     assert "work/quarantine/old/000001-contacts-backward-0000.json" in page
     assert "its body names run &#x27;other&#x27;" in page
+
+
+def test_the_page_warns_of_records_left_pending_recovery_and_only_then():
+    stopped = render_html(report(outcome="failed", fix=FixSummary(pending_recovery=14)))
+    assert "14 records are in write batches this run left unfinished" in stopped
+    assert "left unfinished" not in render_html(report())
