@@ -40,7 +40,7 @@ def config_section(report: RunReport) -> str:
     )
     paths = setting_paths(report.config)
     paths += [path for path in overridden if path not in paths]  # every override, even one of no setting shown
-    rows = []
+    rows: list[list[Any]] = []
     for path in paths:
         override = overridden.get(path)
         if override is None:

@@ -15,10 +15,10 @@ PATCH through either changes both. No other property or field can be changed her
 Deleting a stage: HubSpot's settings page deletes only a stage no record holds and no tool uses - "If the stage
 you're trying to delete contains records or is used in other HubSpot tools, you'll need to move the records to a
 new stage and/or remove the stage as a reference in the HubSpot tools" [OFFICIAL-DOC
-https://knowledge.hubspot.com/object-settings/create-and-customize-lifecycle-stages]. The sandbox also deletes a stage that still has records (they keep
-the value): harsher than the UI, and UNCONFIRMED for any HubSpot path (the API may refuse it like the UI). Tests
-that need a realistic deletion delete a stage while it is empty, e.g. a custom target stage before the first write
-of it.
+https://knowledge.hubspot.com/object-settings/create-and-customize-lifecycle-stages]. The sandbox also deletes a
+stage that still has records (they keep the value): harsher than the UI, and UNCONFIRMED for any HubSpot path (the
+API may refuse it like the UI). Tests that need a realistic deletion delete a stage while it is empty, e.g. a custom
+target stage before the first write of it.
 """
 
 from __future__ import annotations
