@@ -24,6 +24,11 @@ client per process for every function. Here instead:
   service, message in AWS's wording), so botocore raises the same ClientError it raises in AWS and the caller's
   error handling, Retry and Catch see what they would see there. A call that cannot be mapped raises
   `UnmappedCallError` in the caller.
+- A read of a missing S3 key is answered as S3 answers it (`after-call`): 404 NoSuchKey only to a caller allowed
+  s3:ListBucket on the bucket, 403 AccessDenied to any other, so that it learns nothing of which keys exist
+  (AmazonS3 API Reference, GetObject and HeadObject, "Permissions"). moto answers 404 to everyone, which would hide
+  a role that reads keys that may be missing without the right to list the bucket. That authorisation is listed in
+  `calls` under the read (`operation` "s3:GetObject", `action` "s3:ListBucket").
 
 One enforcer at a time per process (the hook is process-global); `OfflineApp` installs it.
 """
@@ -34,7 +39,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -50,6 +55,10 @@ STEP_FUNCTIONS_ENGINE_ACCESS_KEY = "ak"
 
 _PARAMS_KEY = "lifecycle_guard_offline.iam.params"
 _OPERATOR_KEY = "lifecycle_guard_offline.iam.operator"
+_AUTHORISED_KEY = "lifecycle_guard_offline.iam.authorised"  # (principal, call) of a call IAM let through
+
+# The S3 reads whose answer for a missing key depends on s3:ListBucket.
+_KEY_READS = frozenset({"GetObject", "HeadObject"})
 
 # What each service answers a refused call with (the services' "Common Errors" API reference pages; S3 and SQS
 # answer AccessDenied, the JSON services AccessDeniedException).
@@ -173,7 +182,38 @@ class IamEnforcer:
                 )
             if evaluation.decision is not Decision.ALLOWED:
                 return _denial(iam_prefix, request["url"], principal, authorization, evaluation.decision)
+        context[_AUTHORISED_KEY] = (principal, call)
         return None
+
+    def conceal_missing_key(self, model: Any, http_response: AWSResponse, parsed: dict[str, Any], context: Any) -> None:
+        """Turn moto's 404 for a missing key into S3's 403 when the caller may not list the bucket."""
+        authorised = context.get(_AUTHORISED_KEY)
+        if authorised is None or model.name not in _KEY_READS or http_response.status_code != 404:
+            return
+        principal, call = authorised
+        assert principal.role_arn is not None  # only calls IAM authorised are stored
+        listing = replace(call, operation="ListObjectsV2", params={"Bucket": call.params["Bucket"]})
+        (authorization,) = authorization_requests(listing)
+        evaluation = self._evaluators[principal.role_arn].evaluate(authorization)
+        with self._lock:
+            self._calls.append(
+                EvaluatedCall(
+                    principal.name,
+                    f"s3:{model.name}",
+                    authorization.action,
+                    authorization.resource,
+                    evaluation.decision,
+                    evaluation.statement,
+                )
+            )
+        if evaluation.decision is Decision.ALLOWED:
+            return
+        _, denied = _denial("s3", http_response.url, principal, authorization, evaluation.decision)
+        if model.name == "HeadObject":  # a HEAD response has no body: botocore names the error by its status
+            denied["Error"] = {"Code": "403", "Message": "Forbidden"}
+        http_response.status_code = denied["ResponseMetadata"]["HTTPStatusCode"]
+        parsed.clear()
+        parsed.update(denied)
 
 
 _active: IamEnforcer | None = None
@@ -213,8 +253,16 @@ def _authorise(model: Any, params: Mapping[str, Any], request_signer: Any, conte
     return _active.authorise(model, params, getattr(credentials, "access_key", None), context)
 
 
+def _conceal_missing_key(
+    http_response: AWSResponse, parsed: dict[str, Any], model: Any, context: Any, **_: Any
+) -> None:
+    if _active is not None:
+        _active.conceal_missing_key(model, http_response, parsed, context)
+
+
 BUILTIN_HANDLERS.append(("before-parameter-build", _capture_params))
 BUILTIN_HANDLERS.append(("before-call", _authorise))
+BUILTIN_HANDLERS.append(("after-call.s3", _conceal_missing_key))
 
 
 def _denial(

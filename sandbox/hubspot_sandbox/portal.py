@@ -135,7 +135,9 @@ class Portal:
                 self._state.lifecycle[key] = self._state.lifecycle[key].with_stage(option, after=after)
 
     def remove_lifecycle_stage(self, value: str, object_types: Sequence[str] = LIFECYCLE_TYPES) -> None:
-        """Delete a stage option (records keep their value; new writes of it become invalid): all types or none."""
+        """Delete a stage option (records keep their value; new writes of it become invalid): all types or none.
+        HubSpot's UI deletes only a stage no record holds (api/schema.py cites it); deleting one that still has
+        records is allowed here, harsher than the UI, and UNCONFIRMED for HubSpot."""
         with self._lock:
             keys = [object_type(name).name for name in object_types]
             self._state.lifecycle.update({key: self._state.lifecycle[key].without(value) for key in keys})

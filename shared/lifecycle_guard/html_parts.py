@@ -15,7 +15,17 @@ class Link:
     href: str
 
 
+@dataclass(frozen=True)
+class Marked:
+    """A table cell in one of the page's status styles (``FAIL``: red and bold), to stand out of its column."""
+
+    text: str
+    style: str
+
+
 def cell(value: Any) -> str:
+    if isinstance(value, Marked):
+        return f'<span class="{html.escape(value.style)}">{html.escape(value.text)}</span>'
     if isinstance(value, Link):
         text = html.escape(value.text)
         return f'<a href="{html.escape(value.href)}">{text}</a>' if value.href else text

@@ -2,10 +2,10 @@
 input to say so (``allow_loosening``), and the report shows every override, loosening marked.
 
 The deployed config (``GuardConfig`` in template.yaml) is what an operator reviewed; anyone who can start an
-execution can pass overrides, so an override that raises a cap, spends more of HubSpot's budget or lowers the daily
-watermark must be deliberate. Whatever the input says, the burst budget it sets never exceeds the portal's tier.
-(The deployed config may: aimed at a HubSpot-compatible test server, an operator can run without HubSpot's limits,
-as the offline benchmarks do.)
+execution can pass overrides, so an override that raises a cap, spends more of HubSpot's budget (a burst or search
+rate, retries) or lowers the daily watermark must be deliberate. The run's burst budget never exceeds the portal's
+tier, whether the deployed config or an override sets it; the one exception is a run aimed at the offline harness's
+sandbox (``tier_applies_to``), which is not a HubSpot portal and has no tier.
 """
 
 from __future__ import annotations
@@ -46,43 +46,59 @@ _SAFETY: dict[str, tuple[_Measure, bool]] = {
         lambda c, b: b.default_worker_share if c.budget.worker_share is None else c.budget.worker_share,
         True,
     ),
+    "budget.search_requests_per_second": (lambda c, _b: c.budget.search_requests_per_second, True),
+    "budget.max_attempts": (lambda c, _b: c.budget.max_attempts, True),  # each retry is one more request
     "budget.daily_watermark": (lambda c, _b: c.budget.daily_watermark, False),
     "budget.burst_exemptions": (lambda c, _b: float(c.budget.burst_exemptions), True),
 }
 
 
 def _value(config: GuardConfig, path: str) -> Any:
+    """The setting at a dotted path; None where the config has no such path (a rule target the deployed config
+    names as a stage, which the override replaces by a derivation)."""
     value: Any = config
     for part in path.split("."):
-        value = getattr(value, part)
+        value = getattr(value, part, None)
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
-def _paths(overrides: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """The dotted paths an override mapping sets (a ``disallowed`` map counts whole, as the merge replaces it)."""
+def setting_paths(settings: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted paths of the settings a config (or an override of one) sets, as JSON: a ``disallowed`` map counts
+    whole, as the merge replaces it."""
     paths = []
-    for key, value in overrides.items():
+    for key, value in settings.items():
         path = f"{prefix}{key}"
         if isinstance(value, Mapping) and key != "disallowed":
-            paths.extend(_paths(value, f"{path}."))
+            paths.extend(setting_paths(value, f"{path}."))
         else:
             paths.append(path)
     return paths
 
 
+def tier_applies_to(base_url: str) -> bool:
+    """Whether the portal's tier bounds the budget of a run aimed at ``base_url``: always, except over plain HTTP.
+    Plain HTTP reaches only this machine's loopback (``runtime.Settings`` refuses it anywhere else, and the
+    template's ``HubSpotBaseUrl`` must be https://), where the offline harness serves the HubSpot sandbox: no tier
+    to protect there, so tests and benchmarks may run faster than any tier allows."""
+    return not base_url.startswith("http://")
+
+
 def resolve_config(
-    deployed_json: str, overrides: Mapping[str, Any], bounds: BudgetBounds, *, allow_loosening: bool
+    deployed_json: str,
+    overrides: Mapping[str, Any],
+    bounds: BudgetBounds,
+    *,
+    allow_loosening: bool,
+    tier_applies: bool = True,
 ) -> tuple[GuardConfig, list[Override]]:
     """The run's config and what its overrides changed; ConfigError when an override loosens safety without
-    ``allow_loosening``, or when the budget (deployed or overridden) exceeds the tier."""
+    ``allow_loosening``, or when the run's burst budget (deployed or overridden) exceeds the tier and the tier
+    applies (``tier_applies_to``)."""
     deployed = load_config(deployed_json)
     effective = load_config(deployed_json, overrides)
     changed: list[Override] = []
-    for path in _paths(overrides):
-        try:
-            before, after = _value(deployed, path), _value(effective, path)
-        except AttributeError:
-            continue  # a key load_config already refused
+    for path in setting_paths(overrides):
+        before, after = _value(deployed, path), _value(effective, path)
         measure = _SAFETY.get(path)
         loosens = False
         if measure is not None:
@@ -99,10 +115,13 @@ def resolve_config(
             + '. Nothing was written. Start the run with "allow_loosening": true if that is intended.'
         )
     requested = effective.budget.requests_per_10s
-    overridden = any(o.path == "budget.requests_per_10s" for o in changed)
-    if overridden and requested is not None and requested > bounds.tier_requests_per_10s:
+    if tier_applies and requested is not None and requested > bounds.tier_requests_per_10s:
+        source = (
+            "the run's override" if "budget.requests_per_10s" in {o.path for o in changed} else "the deployed config"
+        )
         raise ConfigError(
-            f"budget.requests_per_10s={requested} exceeds the portal's API tier ({bounds.tier_requests_per_10s} "
-            "requests per 10 s): HubSpot would throttle every other integration. Nothing was written."
+            f"budget.requests_per_10s={requested} ({source}) exceeds the portal's API tier "
+            f"({bounds.tier_requests_per_10s} requests per 10 s): HubSpot would throttle every other integration. "
+            "Nothing was written."
         )
     return effective, changed

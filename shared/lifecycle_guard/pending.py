@@ -83,20 +83,37 @@ def read_marker(key: str, body: bytes) -> PendingBatch:
     )
 
 
-def pending_batches(store: ObjectStore, run_id: str | None = None, *, quarantined_by: str) -> Iterator[PendingBatch]:
-    """Markers of batches whose writes may have been interrupted: of one run, or of every run. Markers that cannot
-    be trusted are quarantined on the way (by run ``quarantined_by``) and not yielded."""
-    prefix = PENDING_PREFIX + (f"{run_id}/" if run_id else "")
+def _markers(store: ObjectStore, prefix: str) -> Iterator[tuple[str, PendingBatch | UnreadableMarker]]:
+    """Each marker under ``prefix``: its batch, or why it cannot be trusted."""
     for key in store.keys(prefix):
         body = store.get(key)
         if body is None:
             continue
         try:
-            batch = read_marker(key, body)
+            yield key, read_marker(key, body)
         except UnreadableMarker as exc:
-            quarantine(store, key, str(exc), quarantined_by=quarantined_by)
+            yield key, exc
+
+
+def pending_batches(store: ObjectStore, run_id: str | None = None, *, quarantined_by: str) -> Iterator[PendingBatch]:
+    """Markers of batches whose writes may have been interrupted: of one run, or of every run. Markers that cannot
+    be trusted are quarantined on the way (by run ``quarantined_by``) and not yielded."""
+    for key, batch in _markers(store, PENDING_PREFIX + (f"{run_id}/" if run_id else "")):
+        if isinstance(batch, UnreadableMarker):
+            quarantine(store, key, str(batch), quarantined_by=quarantined_by)
             continue
         yield batch
+
+
+def records_pending(store: ObjectStore, run_id: str) -> int:
+    """Records in the batches of ``run_id`` still marked pending: a batch stopped by a refused token or the daily
+    limit (no write can succeed, a restore included), or by a crash. Those it had cleared stay blank until recovery
+    finishes them. A marker that cannot be read counts nothing here; recovery quarantines it."""
+    return sum(
+        len(batch.changes)
+        for _, batch in _markers(store, f"{PENDING_PREFIX}{run_id}/")
+        if isinstance(batch, PendingBatch)
+    )
 
 
 class QuarantinedMarker(BaseModel):

@@ -208,6 +208,7 @@ def build_report(
     planned: list[RuleCount],
     changed: tuple[list[ChangedRecord], int] = ([], 0),
     residue: list[dict[str, str]],
+    pending_recovery: int = 0,
     files: dict[str, str],
     finished_at: datetime,
     rejected: Sequence[RejectedRecords] = (),
@@ -217,9 +218,10 @@ def build_report(
 ) -> RunReport:
     """``run``: the context Begin stored (None if it did not get that far); ``planned``: the plan's counts of a run
     (undo's come from its cursor); ``changed``: the first changed records and how many there are; ``residue``: a
-    sample of the records left off target; ``files``: the report's S3 keys; ``rejected``: the records HubSpot
-    refused, by reason; ``quarantined``: the pending markers in quarantine; ``sources``: the fixed records by the
-    source of their bad value, worst first; ``drift``: this run against the runs before it."""
+    sample of the records left off target; ``pending_recovery``: the records in batches the run left pending;
+    ``files``: the report's S3 keys; ``rejected``: the records HubSpot refused, by reason; ``quarantined``: the
+    pending markers in quarantine; ``sources``: the fixed records by the source of their bad value, worst first;
+    ``drift``: this run against the runs before it."""
     failed = failures(state, tracker)
     checks = report_checks(run, state, tracker.usage)
     undo = state.undo
@@ -242,7 +244,11 @@ def build_report(
         changed_total=changed[1],
         probe=state.probe,
         **_about_the_undo(state),
-        fix=FixSummary(**tracker.model_dump(include=set(FixCounts.model_fields)), residue=residue),
+        fix=FixSummary(
+            **tracker.model_dump(include=set(FixCounts.model_fields)),
+            residue=residue,
+            pending_recovery=pending_recovery,
+        ),
         prevention=state.prevention,
         checks=checks,
         waits=run_waits(state, tracker.usage),

@@ -4,7 +4,6 @@ so it opens anywhere without a network and a stage label cannot inject markup.""
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
@@ -12,7 +11,7 @@ from lifecycle_guard.changes import ChangedRecord, record_link
 from lifecycle_guard.html_parts import Link
 from lifecycle_guard.html_parts import table as _table
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.overrides import Override
+from lifecycle_guard.report_config_html import config_section
 from lifecycle_guard.report_trend_html import drift_section, sources_section
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.usage import ApiTotals
@@ -213,11 +212,6 @@ def _api(api: ApiTotals) -> str:
     )
 
 
-def _override_row(override: Override) -> list[str]:
-    marker = "loosens safety" if override.loosens else ""
-    return [override.path, json.dumps(override.deployed), json.dumps(override.effective), marker]
-
-
 def _rejected_section(report: RunReport) -> str:
     """The records HubSpot refused (a validation rule, a deleted option ...), by reason, with their ids."""
     total = sum(group.count for group in report.rejected)
@@ -237,6 +231,16 @@ def _rejected_section(report: RunReport) -> str:
             )
         )
     return "".join(parts)
+
+
+def _pending_note(records: int) -> str:
+    if not records:
+        return ""
+    return (
+        f'<p class="problems">{records:,} records are in write batches this run left unfinished (a refused token, '
+        "HubSpot's daily limit or a crash stopped them): those it had cleared have no stage until recovery finishes "
+        "them with their planned targets, at the start of the next apply run.</p>"
+    )
 
 
 def _quarantine_section(report: RunReport) -> str:
@@ -285,6 +289,7 @@ def render_html(report: RunReport) -> str:
             [[getattr(fix, column) for column in fix_columns]],
             set(range(len(fix_columns))),
         ),
+        _pending_note(fix.pending_recovery),
         "<h2>Records left off target (sample)</h2>",
         _table(["id", "target", "now"], [[r["object_id"], r["target"], r["now"]] for r in fix.residue]),
         "<h2>HubSpot API calls</h2>",
@@ -292,8 +297,7 @@ def render_html(report: RunReport) -> str:
         "<h2>Waits</h2>",
         _table(["phase", "seconds", "waiting for"], [[w.phase, f"{w.seconds:,.1f}", w.why] for w in report.waits], {1}),
         _quarantine_section(report),
-        "<h2>Config overrides of this run</h2>",
-        _table(["setting", "deployed", "this run", ""], [_override_row(o) for o in report.overrides]),
+        config_section(report),
         "<h2>Files</h2>",
         _table(["file", "S3 key"], [[k, v] for k, v in report.files.items()]),
     ]

@@ -33,6 +33,9 @@ CAUSE_LENGTH = 1000
 
 class FixSummary(FixCounts):
     residue: list[dict[str, str]] = []  # a sample of the records left off target
+    # Records in batches the run left unfinished (their pending markers kept, ``pending.records_pending``): those it
+    # had cleared are blank until recovery finishes them.
+    pending_recovery: int = 0
 
 
 class ObjectCounts(BaseModel):

@@ -1,6 +1,6 @@
 """What a real portal does that an ideal one would not: validation rules that refuse some records, a stage option
-deleted mid-run, a half-finished batch that HubSpot now refuses, a workflow of the same name that is not ours, a
-stalled workflows endpoint, a token whose scopes cannot be checked in advance.
+deleted mid-run (a custom stage, while still empty), a half-finished batch that HubSpot now refuses, a workflow of
+the same name that is not ours, a stalled workflows endpoint, a token whose scopes cannot be checked in advance.
 
 After each the fault suite's invariants hold: every record is at the oracle's stage except those HubSpot refused,
 which hold exactly the stage they had (none blank that had one); the journal holds every write HubSpot applied; the
@@ -14,28 +14,34 @@ import json
 import math
 import time
 
-from faultkit import SMALL_BATCHES, start
+from faultkit import SMALL_BATCHES, merged, start
 from support.invariants import (
     api_mismatches,
     api_stage_writes,
     batch_updates,
     checks_of,
     flow_writes,
+    journal_of,
     now_ms,
     refused_records,
     write_calls,
 )
+from support.oracle import actual_stages
 
-from hubspot_sandbox import ALL_SCOPES, RuleCondition, StageRule
+from hubspot_sandbox import ALL_SCOPES, RuleCondition, StageOption, StageRule
 from lifecycle_guard import steps
 from lifecycle_guard.gateway import api_request
 from lifecycle_guard.jobs import PlannedChange
+from lifecycle_guard.journal import Write, WriteOutcome
 from lifecycle_guard.layout import PENDING_PREFIX, QUARANTINE_PREFIX, RunLayout
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.pending import marker_body
 from lifecycle_guard.rejections import INVALID_OPTION, VALIDATION_RULE
 
 PARTNER = "Channel partner (lifecycle-guard test)"
+# A custom stage (HubSpot's custom stage ids are numeric strings), and the seed rule for evangelists, unchanged.
+NURTURE = StageOption("90210011", "Nurture (lifecycle-guard test)", 0)
+EVANGELIST = {"derive": "primary_company", "inherit": ["customer"], "otherwise": "lead"}
 CONTACT_FLOW = "AUTO-FIX: Set Default Lifecycle Stage (Lead)"
 
 
@@ -69,7 +75,6 @@ def test_records_a_validation_rule_refuses_keep_their_stage_and_everything_else_
     # THEN the refused records hold their old stage (none was left blank), every other record is fixed
     assert guarded.blanked() == []
     assert guarded.portal_problems(refused=partners) == []
-    assert {key: guarded.before[key] for key in partners} == dict.fromkeys(partners, "other")
     # ... the report lists exactly them, as refused by a validation rule, with HubSpot's message
     assert refused_records(report) == {VALIDATION_RULE: set(partners)}
     (group,) = report["rejected"]
@@ -101,46 +106,53 @@ def test_records_a_validation_rule_refuses_keep_their_stage_and_everything_else_
     guarded.run_again("rule-lifted-again")
 
 
-def test_a_stage_option_deleted_mid_run_refuses_its_moves_only(start_sandbox, make_services):
-    # GIVEN an admin who deletes the customer stage once the run has planned, before its first fix job
-    guarded = start(start_sandbox, make_services, config=SMALL_BATCHES)
-    options = guarded.portal.lifecycle_stages()
+def test_an_empty_custom_stage_deleted_mid_run_refuses_the_moves_to_it_only(start_sandbox, make_services):
+    # GIVEN a custom stage an admin added after lead, which no record holds yet, and a deployment sending contacts
+    # at "other" there (a move back: cleared, then set)
+    rules = {"contacts": {"disallowed": {"subscriber": "lead", "other": NURTURE.value, "evangelist": EVANGELIST}}}
+    guarded = start(start_sandbox, make_services, config=merged(SMALL_BATCHES, rules))
+    guarded.portal.add_lifecycle_stage(NURTURE, after="lead")
+    to_nurture = {key for key, stage in guarded.before.items() if key[0] == "contacts" and stage == "other"}
+    assert to_nurture
+    guarded.expected.update(dict.fromkeys(to_nurture, NURTURE.value))
+    # ... and an admin who deletes that stage once the run has planned, before its first fix job: it is still empty,
+    # so HubSpot's settings page allows it (a stage holding records must be emptied first)
     jobs: list[str] = []
 
-    def delete_customer_before_the_first_job(job, receive_count):
+    def delete_nurture_before_the_first_job(job, receive_count):
         if not jobs:
-            guarded.portal.remove_lifecycle_stage("customer")
+            assert NURTURE.value not in actual_stages(guarded.portal).values()
+            guarded.portal.remove_lifecycle_stage(NURTURE.value)
         jobs.append(job.job_id)
         steps.fix_job(job, receive_count, guarded.services)
 
     # WHEN an apply run goes through
-    summary, report = guarded.run("deleted", on_message=delete_customer_before_the_first_job)
-    # THEN every move to customer (companies with a won deal, contacts inheriting it) was refused as an invalid
-    # option, and nothing else
-    to_customer = {
-        key for key, target in guarded.expected.items() if target == "customer" and guarded.before[key] != "customer"
-    }
-    assert {object_type for object_type, _ in to_customer} == {"companies", "contacts"}
-    assert to_customer
-    assert refused_records(report) == {INVALID_OPTION: to_customer}
+    summary, report = guarded.run("deleted", on_message=delete_nurture_before_the_first_job)
+    # THEN every move to the deleted stage was refused as an invalid option, and nothing else
+    assert refused_records(report) == {INVALID_OPTION: to_nurture}
     assert report["failures"] == []
-    # ... those records hold their old stage: an evangelist cleared for the move is evangelist again, a blank one is
-    # still blank (not lifecycle-guard's doing), and every other record is fixed
-    assert {guarded.before[key] for key in to_customer} >= {"evangelist"}
+    # ... each was cleared for the move, and got its old stage back when the set was refused: none is left blank,
+    # and every other record is fixed
+    cleared = {
+        (entry.object_type.value, entry.object_id)
+        for entry in journal_of(guarded.services.store, "deleted")
+        if entry.write is Write.CLEAR and entry.outcome is WriteOutcome.APPLIED
+    }
+    assert to_nurture <= cleared
     assert guarded.blanked() == []
-    assert guarded.portal_problems(refused=to_customer) == []
+    assert guarded.portal_problems(refused=to_nurture) == []
     assert guarded.journal_problems() == []
     # ... and a deleted option is learned once per job (one record bisected out of a batch of 20), not record by record
     assert 0 < report["fix"]["isolating_calls"] <= len(jobs) * 2 * math.ceil(math.log2(20))
-    # WHEN the next run starts, the config still naming customer
+    # WHEN the next run starts, the config still naming the stage
     guarded.sandbox.reset_stats()
     summary, report = guarded.run("deleted-again")
     # THEN it stops before any write, naming the stage the portal no longer has
     assert summary["outcome"] == "failed"
-    assert "'customer' is not a lifecycle stage of this portal" in report["failures"][0]
+    assert f"{NURTURE.value!r} is not a lifecycle stage of this portal" in report["failures"][0]
     assert write_calls(guarded.sandbox.stats()) == {}
-    # WHEN the admin restores the option, THEN the next run finishes the job and a further one writes nothing
-    guarded.portal.set_lifecycle_stages(options)
+    # WHEN the admin adds the stage again, THEN the next run finishes the job and a further one writes nothing
+    guarded.portal.add_lifecycle_stage(NURTURE, after="lead")
     summary, report = guarded.run("restored")
     assert summary["outcome"] == "succeeded", report["checks"]
     assert guarded.portal_problems() == []

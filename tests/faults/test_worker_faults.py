@@ -144,12 +144,16 @@ def test_a_token_losing_its_write_scope_mid_run_aborts_it_and_the_next_run_finis
     # scope, nothing can put them back until the token is fixed
     assert guarded.sandbox.stats()["statuses"]["403"] == 1
     assert sorted(guarded.blanked()) == sorted(revoked)
+    # ... which the report counts as pending recovery: the records of the one batch the refusal stopped (those it
+    # cleared, and the others of the batch)
+    assert len(revoked) <= report["fix"]["pending_recovery"] <= SMALL_BATCHES["fix"]["batch_size"]
     # WHEN the scope is restored and the next run goes through
     guarded.sandbox.update_settings(tokens={token: ALL_SCOPES})
     monkeypatch.setattr(CrmEndpoints, "update", _real_update)
     summary, report = guarded.run("restored")
     # THEN the records the refused set left blank got their planned targets, and the portal is exactly right
     assert summary["outcome"] == "succeeded", report
+    assert report["fix"]["pending_recovery"] == 0
     assert set(checks_of(report).values()) == {"PASS"}
     assert guarded.portal_problems() == []
     assert guarded.journal_problems() == []

@@ -3,12 +3,15 @@ counted results, and retries happen only where they are safe."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from hubspot_sandbox import ALL_SCOPES, Portal, Sandbox, SandboxSettings
 from hubspot_sandbox.api.oauth import PORTAL_ID
 from lifecycle_guard.crm import AuthenticationFailed, DailyLimitReached, HubSpotUnavailable, MissingScopes
-from lifecycle_guard.gateway import HubSpotGateway
+from lifecycle_guard.gateway import HubSpotGateway, api_request, crm_endpoints
+from lifecycle_guard.gateway.api_request import TOKEN_INFO_PATH
 from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
 
 
@@ -159,3 +162,56 @@ def test_with_exemptions_off_searches_are_paced_within_the_burst_budget():
             gateway.crm.count("contacts")
     assert gateway.usage.throttled == {}
     assert gateway.usage.paced_seconds > 5  # the third waited for the first to leave the window
+
+
+# ---------------------------------------------------------------- stalled calls
+# The sandbox's stall fault holds a call it has accepted until the sandbox stops (a hung connection). The read
+# timeout is cut to 1 s here (the deployed one is 60 s); what is tested is that every kind of call has one.
+SHORT_TIMEOUT = (2.0, 1.0)  # connect, read (seconds)
+BATCH_READ = "/crm/v3/objects/contacts/batch/read"
+BATCH_UPDATE = "/crm/v3/objects/contacts/batch/update"
+
+
+def test_a_stalled_batch_read_times_out_and_is_sent_again(sandbox, monkeypatch):
+    # GIVEN a batch read that stalls on its first attempt
+    monkeypatch.setattr(crm_endpoints, "REQUEST_TIMEOUT", SHORT_TIMEOUT)
+    sandbox.queue_fault(method="POST", path=BATCH_READ, when="stall")
+    gateway = gateway_for(sandbox)
+    # WHEN the gateway reads the contacts
+    started = time.monotonic()
+    found = gateway.crm.read(ObjectType.CONTACTS, contact_ids(sandbox), [LIFECYCLE_STAGE])
+    # THEN the stalled attempt ended at the read timeout, as a network error, and the second one read every record
+    assert SHORT_TIMEOUT[1] <= time.monotonic() - started < 10
+    assert len(found) == 5
+    assert gateway.usage.statuses == {"network": 1, "200": 1}
+    assert sandbox.stats()["faults_injected"] == {"stall": 1}
+
+
+def test_a_batch_update_that_stalls_on_every_attempt_gives_up_after_its_attempts(sandbox, monkeypatch):
+    # GIVEN a batch update that stalls on each of its three attempts
+    monkeypatch.setattr(crm_endpoints, "REQUEST_TIMEOUT", SHORT_TIMEOUT)
+    sandbox.queue_fault(method="POST", path=BATCH_UPDATE, when="stall", times=3)
+    gateway = gateway_for(sandbox, max_attempts=3)
+    ids = contact_ids(sandbox)
+    # WHEN the gateway writes, THEN it gives up after three timed-out attempts, as HubSpot being unavailable
+    started = time.monotonic()
+    with pytest.raises(HubSpotUnavailable, match="gave up after 3 attempts"):
+        gateway.crm.update(ObjectType.CONTACTS, {ids[0]: {LIFECYCLE_STAGE: "lead"}})
+    assert 3 * SHORT_TIMEOUT[1] <= time.monotonic() - started < 20
+    assert gateway.usage.statuses == {"network": 3}
+    # ... and nothing was written: the stalled calls are still held, unanswered
+    assert sandbox.portal.get_property("contacts", ids[0], LIFECYCLE_STAGE) == "subscriber"
+
+
+def test_a_stalled_token_introspection_times_out_and_is_sent_again(sandbox, monkeypatch):
+    # GIVEN the token introspection stalling on its first attempt
+    monkeypatch.setattr(api_request, "REQUEST_TIMEOUT", SHORT_TIMEOUT)
+    sandbox.queue_fault(method="POST", path=TOKEN_INFO_PATH, when="stall")
+    gateway = gateway_for(sandbox)
+    # WHEN the gateway checks the token
+    started = time.monotonic()
+    checked = gateway.token.check()
+    # THEN the stalled attempt ended at the read timeout and the second one got the token's scopes
+    assert SHORT_TIMEOUT[1] <= time.monotonic() - started < 10
+    assert checked.scopes == ALL_SCOPES
+    assert gateway.usage.statuses == {"network": 1, "200": 1}

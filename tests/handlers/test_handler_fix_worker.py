@@ -129,6 +129,32 @@ def test_a_message_pointing_outside_its_runs_plan_is_refused_and_touches_nothing
     assert planned_run.stack.sandbox.stats()["calls"] == before
 
 
+def test_a_message_naming_a_job_its_plan_does_not_have_is_refused_and_touches_nothing(planned_run: PlannedRun):
+    app = planned_run.stack.app
+    # GIVEN a message in its run's key layout for a job the plan never made: its job file does not exist (S3 tells
+    # the worker so - 404, not 403 - only because its role may list the bucket)
+    job_id = "099999-contacts-backward"
+    assert job_id not in planned_run.jobs
+    message = {
+        "run_id": planned_run.run_id,
+        "job_id": job_id,
+        "job_key": f"work/{planned_run.run_id}/jobs/{job_id}.json",
+    }
+    before = planned_run.stack.sandbox.stats()["calls"]
+    # WHEN the worker gets it
+    invocation = invoke(app, "FixWorkerFunction", {"Records": [sqs_record(app, body(message))]})
+    # THEN it is refused: not retried, no attempt counted, nothing sent to HubSpot
+    assert not invocation.failed, invocation.error_message
+    assert invocation.payload == {"batchItemFailures": []}
+    (settled,) = [line for line in invocation.output.log_records() if line["message"] == "fix job settled"]
+    assert (settled["status"], settled["reason"]) == (
+        "refused",
+        f"fix job {job_id}: {message['job_key']} does not exist",
+    )
+    assert run_item(app, f"job#{planned_run.run_id}#{job_id}") is None
+    assert planned_run.stack.sandbox.stats()["calls"] == before
+
+
 # ---------------------------------------------------------------- idempotency
 
 

@@ -98,3 +98,37 @@ def test_a_run_that_failed_before_it_began_still_gets_its_report(stack: Stack):
     # ... but latest/ stays the newest run that got past Begin
     assert {key: app.read_object(key) for key in app.list_keys("latest/")} == latest_before
     assert "plan" not in summary["files"]  # nothing was planned
+
+
+def test_a_context_of_another_run_is_refused_by_progress_and_report_keeps_to_its_own_name(stack: Stack):
+    app = stack.app
+    # GIVEN an apply run begun and planned (it holds the run lock), and its context copied to where execution
+    # "impostor" would keep its own
+    other = begin_and_plan(app, "the-other-run", start_time="2025-06-01T08:00:00.000Z")["run"]["run_id"]
+    app.client("s3").copy_object(
+        Bucket=app.bucket_name,
+        CopySource={"Bucket": app.bucket_name, "Key": f"work/{other}/run.json"},
+        Key="work/impostor/run.json",
+    )
+    other_files = {key: app.read_object(key) for key in app.list_keys(f"work/{other}/")}
+    latest_before = {key: app.read_object(key) for key in app.list_keys("latest/")}
+    # WHEN Progress dispatches for execution "impostor"
+    dispatch = invoke(app, "ProgressFunction", {"step": "dispatch", "execution": execution("impostor")})
+    # THEN it refuses the context, and nothing of the other run was dispatched
+    assert dispatch.error_type == "RunContextError", dispatch.payload
+    assert "is run 'the-other-run'" in (dispatch.error_message or "")
+    assert app.messages_in_queue("FixJobQueue") == 0
+    # WHEN Report runs for execution "impostor" (as ReportFailure would, after the refused Dispatch)
+    summary = report(stack, "impostor", "2025-06-01T08:05:00.000Z", {})
+    # THEN it reports the refusal under its own name and day
+    assert summary["outcome"] == "failed"
+    assert "RunContextError" in summary["cause"]
+    assert summary["files"]["report_json"] == "runs/2025/06/01/impostor/report.json"
+    written = app.read_json(summary["files"]["report_json"])
+    assert (written["run_id"], written["mode"]) == ("impostor", "unknown")
+    # ... and leaves the other run alone: its lock, its status, its files, no report of it, latest/ unmoved
+    assert run_item(app, LOCK)["run_id"]["S"] == other
+    assert run_item(app, f"run#{other}")["status"]["S"] == "running"
+    assert {key: app.read_object(key) for key in app.list_keys(f"work/{other}/")} == other_files
+    assert [key for key in app.list_keys("runs/") if f"/{other}/" in key] == []
+    assert {key: app.read_object(key) for key in app.list_keys("latest/")} == latest_before

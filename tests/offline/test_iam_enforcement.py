@@ -1,7 +1,8 @@
 """IAM enforced on the fixture app: who a call is attributed to, what a refusal looks like, what fails loudly.
 
-The fixture's ReportFunction may use its stack's bucket only (S3CrudPolicy); its WorkerFunction has DynamoDB and,
-through its SQS event, the managed policy AWSLambdaSQSQueueExecutionRole; the state machine may invoke StepFunction
+The fixture's ReportFunction may use its stack's bucket only (S3CrudPolicy); its WorkerFunction has DynamoDB, may
+read the bucket's objects but not list it, and has, through its SQS event, the managed policy
+AWSLambdaSQSQueueExecutionRole; the state machine may invoke StepFunction
 and ReportFunction. ReportFunction and WorkerFunction run `probe` here instead of their handlers: it makes the AWS
 call the event asks for, with a client created inside the handler as the runtime would, and returns the error code
 the call got.
@@ -111,6 +112,30 @@ def test_a_call_the_role_does_not_allow_gets_the_services_access_denied(
     assert outcome["message"].endswith(f"because no identity-based policy allows the {action} action")
 
 
+@pytest.mark.parametrize("operation", ["get_object", "head_object"])
+def test_a_missing_key_is_not_found_only_for_a_role_that_may_list_the_bucket(app: OfflineApp, operation: str) -> None:
+    # GIVEN an object in the bucket; ReportFunction may list the bucket, WorkerFunction may only read objects
+    app.client("s3").put_object(Bucket=app.bucket_name, Key="there.json", Body=b"{}")
+    for_each = {"Bucket": app.bucket_name}
+    # WHEN each reads the object, THEN both get it
+    assert invoke(app, "ReportFunction", "s3", operation, **for_each, Key="there.json") == {"code": None}
+    assert invoke(app, "WorkerFunction", "s3", operation, **for_each, Key="there.json") == {"code": None}
+    # WHEN each reads a key that does not exist
+    lister = invoke(app, "ReportFunction", "s3", operation, **for_each, Key="missing.json")
+    reader = invoke(app, "WorkerFunction", "s3", operation, **for_each, Key="missing.json")
+    # THEN the role that may list the bucket learns it is missing (404), the other is refused (403), as S3 answers
+    not_found, refused = ("NoSuchKey", "AccessDenied") if operation == "get_object" else ("404", "403")
+    assert (lister["code"], lister["status"]) == (not_found, 404)
+    assert (reader["code"], reader["status"]) == (refused, 403)
+    # ... and the s3:ListBucket authorisation that decided it is listed under the read
+    listing = [
+        (c.principal, c.decision)
+        for c in app.iam.calls
+        if c.action == "s3:ListBucket" and c.operation in ("s3:GetObject", "s3:HeadObject")
+    ]
+    assert listing[-2:] == [("ReportFunction", Decision.ALLOWED), ("WorkerFunction", Decision.IMPLICIT_DENY)]
+
+
 def test_a_call_it_cannot_map_fails_the_handler_loudly(app: OfflineApp) -> None:
     outcome = invoke(app, "ReportFunction", "sns", "list_topics")
     assert outcome["function_error"] == "UnmappedCallError"
@@ -144,4 +169,5 @@ def test_the_sqs_poller_uses_the_workers_role_and_its_managed_policy(app: Offlin
     worker = {(c.action, c.statement) for c in app.iam.calls if c.principal == "WorkerFunction"}
     for action in ("sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage"):
         assert (action, f"{MANAGED_SQS_POLICY}#0") in worker
-    assert all(c.decision is Decision.ALLOWED for c in app.iam.calls if c.principal == "WorkerFunction")
+    polled = [c for c in app.iam.calls if c.principal == "WorkerFunction" and c.action.startswith("sqs:")]
+    assert all(c.decision is Decision.ALLOWED for c in polled)

@@ -14,7 +14,7 @@ from lifecycle_guard.jobs import PlannedChange
 from lifecycle_guard.journal import Write, WriteOutcome, read_journal
 from lifecycle_guard.layout import PENDING_PREFIX, QUARANTINE_PREFIX, RunLayout
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.pending import marker_body, quarantined_markers
+from lifecycle_guard.pending import marker_body, quarantined_markers, records_pending
 from lifecycle_guard.storage import MemoryStore
 
 CONTACTS = ObjectType.CONTACTS
@@ -139,6 +139,9 @@ def test_after_the_token_is_refused_no_restore_is_even_tried():
     assert [call.values for call in crm.updates()] == [("",), ("lead",)]
     assert crm.stage_of("contacts", "1") == ""
     assert len(list(store.keys(PENDING_PREFIX))) == 1
+    # ... and the run's report counts the record as pending recovery (another run's markers are not its own)
+    store.put(f"{PENDING_PREFIX}run-0/000000-contacts-backward-0000.json", b"{}")
+    assert records_pending(store, LAYOUT.run_id) == 1
 
 
 def stuck_marker(store: MemoryStore, planned: list[PlannedChange], run_id: str = "run-0") -> str:

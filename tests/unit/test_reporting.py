@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
 from lifecycle_guard.changes import ChangedRecord
+from lifecycle_guard.config import GuardConfig
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.overrides import Override
 from lifecycle_guard.pending import QuarantinedMarker
 from lifecycle_guard.rejections import RejectedRecord, RejectedRecords
 from lifecycle_guard.report_html import render_html
-from lifecycle_guard.reporting import RunReport
+from lifecycle_guard.reporting import FixSummary, RunReport
 from lifecycle_guard.verification import Check
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
@@ -81,17 +82,36 @@ def test_a_succeeded_summary_has_no_error():
     assert summary["before"]["contacts"] == {"total": 12, "missing": 4, "unrecognised": 0}
 
 
-def test_the_page_lists_the_runs_config_overrides_and_marks_those_that_loosen_safety():
+def config_rows(page: str) -> dict[str, tuple[str, str, str]]:
+    """The "Config of this run" table: setting -> (this run, deployed, marker)."""
+    section = page.split("<h2>Config of this run</h2>", 1)[1].split("<h2>", 1)[0]
+    cells = r"<td[^>]*>(.*?)</td>"
+    return {row[0]: row[1:] for row in re.findall(f"<tr>{cells}{cells}{cells}{cells}</tr>", section)}
+
+
+def test_the_page_shows_the_effective_config_and_every_override_loosening_marked():
+    # GIVEN a run whose input raised a cap (allowed explicitly) and switched prevention off
+    config = GuardConfig.model_validate({"caps": {"max_percent": 90}, "prevention": {"enabled": False}})
     overrides = [
         Override(path="caps.max_percent", deployed=20, effective=90, loosens=True),
         Override(path="prevention.enabled", deployed=True, effective=False, loosens=False),
     ]
-    page = render_html(report(overrides=overrides))
-    section = page.split("<h2>Config overrides of this run</h2>", 1)[1].split("<h2>", 1)[0]
-    rows = re.findall(
-        r"<tr><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>", section
-    )
-    assert rows == [("caps.max_percent", "20", "90", "loosens safety"), ("prevention.enabled", "true", "false", "")]
+    # WHEN its report page is rendered
+    page = render_html(report(config=config.model_dump(mode="json"), overrides=overrides))
+    rows = config_rows(page)
+    # THEN every setting is there with the value the run used ...
+    assert rows["budget.daily_watermark"] == ("10000", "", "")
+    assert rows["contacts.disallowed"][0].startswith("{&quot;subscriber&quot;: &quot;lead&quot;")
+    assert rows["fix.batch_size"] == ("100", "", "")
+    # ... the overridden ones with their deployed value, the loosening one marked so it stands out
+    assert rows["caps.max_percent"] == ("90", "20", '<span class="FAIL">override: loosens safety</span>')
+    assert rows["prevention.enabled"] == ("false", "true", "override")
+    assert "2 settings overridden by the execution input, 1 of them loosening safety" in page
+
+
+def test_the_page_says_when_the_config_is_not_known():
+    page = render_html(report(outcome="failed", failures=["Begin failed"]))
+    assert "Not known: the run did not get past Begin" in page.split("<h2>Config of this run</h2>", 1)[1]
 
 
 def test_an_admin_sees_why_first_the_rules_in_words_each_changed_record_and_the_checks_tally():
@@ -165,3 +185,9 @@ def test_the_page_lists_refused_records_by_reason_and_the_quarantined_markers():
     assert "&lt;b&gt;no&lt;/b&gt; leads" in page
     assert "work/quarantine/old/000001-contacts-backward-0000.json" in page
     assert "its body names run &#x27;other&#x27;" in page
+
+
+def test_the_page_warns_of_records_left_pending_recovery_and_only_then():
+    stopped = render_html(report(outcome="failed", fix=FixSummary(pending_recovery=14)))
+    assert "14 records are in write batches this run left unfinished" in stopped
+    assert "left unfinished" not in render_html(report())

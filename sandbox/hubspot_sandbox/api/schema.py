@@ -11,6 +11,14 @@ value, new writes of it fail with INVALID_OPTION — and ``hidden: true`` keeps 
 that HubSpot still accepts API writes of a hidden option, and that it lets the Properties API edit lifecycle stages
 at all rather than only the stage settings page). Contacts and companies share one stage list (facts §1.1), so a
 PATCH through either changes both. No other property or field can be changed here.
+
+Deleting a stage: HubSpot's settings page deletes only a stage no record holds and no tool uses - "If the stage
+you're trying to delete contains records or is used in other HubSpot tools, you'll need to move the records to a
+new stage and/or remove the stage as a reference in the HubSpot tools" [OFFICIAL-DOC
+https://knowledge.hubspot.com/object-settings/create-and-customize-lifecycle-stages]. The sandbox also deletes a
+stage that still has records (they keep the value): harsher than the UI, and UNCONFIRMED for any HubSpot path (the
+API may refuse it like the UI). Tests that need a realistic deletion delete a stage while it is empty, e.g. a custom
+target stage before the first write of it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from lifecycle_guard.crm import MissingScopes
 from lifecycle_guard.fixing import recover_pending
 from lifecycle_guard.layout import RunLayout, index_key, undone_key
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.overrides import resolve_config
+from lifecycle_guard.overrides import resolve_config, tier_applies_to
 from lifecycle_guard.planning import PlanCursor
 from lifecycle_guard.runtime import Services
 
@@ -37,6 +37,7 @@ def begin(request: RunRequest, execution: ExecutionInfo, services: Services) -> 
         request.config,
         services.budget_bounds(),
         allow_loosening=request.allow_loosening,
+        tier_applies=tier_applies_to(services.settings.base_url),
     )
     undo_prefix = _undone_prefix(services, request) if request.action == "undo" else None
     apply = request.mode is Mode.APPLY

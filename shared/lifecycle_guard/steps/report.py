@@ -13,7 +13,7 @@ from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.journal import compact_journal, read_journal, utcnow
 from lifecycle_guard.layout import LATEST_REPORT_HTML, LATEST_REPORT_JSON, RunLayout, undone_key
 from lifecycle_guard.offenders import SourceCount, SourceTally
-from lifecycle_guard.pending import quarantined_markers
+from lifecycle_guard.pending import quarantined_markers, records_pending
 from lifecycle_guard.plan_store import PlanStore
 from lifecycle_guard.rejections import RejectionCollector
 from lifecycle_guard.report_builder import build_report, in_words
@@ -63,6 +63,7 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
         planned=planned,
         changed=changed,
         residue=_residue(services.store, layout),
+        pending_recovery=records_pending(services.store, layout.run_id),
         files=files,
         finished_at=utcnow(),
         rejected=rejected.groups(),
