@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 SOURCES := shared sandbox offline functions tests bench scripts
 DEMO_OUT ?= out
 
-.PHONY: help setup tools demo test test-all lint format typecheck validate build bench sandbox clean
+.PHONY: help setup tools demo demo-trend test test-all lint format typecheck validate build bench sandbox clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,10 @@ tools:  ## install the SAM CLI, statelint and asl-validator into .venv-tools/.to
 
 demo: setup  ## run the whole pipeline offline against a generated dirty portal in the built-in sandbox
 	$(VENV)/bin/lifecycle-guard run --contacts 5000 --companies 500 --seed 7 --out $(DEMO_OUT)
+
+demo-trend: setup  ## three runs against one sandbox, new bad records between them: the report's trend (out/trend)
+	@rm -rf $(DEMO_OUT)/trend
+	@$(PY) scripts/demo_trend.py --out $(DEMO_OUT)/trend
 
 test: setup tools lint typecheck  ## lint, type-check and run the test suite (what CI runs)
 	LIFECYCLE_GUARD_REQUIRE_TOOLS=1 $(PY) -m pytest -m "not slow" -n 2

@@ -24,7 +24,7 @@ services = Services(Settings.from_environment())
 def lambda_handler(event: ReportEvent, context: LambdaContext) -> dict[str, Any]:
     summary = steps.report(event.execution, event.state, services)
     metrics.add_metric(name="RunSucceeded", unit=MetricUnit.Count, value=int(summary.outcome == "succeeded"))
-    # Drift: records fixed beyond the previous run's (0 when fewer); the DriftAlarm watches it.
-    metrics.add_metric(name="DriftRecords", unit=MetricUnit.Count, value=max(summary.fixed_change or 0, 0))
+    # Drift: records fixed beyond the last successful run of the same mode (0 when fewer); the DriftAlarm watches it.
+    metrics.add_metric(name="DriftRecords", unit=MetricUnit.Count, value=summary.drift_records)
     logger.info("run reported", outcome=summary.outcome, files=summary.files)
     return summary.model_dump(mode="json")

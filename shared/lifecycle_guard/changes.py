@@ -25,7 +25,22 @@ from lifecycle_guard.storage import ObjectStore
 
 REPORT_ROWS = 200
 WOULD_CHANGE = "would change"
-CSV_COLUMNS = ("object_type", "id", "name", "before", "after", "target", "rule", "outcome", "detail", "link", "source")
+# ``source`` in words, then HubSpot's ``sourceType`` and ``sourceId`` of it, for machines to group by.
+CSV_COLUMNS = (
+    "object_type",
+    "id",
+    "name",
+    "before",
+    "after",
+    "target",
+    "rule",
+    "outcome",
+    "detail",
+    "link",
+    "source",
+    "source_type",
+    "source_id",
+)
 
 
 class ChangedRecord(BaseModel):
@@ -120,7 +135,7 @@ def csv_chunks(
                 row.outcome,
                 row.detail,
                 record_link(portal_id, row.object_type, row.object_id),
-                row.source.describe() if row.source else "",
+                *((row.source.describe(), row.source.source_type, row.source.source_id) if row.source else ("",) * 3),
             ]
         )
         if buffer.tell() > 64_000:

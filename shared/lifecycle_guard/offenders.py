@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from lifecycle_guard.changes import ChangedRecord
+from lifecycle_guard.changes import ChangedRecord, record_link
 from lifecycle_guard.objects import NO_STAGE, ObjectType
 from lifecycle_guard.sources import UNKNOWN, ValueSource
 
@@ -25,6 +25,8 @@ class SourceCount(BaseModel):
     missing: int = 0
     disallowed: int = 0
     sample: list[str] = []  # ids of the first records fixed
+    link: str = ""  # the source's page in HubSpot (``source_link``), once the portal is known (``linked``)
+    record_links: dict[str, str] = {}  # the sample's records in HubSpot, by id, likewise
 
     @property
     def total(self) -> int:
@@ -78,6 +80,22 @@ def summary_line(counts: Sequence[SourceCount]) -> str:
     )
     shown = sum(count.total for count in counts[:SUMMARY_LINE_SOURCES])
     return f"{fixed:,} records fixed; {shown * 100 // fixed}% from: {top}"
+
+
+def linked(counts: Sequence[SourceCount], portal_id: int | None) -> list[SourceCount]:
+    """The counts with their links into the portal (unchanged when its id is unknown): for report.json's
+    machines and the page alike."""
+    if portal_id is None:
+        return list(counts)
+    return [
+        count.model_copy(
+            update={
+                "link": source_link(portal_id, count.source),
+                "record_links": {i: record_link(portal_id, count.object_type, i) for i in count.sample},
+            }
+        )
+        for count in counts
+    ]
 
 
 def source_link(portal_id: int | None, source: ValueSource) -> str:

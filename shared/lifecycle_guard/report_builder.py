@@ -12,7 +12,7 @@ from lifecycle_guard.contracts import ExecutionInfo, ExecutionState, RunContext,
 from lifecycle_guard.drift import Drift
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.offenders import TOP_SOURCES, SourceCount
+from lifecycle_guard.offenders import TOP_SOURCES, SourceCount, linked
 from lifecycle_guard.pending import QuarantinedMarker
 from lifecycle_guard.rejections import RejectedRecords
 from lifecycle_guard.reporting import FixSummary, RunOutcome, RunReport
@@ -230,9 +230,10 @@ def build_report(
     else:
         after, changes = state.verification.after if state.verification else None, planned
     preview = planned_after(run.before, planned) if run and not run.apply and run.before and planned else None
+    outcome = run_outcome(failed, checks)
     return RunReport(
         **_about_the_run(execution, run),
-        outcome=run_outcome(failed, checks),
+        outcome=outcome,
         finished_at=finished_at,
         after=after,
         planned_after=preview,
@@ -256,7 +257,7 @@ def build_report(
         failures=failed,
         rejected=list(rejected),
         quarantined=list(quarantined),
-        sources=list(sources[:TOP_SOURCES]),
-        drift=drift,
+        sources=linked(sources[:TOP_SOURCES], run.portal_id if run else None),
+        drift=drift.finished(outcome) if drift else None,
         files=files,
     )

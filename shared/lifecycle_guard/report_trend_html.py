@@ -4,15 +4,32 @@ portal string escaped (``report_html`` renders the rest of the page)."""
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
-from lifecycle_guard.changes import record_link
 from lifecycle_guard.drift import LOOKBACK_DAYS, Drift, RunPoint
-from lifecycle_guard.html_parts import Link, table
-from lifecycle_guard.offenders import SourceCount, source_link
+from lifecycle_guard.html_parts import Link, cell, table
+from lifecycle_guard.offenders import SourceCount
 from lifecycle_guard.reporting import RunReport
 
 CHART_SOURCES = 10
-_MISSING, _DISALLOWED, _LINE = "#d97706", "#b42318", "#2f6fb3"
+CHART_LINES = 10  # lines a trend chart draws at most (the table below them has every rule)
+LABEL_LENGTH = 52
+_MISSING, _DISALLOWED = "#d97706", "#b42318"
+# One colour per line (Tableau 10, distinguishable in print and by most colour-blind readers); lines past the tenth
+# are dashed.
+_SERIES_COLOURS = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+LABEL_GAP = 13  # px between the baselines of two line labels: the 11 px text does not overlap
 
 
 def _bar_chart(counts: list[SourceCount]) -> str:
@@ -26,8 +43,8 @@ def _bar_chart(counts: list[SourceCount]) -> str:
     parts = [f'<svg role="img" aria-label="records fixed by source" width="{left + width + 70}" height="{height}">']
     y = 4
     for count in shown:
-        label = f"{count.source.describe()} ({count.object_type.value})"
-        parts.append(f'<text x="0" y="{y + bar - 3}" font-size="12">{html.escape(label[:52])}</text>')
+        label = _clipped(count.source.describe(), count.object_type.value)
+        parts.append(f'<text x="0" y="{y + bar - 3}" font-size="12">{html.escape(label)}</text>')
         x = left
         for value, colour in ((count.missing, _MISSING), (count.disallowed, _DISALLOWED)):
             length = round(width * value / peak)
@@ -39,13 +56,19 @@ def _bar_chart(counts: list[SourceCount]) -> str:
     return "".join(parts)
 
 
+def _clipped(name: str, object_type: str) -> str:
+    """``name (object type)`` in at most ``LABEL_LENGTH`` characters: a long name is cut, never the object type
+    that tells a source's contacts line from its companies line."""
+    room = LABEL_LENGTH - len(object_type) - 3
+    return f"{name if len(name) <= room else name[: room - 1] + '…'} ({object_type})"
+
+
 def sources_section(report: RunReport) -> str:
     """Records fixed by the source of their bad value, top offenders first, linked to the source and to records."""
     counts = report.sources
-    portal = report.portal_id
     rows = [
         [
-            Link(count.source.describe(), source_link(portal, count.source)),
+            Link(count.source.describe(), count.link),
             count.object_type.value,
             f"{count.missing:,}",
             f"{count.disallowed:,}",
@@ -55,7 +78,7 @@ def sources_section(report: RunReport) -> str:
         for count in counts
     ]
     records = "".join(
-        f"<li>{html.escape(count.source.describe())}: {_record_links(report, count)}</li>" for count in counts[:5]
+        f"<li>{html.escape(count.source.describe())}: {_record_links(count)}</li>" for count in counts[:5]
     )
     return (
         "<h2>Where do they come from</h2>"
@@ -69,56 +92,94 @@ def sources_section(report: RunReport) -> str:
     )
 
 
-def _record_links(report: RunReport, count: SourceCount) -> str:
-    links = [(object_id, record_link(report.portal_id, count.object_type, object_id)) for object_id in count.sample]
-    return ", ".join(
-        f'<a href="{html.escape(href)}">{html.escape(object_id)}</a>' if href else html.escape(object_id)
-        for object_id, href in links
-    )
+def _record_links(count: SourceCount) -> str:
+    return ", ".join(cell(Link(object_id, count.record_links.get(object_id, ""))) for object_id in count.sample)
+
+
+def spread_labels(wanted: Sequence[float], top: float, bottom: float) -> list[float]:
+    """Label baselines as near ``wanted`` as can be, ``LABEL_GAP`` apart: pushed down past the label above, then,
+    if that took the lowest past ``bottom``, up again as far as ``top`` allows (too many to fit: they run on below
+    ``bottom``)."""
+    order = sorted(range(len(wanted)), key=wanted.__getitem__)
+    placed = list(wanted)
+    floor = top
+    for i in order:
+        placed[i] = floor = max(wanted[i], floor)
+        floor += LABEL_GAP
+    if (len(order) - 1) * LABEL_GAP <= bottom - top:
+        ceiling = bottom
+        for i in reversed(order):
+            placed[i] = ceiling = min(placed[i], ceiling)
+            ceiling -= LABEL_GAP
+    return placed
 
 
 def _line_chart(runs: list[RunPoint], series: dict[str, list[int]], title: str) -> str:
-    """Lines over the runs, oldest left; each series labelled at its last point."""
+    """Lines over the runs, oldest left, each its own colour, labelled right of the chart at its last value (labels
+    of equal or close values spread apart, each with its line's colour)."""
     if len(runs) < 2 or not series:
         return ""
-    left, width, top, height = 40, 560, 20, 160
+    left, width, top, height, label_x = 40, 560, 20, 160, 660  # labels clear of the last date
     peak = max([1] + [value for values in series.values() for value in values])
     step = width / (len(runs) - 1)
-    parts = [f'<svg role="img" aria-label="{html.escape(title)}" width="{left + width + 220}" height="{height + 50}">']
+
+    def y_of(value: int) -> float:
+        return top + height - height * value / peak
+
+    labels = spread_labels([y_of(values[-1]) + 4 for values in series.values()], top, top + height + 4)
+    svg_height = max(height + 50, round(max(labels)) + 10)
+    parts = [f'<svg role="img" aria-label="{html.escape(title)}" width="{label_x + 340}" height="{svg_height}">']
     parts.append(f'<text x="0" y="12" font-weight="600">{html.escape(title)}</text>')
     for i, run in enumerate(runs):
         parts.append(
             f'<text x="{left + i * step:.0f}" y="{top + height + 16}" font-size="10" text-anchor="middle">'
             f"{run.started_at:%m-%d %H:%M}</text>"
         )
-    for name, values in series.items():
-        points = " ".join(
-            f"{left + i * step:.0f},{top + height - height * value / peak:.0f}" for i, value in enumerate(values)
-        )
-        parts.append(f'<polyline fill="none" stroke="{_LINE}" stroke-width="2" points="{points}"/>')
-        last_y = top + height - height * values[-1] / peak
+    for index, ((name, values), label_y) in enumerate(zip(series.items(), labels, strict=True)):
+        colour = _SERIES_COLOURS[index % len(_SERIES_COLOURS)]
+        dash = ' stroke-dasharray="6 3"' if index >= len(_SERIES_COLOURS) else ""
+        points = " ".join(f"{left + i * step:.0f},{y_of(value):.0f}" for i, value in enumerate(values))
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{points}"/>')
         parts.append(
-            f'<text x="{left + width + 6}" y="{last_y + 4:.0f}" font-size="11">{html.escape(name[:34])}: '
-            f"{values[-1]:,}</text>"
+            f'<line x1="{label_x - 22}" y1="{label_y - 4:.0f}" x2="{label_x - 4}" y2="{label_y - 4:.0f}" '
+            f'stroke="{colour}" stroke-width="3"{dash}/>'
+            f'<text x="{label_x}" y="{label_y:.0f}" font-size="11">{html.escape(name)}: {values[-1]:,}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _before_series(runs: list[RunPoint]) -> dict[str, list[int]]:
-    """Records without a stage before each run, per object type."""
+    """Records without a stage and at a disallowed stage before each run, per object type."""
     kinds = sorted({t for run in runs if run.before for t in run.before})
-    return {
-        f"{t.value} without a stage": [run.before[t].missing if run.before and t in run.before else 0 for run in runs]
-        for t in kinds
-    }
+    series: dict[str, list[int]] = {}
+    for t in kinds:
+        series[f"{t.value} without a stage"] = [
+            run.before[t].missing if run.before and t in run.before else 0 for run in runs
+        ]
+        series[f"{t.value} at a disallowed stage"] = [run.before_disallowed.get(t, 0) for run in runs]
+    return series
+
+
+def _worst(series: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The ``CHART_LINES`` series highest in this run, then at their peak: more lines would be a tangle."""
+    ranked = sorted(series.items(), key=lambda item: (-item[1][-1], -max(item[1]), item[0]))
+    return dict(ranked[:CHART_LINES])
+
+
+def _rule_series(runs: list[RunPoint]) -> dict[str, list[int]]:
+    rules = {rule for run in runs for rule in run.by_rule}
+    return _worst({rule: [run.by_rule.get(rule, 0) for run in runs] for rule in rules})
 
 
 def _source_series(runs: list[RunPoint]) -> dict[str, list[int]]:
-    """Records fixed per run by the sources worst in this run."""
+    """Records fixed per run by source; one source may leave contacts and companies: the object type keeps their
+    lines apart."""
     names = {key: name for run in runs for key, name in run.source_names.items()}
-    keys = sorted({key for run in runs for key in run.by_source}, key=lambda k: (-runs[-1].by_source.get(k, 0), k))
-    return {names.get(k, k): [run.by_source.get(k, 0) for run in runs] for k in keys[:CHART_SOURCES]}
+    keys = {key for run in runs for key in run.by_source}
+    return _worst(
+        {_clipped(names.get(k, k), k.split(" ", 1)[0]): [run.by_source.get(k, 0) for run in runs] for k in keys}
+    )
 
 
 def _new_offenders(drift: Drift) -> str:
@@ -128,7 +189,22 @@ def _new_offenders(drift: Drift) -> str:
         for key in drift.new_sources
     ]
     listed = "".join(f"<li>{html.escape(item)}</li>" for item in items)
-    return "<h3>New offenders since the last run</h3>" + (f"<ul>{listed}</ul>" if listed else "<p>none</p>")
+    return "<h3>New offenders since the last successful run</h3>" + (f"<ul>{listed}</ul>" if listed else "<p>none</p>")
+
+
+def _headline(drift: Drift) -> str:
+    current = drift.runs[-1]
+    shown = f"{len(drift.runs)} {current.mode} runs in the last {LOOKBACK_DAYS} days shown"
+    if drift.fixed_change is None:
+        return (
+            f"{current.fixed:,} records fixed this run; no earlier {current.mode} run succeeded to compare with "
+            f"({shown})."
+        )
+    change = drift.fixed_change
+    return (
+        f"{current.fixed:,} records fixed this run, {abs(change):,} {'more' if change >= 0 else 'fewer'} than "
+        f"{drift.baseline}, the last {current.mode} run before it that succeeded ({shown})."
+    )
 
 
 def drift_section(drift: Drift | None) -> str:
@@ -137,25 +213,23 @@ def drift_section(drift: Drift | None) -> str:
         return ""
     runs = drift.runs
     if len(runs) < 2:
-        return '<h2>Across runs</h2><p class="note">The first run in the look-back: the trend starts with the next.</p>'
+        return (
+            f'<h2>Across runs</h2><p class="note">The first {html.escape(runs[-1].mode)} run in the look-back: the '
+            "trend starts with the next.</p>"
+        )
     rules = sorted({rule for run in runs for rule in run.by_rule})
-    change = drift.fixed_change or 0
-    headline = (
-        f"{runs[-1].fixed:,} records fixed this run, {abs(change):,} {'more' if change >= 0 else 'fewer'} than "
-        f"the run before ({len(runs)} runs in the last {LOOKBACK_DAYS} days shown)."
-    )
     return (
         "<h2>Across runs</h2>"
-        f"<p>{html.escape(headline)}</p>"
+        f"<p>{html.escape(_headline(drift))}</p>"
         + _line_chart(runs, {"records fixed": [run.fixed for run in runs]}, "Records fixed per run")
-        + _line_chart(runs, {rule: [run.by_rule.get(rule, 0) for run in runs] for rule in rules}, "By rule")
+        + _line_chart(runs, _rule_series(runs), "By rule")
         + _line_chart(runs, _source_series(runs), "By source")
         + _line_chart(runs, _before_series(runs), "Before each run")
         + _new_offenders(drift)
         + table(
-            ["run", "started", "mode", "fixed", *rules],
+            ["run", "started", "outcome", "fixed", *rules],
             [
-                [run.run_id, f"{run.started_at:%Y-%m-%d %H:%M}", run.mode, f"{run.fixed:,}"]
+                [run.run_id, f"{run.started_at:%Y-%m-%d %H:%M}", run.outcome or "-", f"{run.fixed:,}"]
                 + [f"{run.by_rule.get(rule, 0):,}" for rule in rules]
                 for run in runs
             ],

@@ -65,7 +65,8 @@ class RunSummary(BaseModel):
     cause: str | None
     where_from: str = ""  # one line: the sources of most records fixed
     fixed_by_source: dict[str, int] = {}  # the worst sources, ``SourceCount.key`` -> records fixed
-    fixed_change: int | None = None  # records fixed minus the previous run's (None: no previous run in the look-back)
+    fixed_change: int | None = None  # records fixed minus the baseline's (``drift.Drift``; None: no baseline)
+    drift_records: int = 0  # the rise the DriftRecords metric publishes: 0 unless this run succeeded and fixed more
 
 
 class RunReport(BaseModel):
@@ -131,6 +132,7 @@ class RunReport(BaseModel):
             where_from=summary_line(self.sources) if self.action == "run" else "",
             fixed_by_source={count.key: count.total for count in self.sources[:SUMMARY_SOURCES]},
             fixed_change=self.drift.fixed_change if self.drift else None,
+            drift_records=self.drift.rising if self.drift and self.outcome == "succeeded" else 0,
         )
 
     def reasons(self) -> list[str]:

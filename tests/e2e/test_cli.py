@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -14,13 +13,13 @@ import pytest
 from hubspot import HubSpot
 from support.cli import CLI, SPEC, run_cli
 from support.oracle import DISALLOWED, actual_stages, differences, expected_stages
+from support.readme import comparable, readme_block
 
 from hubspot_sandbox import Sandbox, generate_portal
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard_offline.console import report_table
 
 RUN_FILES = {"report.json", "report.html", "changes.csv", "journal.jsonl", "plan.jsonl", "lambda.log"}
-README = Path(__file__).resolve().parents[2] / "README.md"
 WALKTHROUGH_MARK = "<!-- tests/e2e/test_cli.py runs the command below and compares the terminal with this block -->"
 
 
@@ -30,27 +29,8 @@ def last_line(text: str) -> str:
 
 def readme_walkthrough() -> tuple[list[str], list[str]]:
     """The README's step-by-step run: its command's arguments, and the terminal it shows."""
-    readme = README.read_text()
-    block = readme[readme.index(WALKTHROUGH_MARK) :].split("```text\n", 1)[1].split("```", 1)[0]
-    command, *terminal = block.splitlines()
+    command, terminal = readme_block(WALKTHROUGH_MARK)
     return shlex.split(command.removeprefix("$ lifecycle-guard ")), terminal
-
-
-def comparable(lines: list[str]) -> list[str]:
-    """Terminal lines with what differs from run to run made alike: ports, run ids, durations, where OUT is."""
-    replacements = [
-        (r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:PORT"),
-        (r"lg-\d{8}-\d{6}-[0-9a-f]{6}", "RUN-ID"),
-        (r" +\d+\.\ds$", " 0.0s"),
-        (r"/\S+/out/", "/OUT/"),
-    ]
-    comparable_lines = []
-    for line in lines:
-        alike = line
-        for pattern, replacement in replacements:
-            alike = re.sub(pattern, replacement, alike)
-        comparable_lines.append(alike.rstrip())
-    return comparable_lines
 
 
 def test_the_readme_walkthrough_fixes_the_built_in_portal_writes_its_files_and_shows_what_the_readme_shows(

@@ -16,6 +16,7 @@ BUCKET = "lifecycle-guard-test-reports"
 APPLY = {"action": "run", "mode": "apply", "config": {"verification": {"live_test": False}}}
 SPEC = PortalSpec(contacts=1500, companies=150, seed=21)
 TRADE_SHOW_IMPORT = ChangeSource("IMPORT", "31405599", "Trade show 2026.csv")
+OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2"}  # HubSpot's ids of the object types, in record links
 Key = tuple[str, str, str]  # object type, source type, source id
 
 
@@ -58,8 +59,15 @@ def test_the_generated_offenders_come_out_on_top_with_their_counts_and_the_trend
             top.source.source_type,
             top.source.source_id or "",
         )
-    # ... linked into the portal the token belongs to, and named in the summary's one line
-    assert report["portal_id"] is not None
+    # ... linked into the portal the token belongs to, for machines too, and named in the summary's one line
+    portal_id = report["portal_id"]
+    assert portal_id is not None
+    top = report["sources"][0]
+    assert top["record_links"] == {
+        i: f"https://app.hubspot.com/contacts/{portal_id}/record/{OBJECT_TYPE_IDS[top['object_type']]}/{i}"
+        for i in top["sample"]
+    }
+    assert top["link"].startswith("https://app.hubspot.com/")
     assert first["where_from"].startswith(f"{first['changes_applied']:,} records fixed; ")
     # ... and the plan and the journal carry each record's source
     plan = [
@@ -90,10 +98,12 @@ def test_the_generated_offenders_come_out_on_top_with_their_counts_and_the_trend
     assert [run["run_id"] for run in drift["runs"]] == ["trend-1", "trend-2"]
     assert [run["fixed"] for run in drift["runs"]] == [first["changes_applied"], 42]
     assert second["fixed_change"] == 42 - first["changes_applied"]
-    # ... the before-counts over time: the first run saw the generated portal's blanks, the second none
+    # ... the before-counts over time: the first run saw the generated portal's blanks, the second none; and
+    # the second saw exactly the 42 new contacts at a disallowed stage
     befores = [run["before"]["contacts"]["missing"] for run in drift["runs"]]
     assert befores[0] > 0
     assert befores[1] == 0
+    assert [run["before_disallowed"]["contacts"] for run in drift["runs"]][1] == 42
 
     # GIVEN five more from the workflow, WHEN a third run goes through, THEN the trend has three runs, falling
     portal.set_dirty_stages("contacts", 5, churn, "other")
@@ -109,4 +119,10 @@ def test_the_generated_offenders_come_out_on_top_with_their_counts_and_the_trend
     assert third["fixed_change"] == -37
     page = aws.s3.get_object(Bucket=BUCKET, Key=third["files"]["report_html"])["Body"].read().decode()
     assert "<h2>Across runs</h2>" in page
-    assert "5 records fixed this run, 37 fewer than the run before" in page
+    assert "5 records fixed this run, 37 fewer than trend-2, the last apply run before it that succeeded" in page
+    # ... linking its one source, the churn workflow, and the records it left, into the portal
+    assert f'href="https://app.hubspot.com/workflows/{portal_id}/platform/flow/1487203390/edit"' in page
+    (workflow,) = read_json(aws, third["files"]["report_json"])["sources"]
+    for record_id in workflow["sample"]:
+        assert f'href="https://app.hubspot.com/contacts/{portal_id}/record/0-1/{record_id}"' in page
+    assert len(workflow["sample"]) == 5

@@ -6,10 +6,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from handler_helpers import Stack, begin_and_plan, execution, invoke, run_item, running_stack, succeeded
+from handler_helpers import (
+    Stack,
+    begin_and_plan,
+    captured_output,
+    drive_run,
+    execution,
+    invoke,
+    run_item,
+    running_stack,
+    succeeded,
+)
+
+from hubspot_sandbox import ChangeSource
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -132,3 +145,34 @@ def test_a_context_of_another_run_is_refused_by_progress_and_report_keeps_to_its
     assert {key: app.read_object(key) for key in app.list_keys(f"work/{other}/")} == other_files
     assert [key for key in app.list_keys("runs/") if f"/{other}/" in key] == []
     assert {key: app.read_object(key) for key in app.list_keys("latest/")} == latest_before
+
+
+def test_a_run_fixing_more_than_the_last_successful_run_of_its_mode_publishes_the_rise_as_drift(stack: Stack):
+    app = stack.app
+    # GIVEN an apply run that fixed the generated portal
+    with captured_output():
+        first = drive_run(app, "drift-1")["summary"]
+    assert first["outcome"] == "succeeded"
+    fixed = first["changes_applied"]
+    assert fixed > 0
+    # ... then an import bringing 7 more bad contacts than that, and a dry run that counts them
+    trade_show = ChangeSource("IMPORT", "31405599", "Trade show 2026.csv")
+    stack.sandbox.portal.add_dirty_records("contacts", fixed + 7, trade_show, stage="subscriber")
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    dry = report(stack, "drift-dry", now, dry_run_through_dispatch(stack, "drift-dry", now))
+    assert (dry["changes_planned"], dry["drift_records"]) == (fixed + 7, 0)
+    # WHEN the next apply run fixes them
+    with captured_output() as output:
+        second = drive_run(app, "drift-2")["summary"]
+    # THEN it is measured against the first apply run (the dry run counted the same records: no rise against it)
+    assert second["outcome"] == "succeeded"
+    assert (second["changes_applied"], second["fixed_change"], second["drift_records"]) == (fixed + 7, 7, 7)
+    # ... and the Report function publishes the rise as DriftRecords, where the DriftAlarm watches it
+    (document,) = [document for document in output.metrics() if "DriftRecords" in document]
+    assert document["DriftRecords"] == [7.0]
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert (directive["Namespace"], directive["Dimensions"], document["service"]) == (
+        "LifecycleGuard",
+        [["service"]],
+        "lifecycle-guard",
+    )

@@ -65,6 +65,28 @@ def test_alarms_notify_the_alarm_topic(resources: Resources) -> None:
     assert {"Service": "cloudwatch.amazonaws.com"} in [s["Principal"] for s in topic_policy if s["Effect"] == "Allow"]
 
 
+def test_the_drift_alarm_watches_the_metric_the_report_function_publishes(
+    sam_template: SamTemplate, resources: Resources
+) -> None:
+    # GIVEN the namespace and service dimension Powertools publishes the Report function's metrics under
+    environment = resources["ReportFunction"]["Properties"]["Environment"]["Variables"]
+    namespace, service = environment["POWERTOOLS_METRICS_NAMESPACE"], environment["POWERTOOLS_SERVICE_NAME"]
+    # THEN the drift alarm watches DriftRecords there (functions/report/app.py), the day's largest rise, above the
+    # DriftAlarmRecords parameter, and tells the alarm topic
+    drift = resources["DriftAlarm"]["Properties"]
+    assert (
+        (drift["Namespace"], drift["MetricName"]) == (namespace, "DriftRecords") == ("LifecycleGuard", "DriftRecords")
+    )
+    assert drift["Dimensions"] == [{"Name": "service", "Value": service}]
+    assert (drift["Statistic"], drift["Period"], drift["EvaluationPeriods"]) == ("Maximum", 86400, 1)
+    assert (drift["ComparisonOperator"], drift["Threshold"]) == ("GreaterThanThreshold", {"Ref": "DriftAlarmRecords"})
+    assert drift["TreatMissingData"] == "notBreaching"  # no run that day is no drift
+    assert drift["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    # ... and by default a rise of a few records - day-to-day noise - does not page anyone
+    threshold = sam_template.body["Parameters"]["DriftAlarmRecords"]
+    assert (threshold["Default"], threshold["MinValue"]) == (100, 0)
+
+
 def test_hubspot_token_is_only_referenced_by_secret_arn(sam_template: SamTemplate, resources: Resources) -> None:
     parameters = sam_template.body["Parameters"]
     assert [name for name in parameters if "token" in name.lower()] == ["HubSpotTokenSecretArn"]

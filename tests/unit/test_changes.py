@@ -12,10 +12,12 @@ from lifecycle_guard.jobs import PlannedChange, RuleCount
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.sources import ValueSource
 from lifecycle_guard.storage import MemoryStore
 
 AT = datetime(2026, 12, 3, tzinfo=UTC)
 C = ObjectType.CONTACTS
+CHURN_WORKFLOW = ValueSource(source_type="AUTOMATION_PLATFORM", source_id="1487203390")
 
 
 def entry(object_id: str, write: Write, before: str, after: str, outcome: WriteOutcome, detail: str = ""):
@@ -35,7 +37,7 @@ def entry(object_id: str, write: Write, before: str, after: str, outcome: WriteO
 
 
 PLAN = [
-    PlannedChange(C, "1", "other", "lead", "other:fixed", "Ada <ada@example.com>"),
+    PlannedChange(C, "1", "other", "lead", "other:fixed", "Ada <ada@example.com>", CHURN_WORKFLOW),
     PlannedChange(C, "2", "other", "lead", "other:fixed"),
     PlannedChange(C, "3", "subscriber", "lead", "subscriber:fixed"),
     PlannedChange(C, "4", "subscriber", "lead", "subscriber:fixed"),
@@ -80,6 +82,13 @@ def test_every_row_goes_to_the_csv_and_the_report_keeps_the_first(monkeypatch):
     assert [line["id"] for line in lines] == ["1", "2", "3", "4"]
     assert lines[0]["link"] == "https://app.hubspot.com/contacts/42/record/0-1/1"
     assert lines[0]["name"] == "Ada <ada@example.com>"
+    # ... with the source of the bad value in words and as HubSpot names it, for machines to group by
+    assert (lines[0]["source"], lines[0]["source_type"], lines[0]["source_id"]) == (
+        "workflow 1487203390",
+        "AUTOMATION_PLATFORM",
+        "1487203390",
+    )
+    assert (lines[1]["source"], lines[1]["source_type"], lines[1]["source_id"]) == ("", "", "")
 
 
 def test_the_planned_after_state_moves_each_change_from_its_trigger_to_its_target():

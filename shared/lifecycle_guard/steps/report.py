@@ -12,6 +12,7 @@ from lifecycle_guard.drift import Drift, previous_points, run_point, store_point
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.journal import compact_journal, read_journal, utcnow
 from lifecycle_guard.layout import LATEST_REPORT_HTML, LATEST_REPORT_JSON, RunLayout, undone_key
+from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.offenders import SourceCount, SourceTally
 from lifecycle_guard.pending import quarantined_markers, records_pending
 from lifecycle_guard.plan_store import PlanStore
@@ -74,6 +75,8 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
     body, page = built.model_dump_json(indent=2).encode(), render_html(built).encode()
     services.store.put(layout.report_json, body)
     services.store.put(layout.report_html, page, HTML)
+    if built.drift is not None:
+        store_point(services.store, built.drift.runs[-1])  # for the runs after this one, with its outcome
     if run is not None:
         services.store.put(LATEST_REPORT_JSON, body)
         services.store.put(LATEST_REPORT_HTML, page, HTML)
@@ -108,11 +111,10 @@ def _changed_records(
 
 
 def _drift(store: ObjectStore, run: RunContext, planned: list[RuleCount], sources: list[SourceCount]) -> Drift:
-    """This run's point against the earlier runs', then stored for the runs after it."""
-    point = run_point(run.run_id, run.started_at, run.mode.value, planned, run.before, sources)
-    drift = trend(previous_points(store, point), point)
-    store_point(store, point)
-    return drift
+    """This run's point against the earlier runs' of its mode."""
+    disallowed = {object_type: run.config.disallowed(object_type) for object_type in ObjectType}
+    point = run_point(run.run_id, run.started_at, run.mode.value, planned, run.before, sources, disallowed)
+    return trend(previous_points(store, point), point)
 
 
 def _residue(store: ObjectStore, layout: RunLayout) -> list[dict[str, str]]:
