@@ -126,6 +126,7 @@ def _about_the_undo(state: ExecutionState) -> dict[str, Any]:
         "flows_paused": state.paused.flow_ids if state.paused else [],
         "flows_resumed": state.resumed.flow_ids if state.resumed else [],
         "restores": state.restores,
+        "already_restored": sum(state.undo.already_restored.values()) if state.undo else 0,
     }
 
 

@@ -87,6 +87,7 @@ class RunReport(BaseModel):
     flows_paused: list[str] = []  # an undo's: the prevention flows it switched off while restoring ...
     flows_resumed: list[str] = []  # ... and switched back on
     restores: RestoreCheck | None = None  # an undo's: what the restored records hold once it is done
+    already_restored: int = 0  # an undo's: records at their original already (an interrupted undo restored them)
     checks: list[Check] = []
     api: ApiTotals = ApiTotals()
     failures: list[str] = []
