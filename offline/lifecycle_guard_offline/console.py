@@ -13,7 +13,7 @@ from lifecycle_guard.config import GuardConfig
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.stages import StageCatalog
-from lifecycle_guard_offline.local_run import InterruptedRun
+from lifecycle_guard_offline.local_run import FlowsResumed, InterruptedRun
 from lifecycle_guard_offline.phase_watch import FailedStep, Progress
 from lifecycle_guard_offline.target_check import CHECK_CREDENTIALS
 
@@ -152,9 +152,10 @@ def outcome_line(report: RunReport) -> str:
         verb = "restored" if report.mode == "apply" else "would restore"
         restores = report.restores
         held = f" ({restores.held:,} hold the restored value)" if restores and restores.checked else ""
+        already = f"; {report.already_restored:,} restored already" if report.already_restored else ""
         return (
-            f"succeeded: {verb} {summary.changes_planned:,} records{held}; {report.fix.skipped:,} left alone "
-            "(changed since the run)"
+            f"succeeded: {verb} {summary.changes_planned:,} records{held}{already}; {report.fix.skipped:,} left "
+            "alone (changed since the run)"
         )
     if report.outcome == "succeeded":
         done = (
@@ -188,16 +189,26 @@ def interrupted_line(stopped: InterruptedRun, *, action: str, apply: bool, undo_
     ``undo_command`` is None for the built-in sandbox, whose portal ends with the process."""
     if not apply:
         return "interrupted: a dry run, nothing was written"
+    flows = _flows_clause(stopped.flows_resumed)
     if stopped.journal_path is None and not stopped.batches_abandoned:
-        return "interrupted before it changed any record"
+        return f"interrupted before it changed any record{flows}"
     written = stopped.records_written
     journal = f"journal at {stopped.journal_path}" if stopped.journal_path else "nothing was journaled"
     abandoned = "; the batch in flight was abandoned, the next run finishes it" if stopped.batches_abandoned else ""
     if action == "undo":
-        return f"interrupted after {written:,} records restored; {journal}{abandoned}; re-run the undo to finish"
+        return f"interrupted after {written:,} records restored; {journal}{abandoned}{flows}; re-run the undo to finish"
     if undo_command is None:
         return (
             f"interrupted after {written:,} records written to the built-in sandbox, whose portal ends with this "
             f"process; {journal}"
         )
     return f"interrupted after {written:,} records written; {journal}{abandoned}; re-run to finish or `{undo_command}`"
+
+
+def _flows_clause(resumed: FlowsResumed | None) -> str:
+    """What became of the prevention flows an interrupted undo had switched off."""
+    if resumed is None:
+        return ""
+    if resumed.error is not None:
+        return f"; its prevention workflows stay off ({resumed.error}): the next undo or run switches them back on"
+    return f"; its prevention workflows are back on ({len(resumed.flow_ids)} switched on)"

@@ -14,6 +14,7 @@ from support.cli import probe_records, run_cli, start_cli, wait_until
 from support.oracle import actual_stages, differences, expected_stages
 
 from hubspot_sandbox import FaultSettings, Sandbox
+from lifecycle_guard.flow_bodies import is_managed
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard_offline.local_run import MIRROR_SECONDS
 
@@ -27,6 +28,11 @@ SLOW_FIX = {
 }
 # The prevention workflows in place and a long live-test wait: the run sits in verify with its probes created.
 LONG_LIVE_TEST = {"verification": {"live_test_wait_seconds": 120}}
+
+
+def our_flows(sandbox: Sandbox) -> dict[str, bool]:
+    """lifecycle-guard's prevention flows in the portal, id -> whether it is on."""
+    return {flow["id"]: flow["isEnabled"] for flow in sandbox.portal.flows() if is_managed(flow)}
 
 
 def written_records(journal: Path) -> set[tuple[str, str]]:
@@ -208,3 +214,47 @@ def test_a_second_sigint_abandons_the_batch_in_flight_and_the_next_run_finishes_
     assert rerun.returncode == 0, rerun.stderr
     assert differences(expected, actual_stages(portal)) == []
     assert not list((tmp_path / ".bucket" / "work" / "pending").rglob("*.json"))
+
+
+def test_sigint_mid_undo_switches_the_prevention_flows_back_on_and_a_re_run_finishes_the_undo(
+    tmp_path: Path, external_sandbox: Sandbox
+):
+    # GIVEN an apply run that switched the prevention flows on, in small jobs: its undo restores job by job
+    config = tmp_path / "flows-on.json"
+    config.write_text(json.dumps({"verification": {"live_test": False}, "fix": {"job_size": 10, "batch_size": 10}}))
+    portal = external_sandbox.portal
+    before = actual_stages(portal)
+    target = ["--hubspot-url", external_sandbox.url, "--token", external_sandbox.token, "--out", str(tmp_path)]
+    fixed = run_cli("run", *target, "--config", str(config), "--rate-budget", "1000", "--apply", "--run-id", "flows")
+    assert fixed.returncode == 0, fixed.stderr
+    flows = our_flows(external_sandbox)
+    assert list(flows.values()) == [True, True]
+    written = external_sandbox.stats()["write_requests"]
+    # WHEN its undo is stopped with Ctrl-C once it has switched the flows off and begun restoring
+    undo = start_cli("undo", "--run-id", "flows", *target, "--config", str(config), "--rate-budget", "60", "--apply")
+    wait_until(
+        lambda: (
+            not any(our_flows(external_sandbox).values()) and external_sandbox.stats()["write_requests"] > written + 4
+        ),
+        "the undo's first restores",
+        process=undo,
+    )
+    undo.send_signal(signal.SIGINT)
+    out, err = undo.communicate(timeout=180)
+    # THEN it stops with 130 and one line that says the flows are back on - and they are
+    assert undo.returncode == 130, err
+    no_traceback(out, err)
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"interrupted after [\d,]+ records restored; journal at \S+/journal\.jsonl; its prevention workflows are "
+        r"back on \(2 switched on\); re-run the undo to finish",
+        last,
+    ), last
+    assert our_flows(external_sandbox) == flows
+    # WHEN the undo is re-run as the line says
+    again = run_cli("undo", "--run-id", "flows", *target, "--config", str(config), "--apply")
+    # THEN it finishes: every record is as before the run, none reported as changed by someone else, flows on
+    assert again.returncode == 0, again.stderr
+    assert actual_stages(portal) == before
+    assert re.search(r"; 0 left alone \(changed since the run\)$", again.stdout.strip().splitlines()[-2]), again.stdout
+    assert our_flows(external_sandbox) == flows
