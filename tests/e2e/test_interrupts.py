@@ -17,6 +17,7 @@ from hubspot_sandbox import FaultSettings, Sandbox
 from lifecycle_guard.flow_bodies import is_managed
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard_offline.local_run import MIRROR_SECONDS
+from lifecycle_guard_offline.portal_marker import MARKER_NAME, Holder
 
 # Small jobs at a low budget: the fix phase lasts long enough to be interrupted in its middle.
 SLOW_FIX = {
@@ -101,7 +102,7 @@ def test_sigint_mid_fix_keeps_every_write_journaled_and_undo_restores_them_all(
     ), again.stderr
 
 
-def test_a_second_run_on_the_same_out_is_refused_and_sigint_mid_verify_leaves_no_probe(
+def test_a_second_run_on_the_same_out_or_portal_is_refused_and_sigint_mid_verify_leaves_no_probe(
     tmp_path: Path, external_sandbox: Sandbox
 ):
     # GIVEN an apply run in its live test: its probe contact and company exist in the portal
@@ -123,6 +124,21 @@ def test_a_second_run_on_the_same_out_is_refused_and_sigint_mid_verify_leaves_no
         second.stderr.strip(),
     ), second.stderr
     assert not (tmp_path / "second").exists()
+    # WHEN a second run starts with another OUT: nothing on disk is shared, only the portal
+    elsewhere = tmp_path / "elsewhere"
+    other = ["--hubspot-url", external_sandbox.url, "--token", external_sandbox.token, "--out", str(elsewhere)]
+    third = run_cli("run", *other, "--config", str(config), "--apply", "--run-id", "third", timeout=60)
+    # THEN it is refused by the marker the first holds in the portal, naming that run, its process and its OUT
+    assert third.returncode == 4
+    no_traceback(third.stdout, third.stderr)
+    assert re.fullmatch(
+        rf"lifecycle-guard: another lifecycle-guard run is writing to this portal: run probing \(pid {first.pid} on "
+        rf".+, --out {re.escape(str(tmp_path))}; heartbeat \d+ s ago\); wait for it to end or stop it \(a marker "
+        r"without a heartbeat for 10 minutes is taken over\)",
+        third.stderr.strip().splitlines()[-1],
+    ), third.stderr
+    assert len(third.stderr.strip().splitlines()) <= 3
+    assert not (elsewhere / "third").exists()
     # WHEN the first is stopped with Ctrl-C during its wait
     first.send_signal(signal.SIGINT)
     out, err = first.communicate(timeout=120)
@@ -131,6 +147,9 @@ def test_a_second_run_on_the_same_out_is_refused_and_sigint_mid_verify_leaves_no
     no_traceback(out, err)
     assert err.strip().splitlines()[-1].startswith("interrupted after ")
     assert probe_records(external_sandbox.portal) == []
+    # ... and the portal's marker is free: the run refused before may go now
+    (marker,) = [flow for flow in external_sandbox.portal.flows() if flow["name"] == MARKER_NAME]
+    assert Holder.model_validate_json(marker["description"]).state == "free"
 
 
 def test_a_run_killed_outright_leaves_its_journal_mirrored_and_the_next_run_removes_its_probes(
