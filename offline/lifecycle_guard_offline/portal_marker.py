@@ -20,8 +20,8 @@ description says who holds it (run id, pid, host, OUT, start) and when the holde
 
 A portal where the marker cannot be made (no workflows entitlement: 403 even with the ``automation`` scope,
 hubspot-facts §6; or a refusal of a flow without actions or enrollment criteria, which the spec allows - both lists
-are only required to be present - but which is UNCONFIRMED on a real portal) leaves ``unavailable`` set and the run guarded by ``OUT/.lock`` only. Only the CLI needs this: the
-deployed stack has its DynamoDB lock.
+are only required to be present - but which is UNCONFIRMED on a real portal) leaves ``unavailable`` set and the
+run guarded by ``OUT/.lock`` only. Only the CLI needs this: the deployed stack has its DynamoDB lock.
 """
 
 from __future__ import annotations
