@@ -148,15 +148,11 @@ def _pairs(catalog: StageCatalog) -> list[tuple[str, str]]:
 def outcome_line(report: RunReport) -> str:
     """One line: what happened and, when it did not succeed, why."""
     summary = report.summary()
-    if report.outcome == "succeeded" and report.action == "undo":
-        verb = "restored" if report.mode == "apply" else "would restore"
-        restores = report.restores
-        held = f" ({restores.held:,} hold the restored value)" if restores and restores.checked else ""
-        already = f"; {report.already_restored:,} restored already" if report.already_restored else ""
-        return (
-            f"succeeded: {verb} {summary.changes_planned:,} records{held}{already}; {report.fix.skipped:,} left "
-            "alone (changed since the run)"
-        )
+    if report.action == "undo" and report.outcome in ("succeeded", "checks_failed"):
+        if report.outcome == "succeeded":
+            return f"succeeded: {undo_counts(report)}"
+        failed = ", ".join(check.name for check in report.checks if check.status == "FAIL")
+        return f"checks failed ({failed}): {undo_counts(report)}"
     if report.outcome == "succeeded":
         done = (
             f"{summary.changes_applied:,} of {summary.changes_planned:,} changes applied"
@@ -166,6 +162,25 @@ def outcome_line(report: RunReport) -> str:
         return f"succeeded: {done}; {checks_passed(report)}"
     reasons = report.reasons()
     return f"{report.outcome.replace('_', ' ')}: {reasons[0] if reasons else 'see the report'}"
+
+
+def undo_counts(report: RunReport) -> str:
+    """What an undo restored and what became of it once the prevention flows were back on."""
+    verb = "restored" if report.mode == "apply" else "would restore"
+    restores = report.restores
+    held = ""
+    if restores and restores.checked:
+        held = f" ({restores.held:,} hold the restored value)"
+        if restores.held != restores.checked:
+            held = (
+                f" ({restores.held:,} hold the restored value, {restores.reset_by_workflow:,} set again by a "
+                f"workflow, {restores.changed_since:,} changed by someone else since)"
+            )
+    already = f"; {report.already_restored:,} restored already" if report.already_restored else ""
+    return (
+        f"{verb} {report.summary().changes_planned:,} records{held}{already}; {report.fix.skipped:,} left alone "
+        "(changed since the run)"
+    )
 
 
 def checks_passed(report: RunReport) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hubspot import HubSpot
 from support.cli import CLI, SPEC, run_cli
+from support.flows import customers_lead_flow
 from support.oracle import DISALLOWED, actual_stages, differences, expected_stages
 
 from hubspot_sandbox import Sandbox, generate_portal
@@ -154,6 +155,37 @@ def test_apply_against_a_portal_by_url_then_undo_it(tmp_path: Path, external_san
     assert [key for key, stage in before.items() if after_undo[key] != stage] == []
     changed = sum(1 for key, stage in before.items() if expected[key] != stage)
     assert f"restored {changed:,} records" in undone.stdout
+
+
+def test_an_undo_whose_restores_a_customers_workflow_sets_again_fails_its_check_and_shows_the_split(
+    tmp_path: Path, external_sandbox: Sandbox
+):
+    # GIVEN a run applied without our prevention flows, then a customer's own workflow that gives every contact
+    # without a stage "lead" (theirs: the undo does not switch it off)
+    config = tmp_path / "no-prevention.json"
+    config.write_text(json.dumps({"prevention": {"enabled": False}, "verification": {"live_test": False}}))
+    portal = external_sandbox.portal
+    before = actual_stages(portal)
+    common = ["--hubspot-url", external_sandbox.url, "--token", external_sandbox.token, "--config", str(config)]
+    common += ["--rate-budget", "1000", "--out", str(tmp_path)]
+    fixed = run_cli("run", *common, "--apply", "--run-id", "fix-theirs")
+    assert fixed.returncode == 0, fixed.stderr
+    restored = sum(1 for key, stage in actual_stages(portal).items() if before[key] != stage)
+    portal.create_flow(customers_lead_flow())
+    # WHEN the run is undone
+    undone = run_cli("undo", "--run-id", "fix-theirs", *common, "--apply")
+    # THEN the restores check fails (exit 1), and the terminal says how many hold, how many the workflow set again
+    # and how many someone else changed, as the portal shows them
+    assert undone.returncode == 1, undone.stderr
+    now = actual_stages(portal)
+    reset = sum(1 for key, stage in before.items() if stage == "" and now[key] == "lead")
+    assert 0 < reset < restored
+    assert (
+        f"checks failed (restored values held): restored {restored:,} records ({restored - reset:,} hold the restored "
+        f"value, {reset:,} set again by a workflow, 0 changed by someone else since); 0 left alone (changed since "
+        "the run)"
+    ) in undone.stderr.splitlines()
+    assert "Traceback" not in undone.stderr
 
 
 def test_a_bad_config_file_is_a_one_line_error_before_anything_runs(tmp_path: Path):

@@ -8,23 +8,20 @@ import json
 import time
 
 import pytest
-from support.memory_crm import InMemoryCrm
+from support.flows import customers_lead_flow
 from support.oracle import actual_stages, differences, expected_stages
 from support.pipeline import run_pipeline
 
 from hubspot_sandbox import PortalSpec, StageMix, generate_portal
-from lifecycle_guard.config import load_config
 from lifecycle_guard.flow_pause import PauseRecord
 from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard.layout import paused_flows_key
-from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.workflows import desired_flows, put_body
+from lifecycle_guard.workflows import put_body
 
 APPLY = {"action": "run", "mode": "apply", "config": {"verification": {"live_test_wait_seconds": 1}}}
 SPEC = PortalSpec(contacts=1500, companies=150, seed=21)
 NO_FLOWS = {"prevention": {"enabled": False}, "verification": {"live_test": False}}
-CATALOGS = {t: InMemoryCrm().stage_catalog(t) for t in ObjectType}  # the default stages
 
 
 def batch_updates(stats: dict) -> int:
@@ -278,14 +275,7 @@ def test_an_undo_reports_restores_another_workflow_set_again(aws, start_sandbox,
     # GIVEN a run fixed without our prevention flows, and then a customer's own workflow that gives every contact
     # with no stage "lead" (not ours: the undo leaves it alone)
     portal, before, _, services, _ = fixed_portal(start_sandbox, make_services, "fix-theirs", NO_FLOWS)
-    theirs = {
-        **desired_flows(load_config({}), CATALOGS)[0],
-        "name": "Marketing: new contacts are leads",
-        "description": "the customer's own",
-        "customProperties": {},
-        "isEnabled": True,
-    }
-    flow_id = portal.create_flow(theirs)["id"]
+    flow_id = portal.create_flow(customers_lead_flow())["id"]
     # WHEN the run is undone
     undone = run_pipeline(
         services, {"action": "undo", "mode": "apply", "undo_run_id": "fix-theirs"}, name="undo-theirs"
