@@ -182,6 +182,7 @@ def build_report(
     tracker: RunState,
     *,
     planned: list[RuleCount],
+    jobs_planned: int = 0,
     changed: tuple[list[ChangedRecord], int] = ([], 0),
     residue: list[dict[str, str]],
     files: dict[str, str],
@@ -192,10 +193,11 @@ def build_report(
     drift: Drift | None = None,
 ) -> RunReport:
     """``run``: the context Begin stored (None if it did not get that far); ``planned``: the plan's counts of a run
-    (undo's come from its cursor); ``changed``: the first changed records and how many there are; ``residue``: a
-    sample of the records left off target; ``files``: the report's S3 keys; ``rejected``: the records HubSpot
-    refused, by reason; ``quarantined``: the pending markers in quarantine; ``sources``: the fixed records by the
-    source of their bad value, worst first; ``drift``: this run against the runs before it."""
+    (undo's come from its cursor); ``jobs_planned``: its fix jobs; ``changed``: the first changed records and how
+    many there are; ``residue``: a sample of the records left off target; ``files``: the report's S3 keys;
+    ``rejected``: the records HubSpot refused, by reason; ``quarantined``: the pending markers in quarantine;
+    ``sources``: the fixed records by the source of their bad value, worst first; ``drift``: this run against the
+    runs before it."""
     failed = failures(state, tracker)
     checks = report_checks(run, state, tracker.usage)
     undo = state.undo
@@ -218,7 +220,9 @@ def build_report(
         changed_total=changed[1],
         probe=state.probe,
         **_about_the_undo(state),
-        fix=FixSummary(**tracker.model_dump(include=set(FixCounts.model_fields)), residue=residue),
+        fix=FixSummary(
+            **tracker.model_dump(include=set(FixCounts.model_fields)), jobs_planned=jobs_planned, residue=residue
+        ),
         prevention=state.prevention,
         checks=checks,
         api=tracker.usage,

@@ -30,6 +30,7 @@ CAUSE_LENGTH = 1000
 
 
 class FixSummary(FixCounts):
+    jobs_planned: int = 0  # the plan's fix jobs: a dry run's preview (none of them runs)
     residue: list[dict[str, str]] = []  # a sample of the records left off target
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
 import shlex
 import signal
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -131,6 +133,27 @@ def test_against_a_portal_reached_by_url_the_default_is_a_dry_run(
     assert report["mode"] == "dry-run"
     plan = (Path(last_line(result.stdout)).parent / "plan.jsonl").read_text().splitlines()
     assert len(plan) == sum(rule["planned"] for rule in report["changes"]) > 0
+    # the preview: the after-counts the plan would leave are the oracle's, stage by stage
+    expected = expected_stages(external_sandbox.portal)
+    for object_type, counts in report["planned_after"]["counts"].items():
+        stages = [stage for (kind, _), stage in expected.items() if kind == object_type]
+        assert counts["missing"] == stages.count("")
+        assert {stage: n for stage, n in counts["by_stage"].items() if n} == dict(Counter(s for s in stages if s))
+    # ... the records that would change are the oracle's, each in changes.csv as an applied run lists its changes
+    would_change = {key for key, stage in expected.items() if before[key] != stage}
+    assert report["changed_total"] == len(would_change)
+    with (Path(last_line(result.stdout)).parent / "changes.csv").open() as rows:
+        listed = {(row["object_type"], row["id"]): row for row in csv.DictReader(rows)}
+    assert set(listed) == would_change
+    assert {row["outcome"] for row in listed.values()} == {"would change"}
+    assert all(row["target"] == expected[key] for key, row in listed.items())
+    # ... and the fix jobs planned: in the report, and on the terminal with the records that would change
+    jobs = report["fix"]["jobs_planned"]
+    assert jobs > 0
+    assert report["fix"]["jobs_total"] == 0  # none ran
+    progress = [line.split() for line in result.stderr.splitlines() if line.startswith(("plan ", "fix "))]
+    assert progress[0][:5] == ["plan", "done", str(jobs), "fix", "jobs"]
+    assert progress[1][:6] == ["fix", "done", f"{len(would_change):,}", "records", "would", "change"]
 
 
 def test_apply_against_a_portal_by_url_then_undo_it(tmp_path: Path, external_sandbox: Sandbox):
