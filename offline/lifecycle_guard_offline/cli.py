@@ -260,6 +260,7 @@ def _execute(args: argparse.Namespace, action: str, stop: StopSignals) -> int:
         )
     run_id = _undo_id(args.undo_run_id) if action == "undo" else _run_id(args)
     loaded = _load_config(args)
+    _check_out(out)
     with RunLock(out, run_id):
         mirror = BucketMirror(out)
         seed = _undo_seed(args, out, mirror) if action == "undo" else {}
@@ -297,6 +298,18 @@ def _execute(args: argparse.Namespace, action: str, stop: StopSignals) -> int:
                             _end_now(status)  # a handler still runs in moto, logging here: nothing may be torn down
                         return status
                 return _finished(outcome, run_dir / "lambda.log")
+
+
+def _check_out(out: Path) -> None:
+    """OUT must be a directory this process can make files in: said in one line before anything starts."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot be made: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: not writable")
 
 
 @contextmanager

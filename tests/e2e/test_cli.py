@@ -217,6 +217,8 @@ def test_a_bad_config_file_is_a_one_line_error_before_anything_runs(tmp_path: Pa
     result = run_cli("run", "--config", str(config), "--contacts", "50", "--companies", "5", "--out", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("lifecycle-guard: invalid config: caps.max_percnt")
+    assert len(result.stderr.strip().splitlines()) <= 3
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["audit"], ["undo"], ["sandbox"]])
