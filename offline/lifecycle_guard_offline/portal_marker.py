@@ -8,10 +8,13 @@ description says who holds it (run id, pid, host, OUT, start) and when the holde
 (``heartbeat``, refreshed every minute); a free marker says so.
 
 - Taking it: the flow is read; held by another run whose heartbeat is recent, the run is refused
-  (``PortalBusyError``); free or stale (no heartbeat for ``STALE_AFTER``: a killed run's), it is written with this
-  run as holder, sending the ``revisionId`` read - HubSpot's PUT requires it (automationV4.json,
-  ``ApiContactFlowPutRequest``); that it refuses a stale one, as the sandbox does (409), is UNCONFIRMED, so the
-  holder is read back too and a run that does not find itself there is refused. The first run ever creates the flow.
+  (``PortalBusyError``); free, stale (no heartbeat for ``STALE_AFTER``) or held by a run known to be dead, it is
+  written with this run as holder. Known dead without waiting for its heartbeat to age (after a ``kill -9``): a
+  holder of this OUT - the marker is taken inside ``OUT/.lock``, which a live holder would still hold - or of this
+  host whose process is gone. The write sends the ``revisionId`` read - HubSpot's PUT requires it
+  (automationV4.json, ``ApiContactFlowPutRequest``); that it refuses a stale one, as the sandbox does (409), is
+  UNCONFIRMED, so the holder is read back too and a run that does not find itself there is refused. The first run
+  ever creates the flow.
 - Holding it: a thread refreshes the heartbeat; should it find another holder (this process was suspended past
   ``STALE_AFTER`` and another run took the marker over) it stops and says so (``lost``).
 - Releasing it: written free, unless another run holds it by then. The flow stays in the portal, free: the gateway
@@ -80,6 +83,16 @@ def _holder(flow: dict[str, Any]) -> Holder:
         return Holder(state="free")
 
 
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: it exists
+        return True
+    return True
+
+
 def marker_body() -> dict[str, Any]:
     """A contact flow that cannot act: no actions, no enrollment criteria, off (ApiContactFlowCreateRequest)."""
     return {
@@ -100,6 +113,8 @@ def marker_body() -> dict[str, Any]:
 
 
 class PortalMarker:
+    """Held while a run may write; to be taken inside ``OUT/.lock`` (a holder of the same OUT counts as dead)."""
+
     def __init__(
         self,
         flows: Flows,
@@ -174,9 +189,15 @@ class PortalMarker:
 
     def _claim(self, flow: dict[str, Any]) -> None:
         holder = _holder(flow)
-        if holder.held_by_another(self._mine.run_id, self._clock()):
+        if holder.held_by_another(self._mine.run_id, self._clock()) and not self._dead(holder):
             raise PortalBusyError(self._busy(holder))
         self._write(flow, self._mine.model_copy(update={"heartbeat": self._clock()}))
+
+    def _dead(self, holder: Holder) -> bool:
+        """Whether the holder's process has ended, as far as this process can tell (see the module docstring)."""
+        if holder.out == self._mine.out:
+            return True
+        return holder.host == self._mine.host and not _process_exists(holder.pid)
 
     def _busy(self, holder: Holder) -> str:
         return (

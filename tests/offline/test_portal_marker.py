@@ -3,6 +3,9 @@ once its holder stopped showing it is alive, and handed back free."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,6 +15,7 @@ import pytest
 
 from hubspot_sandbox import PortalSpec, Sandbox, generate_portal
 from lifecycle_guard.gateway import HubSpotGateway
+from lifecycle_guard.workflows import put_body
 from lifecycle_guard_offline.portal_marker import MARKER_NAME, STALE_AFTER, Holder, PortalBusyError, PortalMarker
 
 OUT = Path("/tmp/out-a")
@@ -87,3 +91,35 @@ def test_a_portal_that_refuses_the_marker_leaves_the_run_guarded_by_its_out_lock
         assert held.unavailable is not None
         assert "403" in held.unavailable
     assert markers(sandbox) == []
+
+
+def forge_holder(sandbox: Sandbox, holder: Holder) -> None:
+    """The marker as a run that held it and ended without releasing it (kill -9) left it."""
+    with PortalMarker(flows(sandbox), "maker", OUT):
+        pass
+    (flow,) = markers(sandbox)
+    body = {**put_body(flow), "description": holder.model_dump_json(), "revisionId": flow["revisionId"]}
+    sandbox.portal.replace_flow(flow["id"], body)
+
+
+def test_a_killed_holder_of_the_same_out_or_of_this_host_is_taken_over_without_waiting_a_live_one_is_not(
+    sandbox: Sandbox,
+):
+    now, host = datetime.now(UTC), socket.gethostname()
+    ended = subprocess.Popen(["true"])  # a process of this host that has ended (and was reaped)
+    ended.wait()
+    # GIVEN a fresh marker of a killed run of this OUT (this run holds OUT/.lock: that run has ended), THEN the next
+    # run on this OUT takes it over at once
+    forge_holder(sandbox, Holder(state="held", run_id="killed", pid=1, host="elsewhere", out=str(OUT), heartbeat=now))
+    with PortalMarker(flows(sandbox), "next", OUT):
+        assert Holder.model_validate_json(markers(sandbox)[0]["description"]).run_id == "next"
+    # GIVEN a fresh marker of a run of this host whose process is gone, with another OUT, THEN it is taken over too
+    gone = Holder(state="held", run_id="gone", pid=ended.pid, host=host, out="/tmp/other", heartbeat=now)
+    forge_holder(sandbox, gone)
+    with PortalMarker(flows(sandbox), "next", OUT):
+        assert Holder.model_validate_json(markers(sandbox)[0]["description"]).run_id == "next"
+    # GIVEN a fresh marker of a live process of this host with another OUT, THEN the next run is refused
+    alive = Holder(state="held", run_id="alive", pid=os.getpid(), host=host, out="/tmp/other", heartbeat=now)
+    forge_holder(sandbox, alive)
+    with pytest.raises(PortalBusyError):
+        PortalMarker(flows(sandbox), "next", OUT).__enter__()
