@@ -26,7 +26,7 @@ def lambda_handler(event: PreventionEvent, context: LambdaContext) -> dict[str, 
     run = steps.load_run(services.store, event.execution)
     if event.step == "pause":
         paused = steps.pause_prevention(run, services)
-        logger.info("prevention workflows switched off", flow_ids=paused.flow_ids)
+        logger.info("prevention workflows switched off", flow_ids=paused.flow_ids, taken_over=paused.taken_over)
         return paused.model_dump(mode="json")
     if event.step == "resume":
         resumed = steps.resume_prevention(run, services)

@@ -6,7 +6,8 @@ built-in sandbox needs ``--apply``.
 
 Exit status: 0 the command succeeded (a run: every check passed); 1 the run failed or a check failed (its report
 says why); 2 bad command-line input or config; 3 the portal cannot be used (unreachable, not a HubSpot API, the
-token refused); 4 another run is using OUT; 128 + the signal's number when stopped by one (130 Ctrl-C, 143 SIGTERM).
+token refused); 4 another run is using OUT or writing to the portal; 128 + the signal's number when stopped by one
+(130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from lifecycle_guard_offline.console import (
     report_table,
 )
 from lifecycle_guard_offline.local_run import InterruptedRun, LocalRun, LocalRunResult
+from lifecycle_guard_offline.portal_marker import PortalBusyError, PortalMarker
 from lifecycle_guard_offline.probes import remove_run_probes, sweep_strays
 from lifecycle_guard_offline.run_lock import RunBusyError, RunLock
 from lifecycle_guard_offline.stop_signals import Interrupted, StopSignals, exit_status
@@ -103,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep every HubSpot contact and company at a correct lifecycle stage. Runs the real AWS Step "
         "Functions state machine offline (moto), against the built-in HubSpot sandbox or any HubSpot API.",
         epilog="Exit status: 0 succeeded; 1 the run or a check failed; 2 bad command line or config; 3 the portal "
-        "cannot be used; 4 another run is using OUT; 130/143 stopped by SIGINT/SIGTERM.",
+        "cannot be used; 4 another run is using OUT or writing to the portal; 130/143 stopped by SIGINT/SIGTERM.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -258,37 +260,83 @@ def _execute(args: argparse.Namespace, action: str, stop: StopSignals) -> int:
         )
     run_id = _undo_id(args.undo_run_id) if action == "undo" else _run_id(args)
     loaded = _load_config(args)
+    _check_out(out)
     with RunLock(out, run_id):
         mirror = BucketMirror(out)
         seed = _undo_seed(args, out, mirror) if action == "undo" else {}
         with _hubspot(args) as target:
             config = _fitted_to_portal(loaded, _catalogs(target, args))
             mode = _mode(args, target)
-            if mode == "apply" and not target.built_in:
-                _sweep_stray_probes(target, args, mirror)
-            request: dict[str, Any] = {"action": action, "mode": mode, "source": "cli"}
-            if action == "undo":
-                request |= {"undo_run_id": args.undo_run_id, "force": args.force}
-            run_dir = out / run_id
-            run_dir.mkdir(parents=True, exist_ok=True)
-            print(f"run {run_id}: {action} ({mode}) against {target.url}", file=sys.stderr)
-            stop.defer()  # from here on a signal stops the run cleanly instead of raising
-            with (run_dir / "lambda.log").open("w") as log:
-                local = LocalRun(base_url=target.url, token=target.token, guard_config=config, out_dir=out, log=log)
-                try:
-                    outcome = local.execute(
-                        request, run_id, ProgressPrinter(sys.stderr), RUN_TIMEOUT_SECONDS, stop=stop, seed=seed
-                    )
-                except Exception as exc:  # a bug of the CLI or the harness, not of the run: the log gets it
-                    traceback.print_exc(file=log)
-                    print(f"lifecycle-guard: internal error: {exc!r}; the traceback is in {log.name}", file=sys.stderr)
-                    return EXIT_FAILED
-                if isinstance(outcome, InterruptedRun):
-                    status = _interrupted(outcome, args, target, action, mode, stop)
-                    if outcome.handler_abandoned:
-                        _end_now(status)  # a handler still runs in moto, logging here: nothing may be torn down
-                    return status
-            return _finished(outcome, run_dir / "lambda.log")
+            with _portal_marker(target, args, run_id, out, mode) as marker:
+                if mode == "apply" and not target.built_in:
+                    _sweep_stray_probes(target, args, mirror)
+                request: dict[str, Any] = {"action": action, "mode": mode, "source": "cli"}
+                if action == "undo":
+                    request |= {"undo_run_id": args.undo_run_id, "force": args.force}
+                run_dir = out / run_id
+                run_dir.mkdir(parents=True, exist_ok=True)
+                print(f"run {run_id}: {action} ({mode}) against {target.url}", file=sys.stderr)
+                stop.defer()  # from here on a signal stops the run cleanly instead of raising
+                with (run_dir / "lambda.log").open("w") as log:
+                    local = LocalRun(base_url=target.url, token=target.token, guard_config=config, out_dir=out, log=log)
+                    try:
+                        outcome = local.execute(
+                            request, run_id, ProgressPrinter(sys.stderr), RUN_TIMEOUT_SECONDS, stop=stop, seed=seed
+                        )
+                    except Exception as exc:  # a bug of the CLI or the harness, not of the run: the log gets it
+                        traceback.print_exc(file=log)
+                        print(
+                            f"lifecycle-guard: internal error: {exc!r}; the traceback is in {log.name}", file=sys.stderr
+                        )
+                        return EXIT_FAILED
+                    _warn_if_taken_over(marker)
+                    if isinstance(outcome, InterruptedRun):
+                        status = _interrupted(outcome, args, target, action, mode, stop)
+                        if outcome.handler_abandoned:
+                            if marker is not None:
+                                marker.release()
+                            _end_now(status)  # a handler still runs in moto, logging here: nothing may be torn down
+                        return status
+                return _finished(outcome, run_dir / "lambda.log")
+
+
+def _check_out(out: Path) -> None:
+    """OUT must be a directory this process can make files in: said in one line before anything starts."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot be made: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: not writable")
+
+
+@contextmanager
+def _portal_marker(
+    target: Target, args: argparse.Namespace, run_id: str, out: Path, mode: str
+) -> Iterator[PortalMarker | None]:
+    """The portal's marker, held while a run may write to a portal other processes can reach (portal_marker)."""
+    if mode != "apply" or target.built_in:
+        yield None
+        return
+    with PortalMarker(_gateway(target, args).flows, run_id, out) as marker:
+        if marker.unavailable:
+            print(
+                f"lifecycle-guard: no marker in the portal ({marker.unavailable}); only OUT/.lock keeps another run "
+                "out",
+                file=sys.stderr,
+            )
+        yield marker
+
+
+def _warn_if_taken_over(marker: PortalMarker | None) -> None:
+    if marker is not None and marker.lost_to:
+        print(
+            f"lifecycle-guard: warning: run {marker.lost_to} took the portal's marker over while this run wrote (this "
+            "process missed its heartbeats, e.g. asleep): check both runs' reports",
+            file=sys.stderr,
+        )
 
 
 def _sweep_stray_probes(target: Target, args: argparse.Namespace, mirror: BucketMirror) -> None:
@@ -378,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except TargetError as exc:
             print(f"lifecycle-guard: {exc}\nhint: {exc.hint}", file=sys.stderr)
             return EXIT_TARGET
-        except RunBusyError as exc:
+        except (RunBusyError, PortalBusyError) as exc:
             print(f"lifecycle-guard: {exc}", file=sys.stderr)
             return EXIT_BUSY
         except HubSpotError as exc:

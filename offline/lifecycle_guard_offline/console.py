@@ -13,7 +13,7 @@ from lifecycle_guard.config import GuardConfig
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.reporting import RunReport
 from lifecycle_guard.stages import StageCatalog
-from lifecycle_guard_offline.local_run import InterruptedRun
+from lifecycle_guard_offline.local_run import FlowsResumed, InterruptedRun
 from lifecycle_guard_offline.phase_watch import FailedStep, Progress
 from lifecycle_guard_offline.target_check import CHECK_CREDENTIALS
 
@@ -148,14 +148,11 @@ def _pairs(catalog: StageCatalog) -> list[tuple[str, str]]:
 def outcome_line(report: RunReport) -> str:
     """One line: what happened and, when it did not succeed, why."""
     summary = report.summary()
-    if report.outcome == "succeeded" and report.action == "undo":
-        verb = "restored" if report.mode == "apply" else "would restore"
-        restores = report.restores
-        held = f" ({restores.held:,} hold the restored value)" if restores and restores.checked else ""
-        return (
-            f"succeeded: {verb} {summary.changes_planned:,} records{held}; {report.fix.skipped:,} left alone "
-            "(changed since the run)"
-        )
+    if report.action == "undo" and report.outcome in ("succeeded", "checks_failed"):
+        if report.outcome == "succeeded":
+            return f"succeeded: {undo_counts(report)}"
+        failed = ", ".join(check.name for check in report.checks if check.status == "FAIL")
+        return f"checks failed ({failed}): {undo_counts(report)}"
     if report.outcome == "succeeded":
         done = (
             f"{summary.changes_applied:,} of {summary.changes_planned:,} changes applied"
@@ -165,6 +162,25 @@ def outcome_line(report: RunReport) -> str:
         return f"succeeded: {done}; {checks_passed(report)}"
     reasons = report.reasons()
     return f"{report.outcome.replace('_', ' ')}: {reasons[0] if reasons else 'see the report'}"
+
+
+def undo_counts(report: RunReport) -> str:
+    """What an undo restored and what became of it once the prevention flows were back on."""
+    verb = "restored" if report.mode == "apply" else "would restore"
+    restores = report.restores
+    held = ""
+    if restores and restores.checked:
+        held = f" ({restores.held:,} hold the restored value)"
+        if restores.held != restores.checked:
+            held = (
+                f" ({restores.held:,} hold the restored value, {restores.reset_by_workflow:,} set again by a "
+                f"workflow, {restores.changed_since:,} changed by someone else since)"
+            )
+    already = f"; {report.already_restored:,} restored already" if report.already_restored else ""
+    return (
+        f"{verb} {report.summary().changes_planned:,} records{held}{already}; {report.fix.skipped:,} left alone "
+        "(changed since the run)"
+    )
 
 
 def checks_passed(report: RunReport) -> str:
@@ -188,16 +204,26 @@ def interrupted_line(stopped: InterruptedRun, *, action: str, apply: bool, undo_
     ``undo_command`` is None for the built-in sandbox, whose portal ends with the process."""
     if not apply:
         return "interrupted: a dry run, nothing was written"
+    flows = _flows_clause(stopped.flows_resumed)
     if stopped.journal_path is None and not stopped.batches_abandoned:
-        return "interrupted before it changed any record"
+        return f"interrupted before it changed any record{flows}"
     written = stopped.records_written
     journal = f"journal at {stopped.journal_path}" if stopped.journal_path else "nothing was journaled"
     abandoned = "; the batch in flight was abandoned, the next run finishes it" if stopped.batches_abandoned else ""
     if action == "undo":
-        return f"interrupted after {written:,} records restored; {journal}{abandoned}; re-run the undo to finish"
+        return f"interrupted after {written:,} records restored; {journal}{abandoned}{flows}; re-run the undo to finish"
     if undo_command is None:
         return (
             f"interrupted after {written:,} records written to the built-in sandbox, whose portal ends with this "
             f"process; {journal}"
         )
     return f"interrupted after {written:,} records written; {journal}{abandoned}; re-run to finish or `{undo_command}`"
+
+
+def _flows_clause(resumed: FlowsResumed | None) -> str:
+    """What became of the prevention flows an interrupted undo had switched off."""
+    if resumed is None:
+        return ""
+    if resumed.error is not None:
+        return f"; its prevention workflows stay off ({resumed.error}): the next undo or run switches them back on"
+    return f"; its prevention workflows are back on ({len(resumed.flow_ids)} switched on)"

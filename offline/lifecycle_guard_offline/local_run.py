@@ -9,7 +9,9 @@ runs left there, as in a real bucket, even when one of them was killed.
 Asked to stop (a signal, see ``stop_signals``), it stops the execution, keeps the fix jobs still queued from
 starting, lets the handler in flight finish - a fix job writes and journals its remaining batches (at most
 ``fix.job_size / fix.batch_size``: the engine checks for a stop only between jobs) - mirrors the bucket a last time
-and writes the journal so far to ``<out>/<run-id>/journal.jsonl``.
+and writes the journal so far to ``<out>/<run-id>/journal.jsonl``. An undo stopped after its PausePrevention gets
+its prevention flows switched back on first, as its ResumePrevention would have: a stopped execution runs no more
+states (``flow_pause`` has what happens if even this cannot).
 """
 
 from __future__ import annotations
@@ -26,10 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from lifecycle_guard.contracts import RunContext
+from lifecycle_guard.crm import HubSpotError
+from lifecycle_guard.gateway import HubSpotGateway
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, read_journal
-from lifecycle_guard.layout import PENDING_PREFIX, RunLayout, index_key
+from lifecycle_guard.layout import PENDING_PREFIX, RunLayout, context_key, index_key
 from lifecycle_guard.live_test import Probe
 from lifecycle_guard.reporting import RunReport
+from lifecycle_guard.steps.prevention import open_pause, resume_paused
 from lifecycle_guard.storage import S3Store
 from lifecycle_guard.tracker import RunTracker
 from lifecycle_guard_offline.bucket_mirror import BucketMirror
@@ -44,6 +50,7 @@ MIRROR_SECONDS = 2.0  # the most journal a kill -9 loses; longer when a sync its
 # How long a stop waits for the handler in flight: a fix job's remaining batches, an undo's job, a verify settling.
 IN_FLIGHT_GRACE_SECONDS = 90.0
 FIX_JOB_QUEUE = "FixJobQueue"  # template.yaml
+DEFAULT_REQUESTS_PER_10S = 100  # the gateway's own default, for the few calls made outside the execution
 
 
 class StopRequest(Protocol):
@@ -115,6 +122,14 @@ class LocalRunResult:
 
 
 @dataclass(frozen=True)
+class FlowsResumed:
+    """An interrupted undo's prevention flows, switched back on by the CLI - or why they could not be."""
+
+    flow_ids: list[str]
+    error: str | None = None  # they stay off; the next undo takes them over, the next run switches them on
+
+
+@dataclass(frozen=True)
 class InterruptedRun:
     """A run stopped on request before it ended: no report, but its journal so far, mirrored and copied out."""
 
@@ -127,6 +142,7 @@ class InterruptedRun:
     handler_abandoned: bool
     # Write batches of the run begun and not finished (their pending markers, mirrored): the next run finishes them.
     batches_abandoned: int = 0
+    flows_resumed: FlowsResumed | None = None  # None: not an undo that had paused prevention
 
 
 class _SyncPace:
@@ -259,6 +275,7 @@ class LocalRun:
             # Nothing the handler does after the last mirror may change the bucket (see call_gate).
             app.hold_function_calls()
         tracker.abort(run_id, "interrupted")  # a job whose message comes back after a failure does not start again
+        flows_resumed = self._resume_paused_flows(app, run_id)
         on_progress(Progress("done"))
         self._mirror.sync(app.client("s3"), app.bucket_name)
         entries = self._journal_so_far(app, run_id)
@@ -279,7 +296,24 @@ class LocalRun:
             probes,
             handler_abandoned=not finished,
             batches_abandoned=len(app.list_keys(f"{PENDING_PREFIX}{run_id}/")),
+            flows_resumed=flows_resumed,
         )
+
+    def _resume_paused_flows(self, app: OfflineApp, run_id: str) -> FlowsResumed | None:
+        """Switch back on the flows an undo's pause stored (before the last mirror: its record is closed in it). A
+        failure leaves the record open for the next undo to take over."""
+        store = S3Store(app.client("s3"), app.bucket_name)
+        record = open_pause(store, run_id)
+        context = store.get(context_key(run_id))
+        if record is None or context is None:
+            return None
+        run = RunContext.model_validate_json(context)
+        budget = run.config.budget.requests_per_10s or DEFAULT_REQUESTS_PER_10S
+        gateway = HubSpotGateway(self._token, base_url=self._base_url, requests_per_10s=budget)
+        try:
+            return FlowsResumed(resume_paused(run, store, record, gateway.flows).flow_ids)
+        except HubSpotError as exc:
+            return FlowsResumed([], error=str(exc))
 
     def _await_handler_in_flight(
         self, app: OfflineApp, stop: StopRequest, on_progress: Callable[[Progress], None]

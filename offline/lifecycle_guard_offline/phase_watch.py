@@ -18,6 +18,8 @@ from typing import Any, Literal
 from lifecycle_guard.contracts import ExecutionState, RunContext
 from lifecycle_guard.layout import RunLayout, context_key
 from lifecycle_guard.live_test import Probe
+from lifecycle_guard.plan_store import PlanStore
+from lifecycle_guard.storage import S3Store
 from lifecycle_guard.tracker import RunTracker
 from lifecycle_guard_offline.executions import execution_history
 from lifecycle_guard_offline.harness import OfflineApp
@@ -99,7 +101,7 @@ class PhaseWatch:
         self._app, self._tracker, self._arn, self._run_id = app, tracker, arn, run_id
         self._on_progress = on_progress
         self._ended = 0  # phases already reported with their final figures
-        self._settle_seconds: int | None = None  # from the run's config, read once Verify runs
+        self._run: RunContext | None = None  # the run's stored context, read once a phase needs it
 
     def sample(self, stopped: datetime | None, *, interrupted: bool = False) -> None:
         """Report progress; ``stopped`` is when the execution stopped, None while it runs; ``interrupted``: it was
@@ -124,6 +126,10 @@ class PhaseWatch:
         if phase == "plan":
             jobs = len(self._app.list_keys(RunLayout(self._run_id, "").jobs))
             return Progress(phase, detail=f"{jobs:,} fix jobs planned", seconds=seconds, status=status)
+        if phase == "fix" and not self._context().apply:  # no job runs: the plan's count is the preview
+            plans = PlanStore(S3Store(self._app.client("s3"), self._app.bucket_name), self._context().layout)
+            planned = sum(count.planned for count in plans.counts())
+            return Progress(phase, detail=f"{planned:,} records would change", seconds=seconds, status=status)
         if phase in ("fix", "undo"):
             run = self._tracker.state(self._run_id)
             if phase == "undo":
@@ -135,11 +141,14 @@ class PhaseWatch:
         return Progress(phase, detail=detail, seconds=seconds, status=status)
 
     def _settle(self) -> int:
-        """How long search may take to show the run's last writes: its config, in the context ``Begin`` stored."""
-        if self._settle_seconds is None:
-            run = RunContext.model_validate(self._app.read_json(context_key(self._run_id)))
-            self._settle_seconds = run.config.verification.settle_seconds
-        return self._settle_seconds
+        """How long search may take to show the run's last writes: its config."""
+        return self._context().config.verification.settle_seconds
+
+    def _context(self) -> RunContext:
+        """The context ``Begin`` stored (read once: it does not change)."""
+        if self._run is None:
+            self._run = RunContext.model_validate(self._app.read_json(context_key(self._run_id)))
+        return self._run
 
 
 def _phases(history: list[dict[str, Any]]) -> list[_Phase]:

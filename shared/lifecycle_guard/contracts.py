@@ -125,6 +125,7 @@ class UndoCursor(_Contract):
     after_job: str = ""
     restored: dict[str, int] = {}  # per object type (would be restored, in a dry run)
     skipped: dict[str, int] = {}  # per object type: changed since the run, left alone
+    already_restored: dict[str, int] = {}  # per object type: at the original already (an interrupted undo's work)
     after: AuditSnapshot | None = None  # the portal's counts once the undo is done
 
 

@@ -12,6 +12,9 @@
 - ``work/<run>/`` - the run's working files: its context (``run.json``), the plan cut into fix jobs
   (``jobs/<job>.json``), where planning stands and which jobs it handed to the workers (``plan-checkpoint.json``),
   their results (``results/<job>.json``) and the plan's counts (``plan-counts.json``);
+- ``work/paused-flows/<run>/paused-flows.json`` - the prevention flows an undo switched off, and whether they are
+  back on (``flow_pause.PauseRecord``); one folder for all undos, so a later undo lists the ones left open (the
+  repeated name keeps the key inside the Prevention function's ``work/*/paused-flows.json`` write grant);
 - ``work/pending/<run>/<job>-<batch>.json`` - a marker per write batch in flight (see ``fixing``);
 - ``work/quarantine/<run>/<job>-<batch>.json`` - a marker recovery could not finish (unreadable, naming another run
   than its key, or its replay refused by HubSpot), moved aside with the reason so no later run trips on it, and
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 PENDING_PREFIX = "work/pending/"
+PAUSED_FLOWS_PREFIX = "work/paused-flows/"
 QUARANTINE_PREFIX = "work/quarantine/"
 INDEX_PREFIX = "runs/index/"
 LATEST_REPORT_JSON = "latest/report.json"
@@ -57,6 +61,10 @@ UNDONE_SUFFIX = ".undone.json"
 def undone_key(run_id: str) -> str:
     """Written when an undo of ``run_id`` finished: a second undo of it needs ``force``."""
     return f"{INDEX_PREFIX}{run_id}{UNDONE_SUFFIX}"
+
+
+def paused_flows_key(run_id: str) -> str:
+    return f"{PAUSED_FLOWS_PREFIX}{run_id}/paused-flows.json"
 
 
 def context_key(run_id: str) -> str:
@@ -139,7 +147,7 @@ class RunLayout:
     @property
     def paused_flows(self) -> str:
         """The prevention flows an undo switched off, to switch back on whatever happens."""
-        return f"{self.work}paused-flows.json"
+        return paused_flows_key(self.run_id)
 
     @property
     def pending(self) -> str:

@@ -151,6 +151,7 @@ def _about_the_undo(state: ExecutionState) -> dict[str, Any]:
         "flows_paused": state.paused.flow_ids if state.paused else [],
         "flows_resumed": state.resumed.flow_ids if state.resumed else [],
         "restores": state.restores,
+        "already_restored": sum(state.undo.already_restored.values()) if state.undo else 0,
     }
 
 
@@ -206,6 +207,7 @@ def build_report(
     tracker: RunState,
     *,
     planned: list[RuleCount],
+    jobs_planned: int = 0,
     changed: tuple[list[ChangedRecord], int] = ([], 0),
     residue: list[dict[str, str]],
     pending_recovery: int = 0,
@@ -217,11 +219,11 @@ def build_report(
     drift: Drift | None = None,
 ) -> RunReport:
     """``run``: the context Begin stored (None if it did not get that far); ``planned``: the plan's counts of a run
-    (undo's come from its cursor); ``changed``: the first changed records and how many there are; ``residue``: a
-    sample of the records left off target; ``pending_recovery``: the records in batches the run left pending;
-    ``files``: the report's S3 keys; ``rejected``: the records HubSpot refused, by reason; ``quarantined``: the
-    pending markers in quarantine; ``sources``: the fixed records by the source of their bad value, worst first;
-    ``drift``: this run against the runs before it."""
+    (undo's come from its cursor); ``jobs_planned``: its fix jobs; ``changed``: the first changed records and how
+    many there are; ``residue``: a sample of the records left off target; ``pending_recovery``: the records in
+    batches the run left pending; ``files``: the report's S3 keys; ``rejected``: the records HubSpot refused, by
+    reason; ``quarantined``: the pending markers in quarantine; ``sources``: the fixed records by the source of
+    their bad value, worst first; ``drift``: this run against the runs before it."""
     failed = failures(state, tracker)
     checks = report_checks(run, state, tracker.usage)
     undo = state.undo
@@ -247,6 +249,7 @@ def build_report(
         **_about_the_undo(state),
         fix=FixSummary(
             **tracker.model_dump(include=set(FixCounts.model_fields)),
+            jobs_planned=jobs_planned,
             residue=residue,
             pending_recovery=pending_recovery,
         ),

@@ -260,9 +260,21 @@ def _quarantine_section(report: RunReport) -> str:
     )
 
 
+def _fix_jobs(report: RunReport) -> str:
+    """What the fix workers did; a dry run's plan, which none of them ran."""
+    fix = report.fix
+    if report.mode != "apply" and report.action == "run":
+        return f"<p>{fix.jobs_planned:,} fix jobs planned; a dry run runs none of them.</p>"
+    columns = ("jobs_total", "jobs_done", "jobs_failed", "applied", "failed", "ignored", "skipped", "recovered")
+    return _table(
+        ["jobs", "done", "failed", "applied", "failed writes", "ignored", "skipped", "recovered"],
+        [[getattr(fix, column) for column in columns]],
+        set(range(len(columns))),
+    )
+
+
 def render_html(report: RunReport) -> str:
     fix = report.fix
-    fix_columns = ("jobs_total", "jobs_done", "jobs_failed", "applied", "failed", "ignored", "skipped", "recovered")
     sections = [
         _header(report),
         _before_and_after(report),
@@ -284,11 +296,7 @@ def render_html(report: RunReport) -> str:
         "<h2>Prevention workflows</h2>",
         _flows(report),
         "<h2>Fix jobs</h2>",
-        _table(
-            ["jobs", "done", "failed", "applied", "failed writes", "ignored", "skipped", "recovered"],
-            [[getattr(fix, column) for column in fix_columns]],
-            set(range(len(fix_columns))),
-        ),
+        _fix_jobs(report),
         _pending_note(fix.pending_recovery),
         "<h2>Records left off target (sample)</h2>",
         _table(["id", "target", "now"], [[r["object_id"], r["target"], r["now"]] for r in fix.residue]),

@@ -32,6 +32,7 @@ CAUSE_LENGTH = 1000
 
 
 class FixSummary(FixCounts):
+    jobs_planned: int = 0  # the plan's fix jobs: a dry run's preview (none of them runs)
     residue: list[dict[str, str]] = []  # a sample of the records left off target
     # Records in batches the run left unfinished (their pending markers kept, ``pending.records_pending``): those it
     # had cleared are blank until recovery finishes them.
@@ -93,6 +94,7 @@ class RunReport(BaseModel):
     flows_paused: list[str] = []  # an undo's: the prevention flows it switched off while restoring ...
     flows_resumed: list[str] = []  # ... and switched back on
     restores: RestoreCheck | None = None  # an undo's: what the restored records hold once it is done
+    already_restored: int = 0  # an undo's: records at their original already (an interrupted undo restored them)
     checks: list[Check] = []
     waits: list[Wait] = []  # how long the run waited on something other than its own work, and why
     api: ApiTotals = ApiTotals()

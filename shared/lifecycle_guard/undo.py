@@ -60,25 +60,35 @@ def journal_jobs(entries: Iterable[JournalEntry]) -> Iterator[tuple[str, list[Jo
         yield job_id, list(group)
 
 
-def undo_plan(
-    changes: Iterable[NetChange], current: dict[str, str], *, run_id: str, force: bool
-) -> tuple[list[PlannedChange], list[NetChange]]:
-    """Changes that restore the originals, and the records skipped because they changed since (or vanished)."""
-    restore: list[PlannedChange] = []
-    skipped: list[NetChange] = []
+@dataclass(frozen=True)
+class UndoPlan:
+    restore: list[PlannedChange]  # the writes that put the originals back
+    skipped: list[NetChange]  # changed since the run (or deleted): left alone unless forced
+    already_restored: list[NetChange]  # at the original already (an earlier, interrupted undo put it back)
+
+
+def undo_plan(changes: Iterable[NetChange], current: dict[str, str], *, run_id: str, force: bool) -> UndoPlan:
+    """Per record: restore the original, leave it alone (changed since the run, or gone), or nothing to do (it
+    holds the original already)."""
+    plan = UndoPlan([], [], [])
     for change in changes:
         now = current.get(change.object_id)
-        if now is None or (now != change.final and not force):
-            skipped.append(change)
-        elif now != change.original:
-            restore.append(PlannedChange(change.object_type, change.object_id, now, change.original, f"undo:{run_id}"))
-    return restore, skipped
+        if now == change.original:
+            plan.already_restored.append(change)
+        elif now is None or (now != change.final and not force):
+            plan.skipped.append(change)
+        else:
+            plan.restore.append(
+                PlannedChange(change.object_type, change.object_id, now, change.original, f"undo:{run_id}")
+            )
+    return plan
 
 
 @dataclass
 class UndoCounts:
     restored: Counter[str]
     skipped: Counter[str]
+    already_restored: Counter[str]
     outcome: FixOutcome
 
 
@@ -107,7 +117,7 @@ class Undoer:
         self._apply = apply
 
     def undo_job(self, job_id: str, entries: Iterable[JournalEntry]) -> UndoCounts:
-        counts = UndoCounts(Counter(), Counter(), FixOutcome())
+        counts = UndoCounts(Counter(), Counter(), Counter(), FixOutcome())
         changes = net_changes(entries)
         for object_type in ObjectType:
             of_type = [c for c in changes if c.object_type is object_type]
@@ -115,10 +125,12 @@ class Undoer:
                 continue
             found = self._crm.read(object_type, [c.object_id for c in of_type], [LIFECYCLE_STAGE])
             current = {object_id: record.stage for object_id, record in found.items()}
-            restore, unchanged = undo_plan(of_type, current, run_id=self._undo_run_id, force=self._force)
+            plan = undo_plan(of_type, current, run_id=self._undo_run_id, force=self._force)
+            restore = plan.restore
             undo_job_id = f"undo-{job_id}-{object_type.value}"
-            self._journal_skips(undo_job_id, unchanged, current)
-            counts.skipped[object_type.value] += len(unchanged)
+            self._journal_skips(undo_job_id, plan.skipped, current)
+            counts.skipped[object_type.value] += len(plan.skipped)
+            counts.already_restored[object_type.value] += len(plan.already_restored)
             if not restore:
                 continue
             if self._apply:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shlex
 import signal
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from hubspot import HubSpot
 from support.cli import CLI, SPEC, run_cli
+from support.flows import customers_lead_flow
 from support.oracle import DISALLOWED, actual_stages, differences, expected_stages
 from support.readme import comparable, readme_block
 
@@ -110,6 +113,27 @@ def test_against_a_portal_reached_by_url_the_default_is_a_dry_run(
     assert report["mode"] == "dry-run"
     plan = (Path(last_line(result.stdout)).parent / "plan.jsonl").read_text().splitlines()
     assert len(plan) == sum(rule["planned"] for rule in report["changes"]) > 0
+    # the preview: the after-counts the plan would leave are the oracle's, stage by stage
+    expected = expected_stages(external_sandbox.portal)
+    for object_type, counts in report["planned_after"]["counts"].items():
+        stages = [stage for (kind, _), stage in expected.items() if kind == object_type]
+        assert counts["missing"] == stages.count("")
+        assert {stage: n for stage, n in counts["by_stage"].items() if n} == dict(Counter(s for s in stages if s))
+    # ... the records that would change are the oracle's, each in changes.csv as an applied run lists its changes
+    would_change = {key for key, stage in expected.items() if before[key] != stage}
+    assert report["changed_total"] == len(would_change)
+    with (Path(last_line(result.stdout)).parent / "changes.csv").open() as rows:
+        listed = {(row["object_type"], row["id"]): row for row in csv.DictReader(rows)}
+    assert set(listed) == would_change
+    assert {row["outcome"] for row in listed.values()} == {"would change"}
+    assert all(row["target"] == expected[key] for key, row in listed.items())
+    # ... and the fix jobs planned: in the report, and on the terminal with the records that would change
+    jobs = report["fix"]["jobs_planned"]
+    assert jobs > 0
+    assert report["fix"]["jobs_total"] == 0  # none ran
+    progress = [line.split() for line in result.stderr.splitlines() if line.startswith(("plan ", "fix "))]
+    assert progress[0][:5] == ["plan", "done", str(jobs), "fix", "jobs"]
+    assert progress[1][:6] == ["fix", "done", f"{len(would_change):,}", "records", "would", "change"]
 
 
 def test_apply_against_a_portal_by_url_then_undo_it(tmp_path: Path, external_sandbox: Sandbox):
@@ -136,12 +160,45 @@ def test_apply_against_a_portal_by_url_then_undo_it(tmp_path: Path, external_san
     assert f"restored {changed:,} records" in undone.stdout
 
 
+def test_an_undo_whose_restores_a_customers_workflow_sets_again_fails_its_check_and_shows_the_split(
+    tmp_path: Path, external_sandbox: Sandbox
+):
+    # GIVEN a run applied without our prevention flows, then a customer's own workflow that gives every contact
+    # without a stage "lead" (theirs: the undo does not switch it off)
+    config = tmp_path / "no-prevention.json"
+    config.write_text(json.dumps({"prevention": {"enabled": False}, "verification": {"live_test": False}}))
+    portal = external_sandbox.portal
+    before = actual_stages(portal)
+    common = ["--hubspot-url", external_sandbox.url, "--token", external_sandbox.token, "--config", str(config)]
+    common += ["--rate-budget", "1000", "--out", str(tmp_path)]
+    fixed = run_cli("run", *common, "--apply", "--run-id", "fix-theirs")
+    assert fixed.returncode == 0, fixed.stderr
+    restored = sum(1 for key, stage in actual_stages(portal).items() if before[key] != stage)
+    portal.create_flow(customers_lead_flow())
+    # WHEN the run is undone
+    undone = run_cli("undo", "--run-id", "fix-theirs", *common, "--apply")
+    # THEN the restores check fails (exit 1), and the terminal says how many hold, how many the workflow set again
+    # and how many someone else changed, as the portal shows them
+    assert undone.returncode == 1, undone.stderr
+    now = actual_stages(portal)
+    reset = sum(1 for key, stage in before.items() if stage == "" and now[key] == "lead")
+    assert 0 < reset < restored
+    assert (
+        f"checks failed (restored values held): restored {restored:,} records ({restored - reset:,} hold the restored "
+        f"value, {reset:,} set again by a workflow, 0 changed by someone else since); 0 left alone (changed since "
+        "the run)"
+    ) in undone.stderr.splitlines()
+    assert "Traceback" not in undone.stderr
+
+
 def test_a_bad_config_file_is_a_one_line_error_before_anything_runs(tmp_path: Path):
     config = tmp_path / "bad.json"
     config.write_text('{"caps": {"max_percnt": 5}}')
     result = run_cli("run", "--config", str(config), "--contacts", "50", "--companies", "5", "--out", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("lifecycle-guard: invalid config: caps.max_percnt")
+    assert len(result.stderr.strip().splitlines()) <= 3
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["audit"], ["undo"], ["sandbox"]])

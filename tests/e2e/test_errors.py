@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 from support.cli import run_cli
+from support.oracle import actual_stages
 
 from hubspot_sandbox import Sandbox
+from hubspot_sandbox.settings import ALL_SCOPES, TokenKind
 
 
 class NotHubSpot(BaseHTTPRequestHandler):
@@ -113,6 +115,7 @@ def test_a_step_that_fails_is_shown_failed_with_its_reason_and_the_traceback_goe
     config = tmp_path / "capped.json"
     config.write_text(json.dumps({"caps": {"max_changes": 1}, "verification": {"live_test": False}}))
     target = ["--hubspot-url", external_sandbox.url, "--token", external_sandbox.token, "--rate-budget", "1000"]
+    before = actual_stages(external_sandbox.portal)
     result = run_cli("run", *target, "--config", str(config), "--apply", "--out", str(tmp_path), "--run-id", "capped")
     # THEN it exits 1; the fix phase shows "failed", then the reason, the hint and the report, and nothing else
     assert result.returncode == 1, result.stderr
@@ -134,7 +137,7 @@ def test_a_step_that_fails_is_shown_failed_with_its_reason_and_the_traceback_goe
     ]
     assert lines(result.stdout) == [str(tmp_path / "capped" / "report.json")]  # a failed run's table is empty
     assert "Traceback" in log.read_text()  # the handler's traceback is in the log
-    assert external_sandbox.stats()["write_requests"] == 0
+    assert actual_stages(external_sandbox.portal) == before  # the portal marker aside, nothing was written
 
 
 def test_undo_without_a_portal_is_refused(tmp_path: Path):
@@ -145,3 +148,37 @@ def test_undo_without_a_portal_is_refused(tmp_path: Path):
 def test_a_run_id_a_state_machine_cannot_take_is_refused(tmp_path: Path):
     result = run_cli("run", "--run-id", "my run", "--out", str(tmp_path))
     assert_short_error(result, 2, "--run-id 'my run': at most 59 letters, digits, '-' and '_'")
+
+
+def test_an_out_that_cannot_be_used_is_a_usage_error(tmp_path: Path):
+    # GIVEN an --out that cannot be made (under /proc) and one that is a file
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for out, reason in (("/proc/nope", "cannot be made: No such file or directory"), (str(a_file), "not a directory")):
+        # WHEN a run is asked to write there, THEN it ends before anything starts, in one line, with exit 2
+        result = run_cli("run", "--contacts", "20", "--companies", "2", "--out", out)
+        assert_short_error(result, 2, f"lifecycle-guard: --out {out}: {reason}")
+        assert len(lines(result.stderr)) == 1
+
+
+def test_a_token_short_of_scopes_is_refused_before_anything_is_written(tmp_path: Path, external_sandbox: Sandbox):
+    # GIVEN a private-app token that may read contacts but not write them
+    token = external_sandbox.issue_token(TokenKind.PRIVATE_APP, scopes=ALL_SCOPES - {"crm.objects.contacts.write"})
+    target = ["--hubspot-url", external_sandbox.url, "--token", token, "--rate-budget", "1000"]
+    before = actual_stages(external_sandbox.portal)
+    # WHEN an apply run starts
+    result = run_cli("run", *target, "--apply", "--out", str(tmp_path), "--run-id", "short")
+    # THEN its first step fails naming the missing scope, with the exit status of a portal that cannot be used
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    err = lines(result.stderr)
+    failed = next(i for i, line in enumerate(err) if line.startswith("failed at "))
+    assert err[failed] == (
+        "failed at audit: the HubSpot token lacks the scopes crm.objects.contacts.write; nothing was written. Add "
+        "them to the private app, or run in dry-run mode."
+    )
+    assert len(err[failed:]) <= 3  # the reason, the hint, the report
+    assert actual_stages(external_sandbox.portal) == before  # the portal marker aside, nothing was written
+    # WHEN the same token asks only for a dry run, THEN it is enough: reading needs no write scope
+    dry = run_cli("run", *target, "--dry-run", "--out", str(tmp_path), "--run-id", "short-dry")
+    assert dry.returncode == 0, dry.stderr

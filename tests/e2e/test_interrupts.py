@@ -14,8 +14,10 @@ from support.cli import probe_records, run_cli, start_cli, wait_until
 from support.oracle import actual_stages, differences, expected_stages
 
 from hubspot_sandbox import FaultSettings, Sandbox
+from lifecycle_guard.flow_bodies import is_managed
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard_offline.local_run import MIRROR_SECONDS
+from lifecycle_guard_offline.portal_marker import MARKER_NAME, Holder
 
 # Small jobs at a low budget: the fix phase lasts long enough to be interrupted in its middle.
 SLOW_FIX = {
@@ -27,6 +29,17 @@ SLOW_FIX = {
 }
 # The prevention workflows in place and a long live-test wait: the run sits in verify with its probes created.
 LONG_LIVE_TEST = {"verification": {"live_test_wait_seconds": 120}}
+
+
+def our_flows(sandbox: Sandbox) -> dict[str, bool]:
+    """lifecycle-guard's prevention flows in the portal, id -> whether it is on."""
+    return {flow["id"]: flow["isEnabled"] for flow in sandbox.portal.flows() if is_managed(flow)}
+
+
+def record_writes(sandbox: Sandbox) -> int:
+    """Batch updates of contacts and companies (the portal marker's and the flows' writes are not counted)."""
+    calls = sandbox.stats()["calls"]
+    return sum(n for call, n in calls.items() if "/crm/v3/objects/" in call and call.endswith("/batch/update"))
 
 
 def written_records(journal: Path) -> set[tuple[str, str]]:
@@ -58,7 +71,7 @@ def test_sigint_mid_fix_keeps_every_write_journaled_and_undo_restores_them_all(
     target = ["--hubspot-url", external_sandbox.url, "--token", external_sandbox.token, "--out", str(tmp_path)]
     run = start_cli("run", *target, "--config", str(config), "--rate-budget", "40", "--apply", "--run-id", "cut-1")
     # WHEN Ctrl-C arrives once the fix workers have written
-    wait_until(lambda: external_sandbox.stats()["write_requests"] >= 3, "the first writes", process=run)
+    wait_until(lambda: record_writes(external_sandbox) >= 3, "the first writes", process=run)
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=120)
     # THEN it stops with 130 and one line saying what it wrote, where the journal is, and how to undo it
@@ -95,7 +108,7 @@ def test_sigint_mid_fix_keeps_every_write_journaled_and_undo_restores_them_all(
     ), again.stderr
 
 
-def test_a_second_run_on_the_same_out_is_refused_and_sigint_mid_verify_leaves_no_probe(
+def test_a_second_run_on_the_same_out_or_portal_is_refused_and_sigint_mid_verify_leaves_no_probe(
     tmp_path: Path, external_sandbox: Sandbox
 ):
     # GIVEN an apply run in its live test: its probe contact and company exist in the portal
@@ -117,6 +130,21 @@ def test_a_second_run_on_the_same_out_is_refused_and_sigint_mid_verify_leaves_no
         second.stderr.strip(),
     ), second.stderr
     assert not (tmp_path / "second").exists()
+    # WHEN a second run starts with another OUT: nothing on disk is shared, only the portal
+    elsewhere = tmp_path / "elsewhere"
+    other = ["--hubspot-url", external_sandbox.url, "--token", external_sandbox.token, "--out", str(elsewhere)]
+    third = run_cli("run", *other, "--config", str(config), "--apply", "--run-id", "third", timeout=60)
+    # THEN it is refused by the marker the first holds in the portal, naming that run, its process and its OUT
+    assert third.returncode == 4
+    no_traceback(third.stdout, third.stderr)
+    assert re.fullmatch(
+        rf"lifecycle-guard: another lifecycle-guard run is writing to this portal: run probing \(pid {first.pid} on "
+        rf".+, --out {re.escape(str(tmp_path))}; heartbeat \d+ s ago\); wait for it to end or stop it \(a marker "
+        r"without a heartbeat for 10 minutes is taken over\)",
+        third.stderr.strip().splitlines()[-1],
+    ), third.stderr
+    assert len(third.stderr.strip().splitlines()) <= 3
+    assert not (elsewhere / "third").exists()
     # WHEN the first is stopped with Ctrl-C during its wait
     first.send_signal(signal.SIGINT)
     out, err = first.communicate(timeout=120)
@@ -125,6 +153,9 @@ def test_a_second_run_on_the_same_out_is_refused_and_sigint_mid_verify_leaves_no
     no_traceback(out, err)
     assert err.strip().splitlines()[-1].startswith("interrupted after ")
     assert probe_records(external_sandbox.portal) == []
+    # ... and the portal's marker is free: the run refused before may go now
+    (marker,) = [flow for flow in external_sandbox.portal.flows() if flow["name"] == MARKER_NAME]
+    assert Holder.model_validate_json(marker["description"]).state == "free"
 
 
 def test_a_run_killed_outright_leaves_its_journal_mirrored_and_the_next_run_removes_its_probes(
@@ -187,7 +218,7 @@ def test_a_second_sigint_abandons_the_batch_in_flight_and_the_next_run_finishes_
     run = start_cli("run", *target, "--config", str(config), "--rate-budget", "1000", "--apply", "--run-id", "hurried")
     # WHEN HubSpot stops answering once a job has written (its worker hangs mid-batch, as on a stalled connection),
     # Ctrl-C comes, and again while the CLI waits for that batch
-    wait_until(lambda: external_sandbox.stats()["write_requests"] >= 1, "the first write", process=run)
+    wait_until(lambda: record_writes(external_sandbox) >= 1, "the first write", process=run)
     fix_calls = r"/crm/v3/objects/(contacts|companies)/batch/(read|update)"  # not the probe clean-up's search
     external_sandbox.queue_fault(path_regex=fix_calls, when="stall", times=10_000)
     run.send_signal(signal.SIGINT)
@@ -208,3 +239,45 @@ def test_a_second_sigint_abandons_the_batch_in_flight_and_the_next_run_finishes_
     assert rerun.returncode == 0, rerun.stderr
     assert differences(expected, actual_stages(portal)) == []
     assert not list((tmp_path / ".bucket" / "work" / "pending").rglob("*.json"))
+
+
+def test_sigint_mid_undo_switches_the_prevention_flows_back_on_and_a_re_run_finishes_the_undo(
+    tmp_path: Path, external_sandbox: Sandbox
+):
+    # GIVEN an apply run that switched the prevention flows on, in small jobs: its undo restores job by job
+    config = tmp_path / "flows-on.json"
+    config.write_text(json.dumps({"verification": {"live_test": False}, "fix": {"job_size": 10, "batch_size": 10}}))
+    portal = external_sandbox.portal
+    before = actual_stages(portal)
+    target = ["--hubspot-url", external_sandbox.url, "--token", external_sandbox.token, "--out", str(tmp_path)]
+    fixed = run_cli("run", *target, "--config", str(config), "--rate-budget", "1000", "--apply", "--run-id", "flows")
+    assert fixed.returncode == 0, fixed.stderr
+    flows = our_flows(external_sandbox)
+    assert list(flows.values()) == [True, True]
+    written = record_writes(external_sandbox)
+    # WHEN its undo is stopped with Ctrl-C once it has switched the flows off and begun restoring
+    undo = start_cli("undo", "--run-id", "flows", *target, "--config", str(config), "--rate-budget", "60", "--apply")
+    wait_until(
+        lambda: not any(our_flows(external_sandbox).values()) and record_writes(external_sandbox) > written + 1,
+        "the undo's first restores",
+        process=undo,
+    )
+    undo.send_signal(signal.SIGINT)
+    out, err = undo.communicate(timeout=180)
+    # THEN it stops with 130 and one line that says the flows are back on - and they are
+    assert undo.returncode == 130, err
+    no_traceback(out, err)
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"interrupted after [\d,]+ records restored; journal at \S+/journal\.jsonl; its prevention workflows are "
+        r"back on \(2 switched on\); re-run the undo to finish",
+        last,
+    ), last
+    assert our_flows(external_sandbox) == flows
+    # WHEN the undo is re-run as the line says
+    again = run_cli("undo", "--run-id", "flows", *target, "--config", str(config), "--apply")
+    # THEN it finishes: every record is as before the run, none reported as changed by someone else, flows on
+    assert again.returncode == 0, again.stderr
+    assert actual_stages(portal) == before
+    assert re.search(r"; 0 left alone \(changed since the run\)$", again.stdout.strip().splitlines()[-2]), again.stdout
+    assert our_flows(external_sandbox) == flows

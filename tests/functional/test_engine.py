@@ -8,29 +8,31 @@ import json
 import time
 
 import pytest
-from support.memory_crm import InMemoryCrm
+from support.flows import customers_lead_flow
 from support.oracle import actual_stages, differences, expected_stages
 from support.pipeline import run_pipeline
 
 from hubspot_sandbox import PortalSpec, StageMix, generate_portal
-from lifecycle_guard.config import load_config
+from lifecycle_guard.flow_pause import PauseRecord
 from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
-from lifecycle_guard.objects import ObjectType
-from lifecycle_guard.workflows import desired_flows
+from lifecycle_guard.layout import paused_flows_key
+from lifecycle_guard.workflows import put_body
 
 APPLY = {"action": "run", "mode": "apply", "config": {"verification": {"live_test_wait_seconds": 1}}}
 SPEC = PortalSpec(contacts=1500, companies=150, seed=21)
 NO_FLOWS = {"prevention": {"enabled": False}, "verification": {"live_test": False}}
-CATALOGS = {t: InMemoryCrm().stage_catalog(t) for t in ObjectType}  # the default stages
 
 
 def batch_updates(stats: dict) -> int:
     return sum(n for call, n in stats["calls"].items() if call.endswith("/batch/update"))
 
 
+BUCKET = "lifecycle-guard-test-reports"
+
+
 def read(aws, key: str) -> bytes:
-    return bytes(aws.s3.get_object(Bucket="lifecycle-guard-test-reports", Key=key)["Body"].read())
+    return bytes(aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
 
 
 def journal(aws, summary) -> list[JournalEntry]:
@@ -241,18 +243,39 @@ def test_an_undo_holds_against_our_own_prevention_flows_and_is_not_repeated(aws,
     assert run_pipeline(services, forced, name="undo-h")["outcome"] == "succeeded"
 
 
+def test_an_undo_switches_back_on_the_flows_an_earlier_undo_left_off(aws, start_sandbox, make_services):
+    # GIVEN a portal fixed with the prevention flows on, then an undo that died after switching them off: its pause
+    # record is open, the flows are off
+    portal, before, _, services, _ = fixed_portal(
+        start_sandbox, make_services, "fix-dead", {"verification": {"live_test": False}}
+    )
+    ours = sorted(flow["id"] for flow in portal.flows() if flow["isEnabled"])
+    for flow_id in ours:
+        flow = portal.flow(flow_id)
+        portal.replace_flow(flow_id, {**put_body(flow), "isEnabled": False, "revisionId": flow["revisionId"]})
+    dead = PauseRecord(run_id="undo-dead", flow_ids=ours)
+    aws.s3.put_object(Bucket=BUCKET, Key=paused_flows_key("undo-dead"), Body=dead.model_dump_json())
+    # WHEN the run is undone again
+    undone = run_pipeline(services, {"action": "undo", "mode": "apply", "undo_run_id": "fix-dead"}, name="undo-2")
+    # THEN the undo holds (the flows stayed off while it wrote) and, at its end, switched them back on
+    assert undone["outcome"] == "succeeded", undone
+    assert actual_stages(portal) == before
+    assert sorted(flow["id"] for flow in portal.flows() if flow["isEnabled"]) == ours
+    report = json.loads(read(aws, undone["files"]["report_json"]))
+    assert report["flows_paused"] == []  # none was on to switch off
+    assert sorted(report["flows_resumed"]) == ours
+    # ... and both records are closed: the dead undo's taken over by this one, this one's by itself
+    for run_id in ("undo-dead", "undo-2"):
+        record = PauseRecord.model_validate_json(read(aws, paused_flows_key(run_id)))
+        assert record.resumed_by == "undo-2"
+        assert sorted(record.flow_ids) == ours
+
+
 def test_an_undo_reports_restores_another_workflow_set_again(aws, start_sandbox, make_services):
     # GIVEN a run fixed without our prevention flows, and then a customer's own workflow that gives every contact
     # with no stage "lead" (not ours: the undo leaves it alone)
     portal, before, _, services, _ = fixed_portal(start_sandbox, make_services, "fix-theirs", NO_FLOWS)
-    theirs = {
-        **desired_flows(load_config({}), CATALOGS)[0],
-        "name": "Marketing: new contacts are leads",
-        "description": "the customer's own",
-        "customProperties": {},
-        "isEnabled": True,
-    }
-    flow_id = portal.create_flow(theirs)["id"]
+    flow_id = portal.create_flow(customers_lead_flow())["id"]
     # WHEN the run is undone
     undone = run_pipeline(
         services, {"action": "undo", "mode": "apply", "undo_run_id": "fix-theirs"}, name="undo-theirs"

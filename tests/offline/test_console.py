@@ -21,7 +21,7 @@ from lifecycle_guard_offline.console import (
     outcome_line,
     report_table,
 )
-from lifecycle_guard_offline.local_run import InterruptedRun
+from lifecycle_guard_offline.local_run import FlowsResumed, InterruptedRun
 from lifecycle_guard_offline.phase_watch import FailedStep, Progress
 
 
@@ -190,6 +190,18 @@ def test_an_interrupted_run_says_what_it_wrote_where_its_journal_is_and_how_to_u
     assert interrupted_line(early, action="run", apply=True, undo_command=undo) == (
         "interrupted before it changed any record"
     )
+    # an undo says what became of the prevention flows it had switched off
+    resumed = InterruptedRun("u2", 5, None, [], handler_abandoned=False, flows_resumed=FlowsResumed(["1", "2"]))
+    assert interrupted_line(resumed, action="undo", apply=True, undo_command=undo) == (
+        "interrupted before it changed any record; its prevention workflows are back on (2 switched on)"
+    )
+    left_off = InterruptedRun(
+        "u3", 5, Path("/out/u3/journal.jsonl"), [], handler_abandoned=False, flows_resumed=FlowsResumed([], "HTTP 503")
+    )
+    assert interrupted_line(left_off, action="undo", apply=True, undo_command=undo) == (
+        "interrupted after 5 records restored; journal at /out/u3/journal.jsonl; its prevention workflows stay off "
+        "(HTTP 503): the next undo or run switches them back on; re-run the undo to finish"
+    )
     # a handler left between two batches abandoned no write
     between = InterruptedRun("r3", 0, None, [], handler_abandoned=True, batches_abandoned=0)
     assert interrupted_line(between, action="run", apply=True, undo_command=undo) == (
@@ -206,9 +218,24 @@ def test_a_dry_runs_table_shows_the_after_state_its_plan_would_leave():
 
 def test_an_undos_line_says_how_many_restores_hold_and_a_dry_run_claims_none():
     undo = REPORT.model_copy(update={"action": "undo", "fix": FixSummary(skipped=2)})
-    applied = undo.model_copy(update={"restores": RestoreCheck(checked=3, held=2, reset_by_workflow=1)})
+    applied = undo.model_copy(update={"restores": RestoreCheck(checked=3, held=3)})
     assert outcome_line(applied) == (
-        "succeeded: restored 3 records (2 hold the restored value); 2 left alone (changed since the run)"
+        "succeeded: restored 3 records (3 hold the restored value); 2 left alone (changed since the run)"
     )
     dry = undo.model_copy(update={"mode": "dry-run", "restores": RestoreCheck()})
     assert outcome_line(dry) == "succeeded: would restore 3 records; 2 left alone (changed since the run)"
+
+
+def test_an_undo_whose_restores_did_not_all_hold_shows_the_split_beside_the_failed_check():
+    # GIVEN an undo whose read-back found restores set again by a workflow and one changed by someone else
+    restores = RestoreCheck(checked=5, held=2, reset_by_workflow=2, changed_since=1)
+    failed = Check(name="restored values held", status="FAIL", expected="all 5", actual="2 of 5 held")
+    undo = REPORT.model_copy(
+        update={"action": "undo", "outcome": "checks_failed", "restores": restores, "checks": [failed]}
+    )
+    # THEN its line names the failed check and the held / set again / changed split, and the records restored
+    # already by an interrupted undo
+    assert outcome_line(undo.model_copy(update={"already_restored": 4})) == (
+        "checks failed (restored values held): restored 3 records (2 hold the restored value, 2 set again by a "
+        "workflow, 1 changed by someone else since); 4 restored already; 0 left alone (changed since the run)"
+    )

@@ -26,8 +26,13 @@ def run_once(sandbox: Sandbox, out: Path, run_id: str, mode: str = "apply") -> t
     phases = ["audit", "plan", "fix", "prevent", "verify", "report"]
     assert [p.phase for p in ended] == phases
     assert all(p.seconds >= 0 for p in ended)
-    fix, jobs = ended[phases.index("fix")], result.report.fix.jobs_total
-    assert (fix.done, fix.total, fix.detail) == (jobs, jobs, f"{result.report.fix.applied:,} records fixed")
+    fix, jobs = ended[phases.index("fix")], result.report.fix.jobs_planned
+    if mode == "apply":  # the jobs ran: a bar of them, and what they fixed
+        assert (fix.done, fix.total, fix.detail) == (jobs, jobs, f"{result.report.fix.applied:,} records fixed")
+        assert result.report.fix.jobs_total == jobs
+    else:  # none ran: what the plan would change
+        assert fix.detail == f"{result.report.planned_total:,} records would change"
+        assert result.report.fix.jobs_total == 0
     assert ended[phases.index("plan")].detail == f"{jobs:,} fix jobs planned"
     return result.report.model_dump(mode="json"), (out / f"{run_id}.log").read_text()
 

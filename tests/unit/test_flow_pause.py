@@ -118,3 +118,19 @@ def test_a_resume_of_nothing_paused_makes_no_call_and_a_second_resume_changes_no
     resume_flows(flows, CONFIG, CATALOGS, [ours_on])
     assert resume_flows(flows, CONFIG, CATALOGS, [ours_on]).flow_ids == []  # on already (a retried step)
     assert len(flows.puts) == 2
+
+
+def test_a_pause_remembers_what_earlier_undos_left_off_with_its_own_and_switches_off_only_its_own():
+    # GIVEN our company flow left off by an undo that died (its id stored, twice: two dead undos)
+    flows, ours_on, ours_off, _ = portal_flows()
+    remembered: list[list[str]] = []
+    # WHEN the next undo pauses
+    paused = pause_flows(flows, CONFIG, CATALOGS, remembered.append, left_off=[ours_off, ours_off, ours_on])
+    # THEN it stores both ids once, before it writes, switches off only the one on, and resumes both at its end
+    assert remembered == [[ours_on, ours_off]]
+    assert paused.flow_ids == [ours_on]
+    assert paused.taken_over == [ours_off]
+    assert [flow_id for flow_id, _ in flows.puts] == [ours_on]
+    resume_flows(flows, CONFIG, CATALOGS, remembered[0])
+    assert flows.flows[ours_on]["isEnabled"] is True
+    assert flows.flows[ours_off]["isEnabled"] is True

@@ -162,6 +162,14 @@ def test_a_dry_run_previews_the_after_state():
     assert ">9<" in page  # the planned lead count is drawn
 
 
+def test_a_dry_run_shows_the_fix_jobs_it_planned_and_an_applied_run_what_its_jobs_did():
+    dry = render_html(report(mode="dry-run", fix=FixSummary(jobs_planned=3)))
+    assert "<p>3 fix jobs planned; a dry run runs none of them.</p>" in dry
+    applied = render_html(report(fix=FixSummary(jobs_planned=3, jobs_total=3, jobs_done=3, applied=30)))
+    assert "fix jobs planned" not in applied
+    assert '<th class="n">failed writes</th>' in applied
+
+
 def test_the_page_lists_refused_records_by_reason_and_the_quarantined_markers():
     refused = RejectedRecords(
         reason="validation rule",

@@ -43,12 +43,29 @@ def test_net_change_spans_clear_then_set_and_ignores_failures():
 def test_records_changed_since_are_skipped_unless_forced():
     changes = [NetChange(ObjectType.CONTACTS, "1", "other", "lead"), NetChange(ObjectType.CONTACTS, "2", "", "lead")]
     current = {"1": "customer", "2": "lead"}
-    restore, skipped = undo_plan(changes, current, run_id="r", force=False)
-    assert [(c.object_id, c.before, c.target) for c in restore] == [("2", "lead", "")]
-    assert [c.object_id for c in skipped] == ["1"]
-    restore, skipped = undo_plan(changes, current, run_id="r", force=True)
-    assert [(c.object_id, c.target) for c in restore] == [("1", "other"), ("2", "")]
-    assert skipped == []
+    plan = undo_plan(changes, current, run_id="r", force=False)
+    assert [(c.object_id, c.before, c.target) for c in plan.restore] == [("2", "lead", "")]
+    assert [c.object_id for c in plan.skipped] == ["1"]
+    plan = undo_plan(changes, current, run_id="r", force=True)
+    assert [(c.object_id, c.target) for c in plan.restore] == [("1", "other"), ("2", "")]
+    assert plan.skipped == []
+
+
+def test_a_record_back_at_its_original_counts_as_restored_already_not_as_changed_since():
+    # GIVEN records an interrupted undo put back already (one to a stage, one to no stage), and one deleted since
+    changes = [
+        NetChange(ObjectType.CONTACTS, "1", "other", "lead"),
+        NetChange(ObjectType.CONTACTS, "2", "", "lead"),
+        NetChange(ObjectType.CONTACTS, "3", "subscriber", "lead"),
+    ]
+    current = {"1": "other", "2": ""}
+    for force in (False, True):
+        # WHEN the undo is re-run, forced or not
+        plan = undo_plan(changes, current, run_id="r", force=force)
+        # THEN nothing is written for them, and they are not "left alone (changed since the run)"
+        assert plan.restore == []
+        assert [c.object_id for c in plan.already_restored] == ["1", "2"]
+        assert [c.object_id for c in plan.skipped] == ["3"]
 
 
 def test_entries_are_grouped_by_job_in_order():

@@ -43,12 +43,14 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
     compact_journal(services.store, layout, inspect=rejected.scan)
     files = {"report_json": layout.report_json, "report_html": layout.report_html, "journal": layout.journal}
     planned: list[RuleCount] = []
+    jobs_planned = 0
     changed: tuple[list[ChangedRecord], int] = ([], 0)
     sources: list[SourceCount] = []
     drift: Drift | None = None
     if run and run.action == "run":
         plans = PlanStore(services.store, layout)
         planned = plans.counts()
+        jobs_planned = len(plans.job_ids())
         files["plan"] = plans.export(run.catalogs())
         tally = SourceTally()
         changed = _changed_records(services.store, run, plans, tally)
@@ -62,6 +64,7 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
         state,
         tracker,
         planned=planned,
+        jobs_planned=jobs_planned,
         changed=changed,
         residue=_residue(services.store, layout),
         pending_recovery=records_pending(services.store, layout.run_id),

@@ -20,7 +20,7 @@ def undo(run: RunContext, cursor: UndoCursor, services: Services, remaining_ms: 
     if undone is None:
         raise UnknownRunError("this run has nothing to undo")
     stop_at = deadline(remaining_ms)
-    restored, skipped = Counter(cursor.restored), Counter(cursor.skipped)
+    restored, skipped, already = Counter(cursor.restored), Counter(cursor.skipped), Counter(cursor.already_restored)
     with services.hubspot(run.run_id, run.config) as gateway:
         undoer = Undoer(
             gateway.crm,
@@ -38,10 +38,13 @@ def undo(run: RunContext, cursor: UndoCursor, services: Services, remaining_ms: 
             counts = undoer.undo_job(job_id, entries)
             restored.update(counts.restored)
             skipped.update(counts.skipped)
+            already.update(counts.already_restored)
             outcome = counts.outcome.counts()
             outcome["skipped"] += sum(counts.skipped.values())
             services.tracker.add(run.run_id, outcome)
-            cursor = UndoCursor(after_job=job_id, restored=dict(restored), skipped=dict(skipped))
+            cursor = UndoCursor(
+                after_job=job_id, restored=dict(restored), skipped=dict(skipped), already_restored=dict(already)
+            )
             if time.monotonic() >= stop_at:
                 return cursor
         return cursor.model_copy(update={"done": True, "after": audit(gateway.crm, run.catalogs())})
