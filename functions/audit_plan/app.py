@@ -32,7 +32,7 @@ def lambda_handler(event: BeginEvent | PlanEvent, context: LambdaContext) -> dic
         metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
         return begun.model_dump(mode="json", exclude_none=True)
     run = steps.load_run(services.store, event.execution)
-    cursor = steps.plan(run, services, context.get_remaining_time_in_millis())
+    cursor = steps.plan(run, event.execution, services, context.get_remaining_time_in_millis())
     metrics.add_metric(name="PlanChunks", unit=MetricUnit.Count, value=1)
     logger.info("planned", object_type=cursor.object_type, after_id=cursor.after_id, jobs=cursor.next_job)
     return cursor.model_dump(mode="json")

@@ -209,7 +209,10 @@ def interrupted_line(stopped: InterruptedRun, *, action: str, apply: bool, undo_
         return f"interrupted before it changed any record{flows}"
     written = stopped.records_written
     journal = f"journal at {stopped.journal_path}" if stopped.journal_path else "nothing was journaled"
-    abandoned = "; the batch in flight was abandoned, the next run finishes it" if stopped.batches_abandoned else ""
+    abandoned = {0: "", 1: "; the batch in flight was abandoned, the next run finishes it"}.get(
+        stopped.batches_abandoned,
+        f"; the {stopped.batches_abandoned} batches in flight were abandoned, the next run finishes them",
+    )
     if action == "undo":
         return f"interrupted after {written:,} records restored; {journal}{abandoned}{flows}; re-run the undo to finish"
     if undo_command is None:

@@ -267,14 +267,15 @@ class LocalRun:
         watch.sample(datetime.now(UTC), interrupted=True)
         probes = probes_created(execution_history(sfn, arn))
         sfn.stop_execution(executionArn=arn, error="LifecycleGuard.Interrupted", cause="stopped by a signal")
-        # Queued fix jobs must not start; the one a worker runs finishes its batch. The tracker's abort waits until
-        # no handler runs: a CheckProgress in flight reads the run's status too, and would fail on it.
+        # Queued fix jobs must not start, nor ones a planning step in flight still hands over (it stops handing over
+        # once it sees the stop); the jobs workers run finish their batches. A CheckProgress in flight fails on the
+        # abort, harmlessly: the execution is stopped already.
+        tracker.abort(run_id, "interrupted")
         app.client("sqs").purge_queue(QueueUrl=app.queue_urls[FIX_JOB_QUEUE])
         finished = self._await_handler_in_flight(app, stop, on_progress)
         if not finished:
             # Nothing the handler does after the last mirror may change the bucket (see call_gate).
             app.hold_function_calls()
-        tracker.abort(run_id, "interrupted")  # a job whose message comes back after a failure does not start again
         flows_resumed = self._resume_paused_flows(app, run_id)
         on_progress(Progress("done"))
         self._mirror.sync(app.client("s3"), app.bucket_name)

@@ -19,7 +19,7 @@ Three rules keep that as safe as planning everything first:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pydantic import BaseModel
 
@@ -52,15 +52,28 @@ class PlanCheckpoint(BaseModel):
         return range(self.sending_from, self.sent_through)
 
 
+class RunStoppedError(RuntimeError):
+    """The run was stopped (its execution, or its status) while planning went on: no more jobs go out."""
+
+
 class JobDispatcher:
     """Stores a run's jobs as planning cuts them, and hands them to the queue in checkpointed steps."""
 
-    def __init__(self, run: RunContext, plans: PlanStore, tracker: RunTracker, queue: JobQueue | None) -> None:
-        """``queue`` None: a dry run, whose jobs never go out."""
+    def __init__(
+        self,
+        run: RunContext,
+        plans: PlanStore,
+        tracker: RunTracker,
+        queue: JobQueue | None,
+        execution_stopped: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """``queue`` None: a dry run, whose jobs never go out. ``execution_stopped``: whether the run's execution
+        has ended, asked before each hand-over while planning goes on."""
         self._run = run
         self._plans = plans
         self._tracker = tracker
         self._queue = queue
+        self._execution_stopped = execution_stopped
         self._stored: dict[int, Counter[ObjectType]] = {}  # jobs stored by this process, not yet handed over
         self.checkpoint = self._load()
 
@@ -96,7 +109,8 @@ class JobDispatcher:
         for change in pending:
             rows.setdefault(change.object_type, []).append(change.to_row())
         update: dict[str, object] = {"cursor": cursor, "pending": rows}
-        if checkpoint.overlap and checkpoint.halted is None:
+        if checkpoint.overlap and checkpoint.halted is None and cursor.next_job > checkpoint.sent_through:
+            self._refuse_if_stopped()
             update |= self._handover(checkpoint, cursor.next_job)
         self.checkpoint = checkpoint.model_copy(update=update)
         self._plans.save_checkpoint(self.checkpoint.model_dump_json().encode())
@@ -104,6 +118,13 @@ class JobDispatcher:
             self._send(self.checkpoint.unacknowledged)
             self.checkpoint = self.checkpoint.model_copy(update={"sending_from": self.checkpoint.sent_through})
             self._plans.save_checkpoint(self.checkpoint.model_dump_json().encode())
+
+    def _refuse_if_stopped(self) -> None:
+        """A Lambda goes on when its execution is stopped (StopExecution ends the state machine, not the task in
+        flight), and the workers skip jobs only of a run whose status is no longer "running": planning must not
+        keep handing jobs over to a run someone stopped."""
+        if self._execution_stopped() or self._tracker.state(self._run.run_id).status != "running":
+            raise RunStoppedError(f"run {self._run.run_id} was stopped: no more fix jobs are handed to the workers")
 
     def _handover(self, checkpoint: PlanCheckpoint, next_job: int) -> dict[str, object]:
         """The jobs of the next hand-over, as far as the caps allow; halted at the first that would pass them."""

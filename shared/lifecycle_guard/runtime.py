@@ -145,6 +145,16 @@ class Services:
             return False
         return bool(status == "RUNNING")
 
+    def execution_stopped(self, execution_arn: str) -> bool:
+        """Whether a Step Functions execution has ended (stopped from the console, failed, timed out); an execution
+        Step Functions does not know is not taken for stopped."""
+        client = self._stepfunctions
+        try:
+            status = client.describe_execution(executionArn=execution_arn)["status"]
+        except (client.exceptions.ExecutionDoesNotExist, client.exceptions.InvalidArn):
+            return False
+        return bool(status != "RUNNING")
+
     def budget_bounds(self) -> BudgetBounds:
         settings = self.settings
         return BudgetBounds(

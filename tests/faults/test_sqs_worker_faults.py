@@ -191,6 +191,9 @@ def deployment() -> Iterator[Deployment]:
             guard_config=merged(FAST_CONFIG, SMALL_BATCHES),
             parameters={"ProgressPollSeconds": "1"},
             handler_overrides={"FixWorkerFunction": worker},
+            # One worker at a time: a sabotage patches the CRM client class-wide and counts the sandbox's calls
+            # per delivery (test_concurrent_workers.py has workers racing).
+            sqs_concurrency=1,
         ) as app,
     ):
         worker.app, worker.sandbox = app, sandbox

@@ -18,6 +18,7 @@ from handler_helpers import LoadedFunction, Stack, begin_event, execution, invok
 
 from hubspot_sandbox.history import ChangeSource
 from lifecycle_guard.caps import CapExceededError
+from lifecycle_guard.job_dispatch import RunStoppedError
 from lifecycle_guard.queue import FixJobMessage
 from lifecycle_guard.tracker import RunTracker
 
@@ -173,3 +174,16 @@ def _dirty_now(stack: Stack) -> dict[str, int]:
         )
         for object_type in ("contacts", "companies")
     }
+
+
+def test_a_plan_whose_run_was_stopped_hands_no_job_over(handover: Handover):
+    app = handover.stack.app
+    # GIVEN an apply run stopped after Begin (as the CLI stops one on Ctrl-C: its status set to aborted)
+    run_id = handover.begin("stopped-while-planning")
+    RunTracker(app.client("dynamodb"), app.table_name).abort(run_id, "interrupted")
+    # WHEN its planning (a Lambda that goes on when its execution is stopped) reaches its first hand-over
+    with pytest.raises(RunStoppedError, match="no more fix jobs are handed to the workers"):
+        handover.plan({"step": "plan", "execution": execution(run_id)})
+    # THEN no job went out
+    assert handover.queued() == []
+    assert handover.jobs_total(run_id) == 0

@@ -86,7 +86,7 @@ def run_pipeline(
         else:
             assert state.plan is not None
             while not state.plan.done:
-                state.plan = steps.plan(run, services, LAMBDA_MS)
+                state.plan = steps.plan(run, execution, services, LAMBDA_MS)
             state.progress = steps.dispatch(run, services)
             while not state.progress.done:
                 deliver_jobs(services, on_message=on_message)

@@ -3,7 +3,7 @@ the fix jobs go to the workers as they are cut (``job_dispatch``)."""
 
 from __future__ import annotations
 
-from lifecycle_guard.contracts import RunContext
+from lifecycle_guard.contracts import ExecutionInfo, RunContext
 from lifecycle_guard.job_dispatch import JobDispatcher
 from lifecycle_guard.jobs import JobSink
 from lifecycle_guard.objects import ObjectType
@@ -13,10 +13,11 @@ from lifecycle_guard.runtime import Services
 from lifecycle_guard.steps.deadline import deadline
 
 
-def plan(run: RunContext, services: Services, remaining_ms: int) -> PlanCursor:
+def plan(run: RunContext, execution: ExecutionInfo, services: Services, remaining_ms: int) -> PlanCursor:
     """Plan until done or close to the Lambda deadline; each call resumes from the stored checkpoint."""
     plans = PlanStore(services.store, run.layout)
-    dispatcher = JobDispatcher(run, plans, services.tracker, services.queue if run.apply else None)
+    queue = services.queue if run.apply else None
+    dispatcher = JobDispatcher(run, plans, services.tracker, queue, lambda: services.execution_stopped(execution.id))
     checkpoint = dispatcher.checkpoint
     if checkpoint.cursor.done:
         return checkpoint.cursor  # a retry of an invocation that finished planning but not its answer
