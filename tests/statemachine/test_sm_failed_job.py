@@ -204,13 +204,14 @@ def test_a_job_whose_worker_dies_on_every_delivery_is_dead_lettered_and_fails_th
     off_target = {key for key, want in run.expected.items() if run.after[key] != want}
     assert off_target == job_records
     assert len(differences(run.expected, run.after)) == len(job_records)
-    # ... and while the job was retried the run kept polling, every poll iteration costing the same 9 events: the
-    # history grows with the number of polls, never with the number of jobs or records
+    # ... and while the job was retried (mostly while planning went on: the jobs go out as they are cut) the run
+    # polled, every poll iteration costing the same 9 events: the history grows with the number of polls, never
+    # with the number of jobs or records
     visits = state_visits(run.result.history)
     polls = [events for name, events in visits if name == "CheckProgress"]
     waits = [events for name, events in visits if name == "WaitForJobs"]
     choices = [events for name, events in visits if name == "AreJobsComplete"]
-    assert len(polls) >= 2
+    assert len(polls) >= 1
     assert set(polls) == {5}
     assert set(waits) == {2}
     assert set(choices) == {2}
