@@ -5,8 +5,8 @@
 The benchmarks start this once per repetition (``common.run_pipeline``), so each run has a fresh process: its own
 moto, its own pacers (they are per process) and its own peak RSS. The wiring is that of
 ``lifecycle-guard run --hubspot-url URL --apply`` (``OfflineApp``: template.yaml transformed and deployed into moto,
-the real ASL executing, Lambda handlers dispatched in-process, SQS pollers; config ``budget.worker_share`` 1.0
-because every step shares this process and its pacer; ``ProgressPollSeconds`` 1), without the CLI's progress
+the real ASL executing, Lambda handlers dispatched in-process, SQS pollers, every process drawing on the one
+budget in DynamoDB; ``ProgressPollSeconds`` 1), without the CLI's progress
 display and bucket mirror, which are not part of the pipeline. The live prevention test waits
 ``--live-test-wait`` seconds (the CLI's built-in sandbox uses 5; the deployed default is 120).
 
@@ -62,7 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     overrides = {
         "budget": {
-            "worker_share": 1.0,
             "requests_per_10s": args.budget,
             "search_requests_per_second": args.search_per_second,
         },
