@@ -119,6 +119,7 @@ def served_sandbox(
     burst_limit: int | None = None,
     search_limit: int | None = None,
     request_log: bool = False,
+    workflow_delay: float | None = None,
 ) -> Iterator[SandboxProcess]:
     """Generate ``spec`` and serve it in a new process (``python -m hubspot_sandbox serve``) until the block ends."""
     command = [
@@ -130,6 +131,7 @@ def served_sandbox(
         *(("--burst-limit", str(burst_limit)) if burst_limit else ()),
         *(("--search-limit", str(search_limit)) if search_limit else ()),
         *(("--request-log",) if request_log else ()),
+        *(("--workflow-delay", str(workflow_delay)) if workflow_delay is not None else ()),
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
@@ -153,9 +155,11 @@ def run_pipeline(
     out: Path,
     search_per_second: float = 4.0,
     timeout_seconds: float = 3600,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """One apply run through the real state machine, in a fresh process (``bench/offline_run.py``): its moto, its
-    pacers and its peak RSS belong to this run alone. Returns what that process measured (see its docstring)."""
+    pacers and its peak RSS belong to this run alone; ``workers`` fix workers at once (default: the Professional
+    tier's). Returns what that process measured (see its docstring)."""
     out.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
@@ -163,6 +167,7 @@ def run_pipeline(
         *("--url", sandbox.url, "--token", sandbox.token, "--out", str(out)),
         *("--budget", str(requests_per_10s), "--search-per-second", str(search_per_second)),
         *("--timeout", str(timeout_seconds)),
+        *(("--workers", str(workers)) if workers else ()),
     ]
     with (out / "offline_run.stderr").open("a") as stderr:
         completed = subprocess.run(

@@ -1,14 +1,16 @@
 """One lifecycle-guard apply run through the real state machine on moto, measured from inside its own process.
 
-    .venv/bin/python bench/offline_run.py --url URL --token TOKEN [--budget 190] [--search-per-second 4] [--out DIR]
+    .venv/bin/python bench/offline_run.py --url URL --token TOKEN [--budget 190] [--search-per-second 4]
+                                          [--api-tier professional] [--workers N] [--out DIR]
 
 The benchmarks start this once per repetition (``common.run_pipeline``), so each run has a fresh process: its own
 moto, its own pacers (they are per process) and its own peak RSS. The wiring is that of
 ``lifecycle-guard run --hubspot-url URL --apply`` (``OfflineApp``: template.yaml transformed and deployed into moto,
-the real ASL executing, Lambda handlers dispatched in-process, SQS pollers; config ``budget.worker_share`` 1.0
-because every step shares this process and its pacer; ``ProgressPollSeconds`` 1), without the CLI's progress
-display and bucket mirror, which are not part of the pipeline. The live prevention test waits
-``--live-test-wait`` seconds (the CLI's built-in sandbox uses 5; the deployed default is 120).
+the real ASL executing, Lambda handlers dispatched in-process, SQS pollers, every process drawing on the one
+budget in DynamoDB; ``ProgressPollSeconds`` 1; the portal's tier ``--api-tier``, whose FixWorkers run at once
+unless ``--workers`` says otherwise), without the CLI's progress display and bucket mirror, which are not part of
+the pipeline. The live prevention test waits for the workflows at most ``--live-test-wait`` seconds (the deployed
+default, 120), checking every few seconds.
 
 Prints one JSON line on stdout:
 
@@ -16,6 +18,7 @@ Prints one JSON line on stdout:
 - ``execution``: [start, end] unix seconds (ExecutionStarted .. the final event), ``phases``: ``{phase: [[start,
   end], ...]}`` from the execution history, one interval per visit of a state of the phase: audit (Begin), plan,
   fix (Dispatch, then the wait/progress-check loop), prevent, verify (StartProbe, Verify), live_test_wait, report;
+- ``peak_workers``: the most fix worker invocations that ran at once;
 - ``process``: ``setup_seconds`` / ``setup_cpu_seconds`` (deploying the app into moto), ``run_seconds``
   (start_execution .. finished), ``run_cpu_user`` / ``run_cpu_system`` (CPU of this process, all threads, during
   the execution), ``peak_rss_mb`` (VmHWM of this process over its whole life) and ``rss_mb`` at the end.
@@ -45,8 +48,8 @@ from lifecycle_guard_offline.harness import OfflineApp
 from lifecycle_guard_offline.phase_watch import PHASES
 
 POLL_SECONDS = 0.5  # how often the finished state is checked: rarely, this process is what is measured
-# The CLI's phases, with the live test's fixed wait apart from the verification's work.
-PHASE_OF_STATE = {**PHASES, "WaitForPrevention": "live_test_wait"}
+# The CLI's phases, with the live test's wait for the workflows apart from the verification's work.
+PHASE_OF_STATE = {**PHASES, "WaitForPrevention": "live_test_wait", "CheckProbe": "live_test_wait"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,14 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--token", required=True)
     parser.add_argument("--budget", type=int, default=190, help="budget.requests_per_10s (default 190)")
     parser.add_argument("--search-per-second", type=float, default=4.0, help="budget.search_requests_per_second")
-    parser.add_argument("--live-test-wait", type=int, default=5, help="verification.live_test_wait_seconds (5)")
+    parser.add_argument("--live-test-wait", type=int, default=120, help="verification.live_test_wait_seconds (120)")
+    parser.add_argument("--api-tier", default="professional", help="HubSpotApiTier (professional: 4 fix workers)")
+    parser.add_argument("--workers", type=int, help="fix workers at once (default: the tier's)")
     parser.add_argument("--out", type=Path, default=Path("bench-out"))
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args(argv)
 
     overrides = {
         "budget": {
-            "worker_share": 1.0,
             "requests_per_10s": args.budget,
             "search_requests_per_second": args.search_per_second,
         },
@@ -82,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             hubspot_base_url=args.url,
             guard_config=config,
             parameters={"ProgressPollSeconds": "1"},
+            api_tier=args.api_tier,
+            sqs_concurrency=args.workers,
         ) as app,
     ):
         warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
@@ -91,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finished, cpu_finished = time.perf_counter(), os.times()
         report_key = next(key for key in app.list_keys("runs/") if key.endswith(f"/{run_id}/report.json"))
         report = app.read_json(report_key)
+        peak_workers = app.peak_concurrency("FixWorkerFunction")
     history = result.history
     output = {
         "run_id": run_id,
@@ -103,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "checks": {check["name"]: check["status"] for check in report["checks"]},
         "execution": [history[0]["timestamp"].timestamp(), history[-1]["timestamp"].timestamp()],
         "phases": phase_windows(history, PHASE_OF_STATE),
+        "peak_workers": peak_workers,
         "process": {
             "setup_seconds": deployed - started,
             "setup_cpu_seconds": (cpu_deployed.user + cpu_deployed.system) - (cpu_started.user + cpu_started.system),

@@ -57,6 +57,7 @@ SANDBOX_LIVE_TEST_WAIT_SECONDS = 5
 RUN_TIMEOUT_SECONDS = 24 * 3600
 DEFAULT_REQUESTS_PER_10S = 100  # the gateway's own default, for the CLI's requests outside a run
 DEFAULT_OUT = Path("out")
+API_TIERS = ("starter", "professional", "enterprise", "api-limit-increase")  # template.yaml's HubSpotApiTier
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -93,6 +94,12 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
 def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="config file (JSON; the same model the Lambdas use)")
     parser.add_argument("--rate-budget", type=int, help="HubSpot requests per 10 s this run may use")
+    parser.add_argument(
+        "--api-tier",
+        choices=API_TIERS,
+        help="the portal's HubSpot API tier (default starter): its limit bounds --rate-budget, and it sets how many "
+        "fix workers run at once, as the deployed stack's HubSpotApiTier does",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory for runs (default ./out)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--apply", action="store_true", help="write to HubSpot (default only for the built-in sandbox)")
@@ -192,7 +199,7 @@ def _catalogs(target: Target, args: argparse.Namespace) -> dict[ObjectType, Stag
 def _load_config(args: argparse.Namespace) -> GuardConfig:
     """The config file plus what a local run needs: the whole budget for one process, the sandbox's timing. Its
     shape is checked here, before anything starts."""
-    budget: dict[str, Any] = {"worker_share": 1.0}  # all workers share this one process, and its pacer
+    budget: dict[str, Any] = {}
     if args.rate_budget:
         budget["requests_per_10s"] = args.rate_budget
     overrides: dict[str, Any] = {"budget": budget}
@@ -278,7 +285,14 @@ def _execute(args: argparse.Namespace, action: str, stop: StopSignals) -> int:
                 print(f"run {run_id}: {action} ({mode}) against {target.url}", file=sys.stderr)
                 stop.defer()  # from here on a signal stops the run cleanly instead of raising
                 with (run_dir / "lambda.log").open("w") as log:
-                    local = LocalRun(base_url=target.url, token=target.token, guard_config=config, out_dir=out, log=log)
+                    local = LocalRun(
+                        base_url=target.url,
+                        token=target.token,
+                        guard_config=config,
+                        out_dir=out,
+                        log=log,
+                        parameters={"HubSpotApiTier": args.api_tier} if args.api_tier else None,
+                    )
                     try:
                         outcome = local.execute(
                             request, run_id, ProgressPrinter(sys.stderr), RUN_TIMEOUT_SECONDS, stop=stop, seed=seed

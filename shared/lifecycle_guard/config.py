@@ -94,10 +94,10 @@ class SafetyCaps(_Strict):
 
 class ApiBudget(_Strict):
     requests_per_10s: int | None = Field(
-        default=None, ge=1, description="Burst budget for the whole run; unset = the deployed tier x percent."
-    )
-    worker_share: float | None = Field(
-        default=None, gt=0, le=1, description="Share of the budget one fix worker may use; unset = 1 / workers."
+        default=None,
+        ge=1,
+        description="Burst budget for the whole run, shared by the planner and every fix worker; unset = the "
+        "deployed tier x percent.",
     )
     search_requests_per_second: float = Field(default=4.0, gt=0, le=5)
     burst_exemptions: bool = Field(

@@ -30,7 +30,6 @@ class BudgetBounds(BaseModel):
 
     tier_requests_per_10s: int  # the portal's burst limit (HubSpotApiTier)
     default_requests_per_10s: int  # the tier's limit x ApiBudgetPercent
-    default_worker_share: float  # 1 / the tier's fix workers
 
 
 # Per safety setting: its value as a number where None means its default, and whether a bigger number is looser.
@@ -40,10 +39,6 @@ _SAFETY: dict[str, tuple[_Measure, bool]] = {
     "caps.max_percent": (lambda c, _b: c.caps.max_percent, True),
     "budget.requests_per_10s": (
         lambda c, b: c.budget.requests_per_10s or b.default_requests_per_10s,
-        True,
-    ),
-    "budget.worker_share": (
-        lambda c, b: b.default_worker_share if c.budget.worker_share is None else c.budget.worker_share,
         True,
     ),
     "budget.search_requests_per_second": (lambda c, _b: c.budget.search_requests_per_second, True),

@@ -49,7 +49,6 @@ class Settings(BaseModel):
     base_url: str = Field(default=DEFAULT_BASE_URL, alias="HUBSPOT_BASE_URL", min_length=1)
     tier_requests_per_10s: int = Field(alias="API_REQUESTS_PER_10S", ge=1)
     budget_percent: int = Field(alias="API_BUDGET_PERCENT", ge=1, le=100)
-    fix_workers: int = Field(alias="FIX_WORKERS", ge=1)
     # Only some functions have these (template.yaml); a handler names the ones it needs in ``require``.
     deployed_config: str | None = Field(default=None, alias="GUARD_CONFIG")
     job_queue_url: str | None = Field(default=None, alias="FIX_JOB_QUEUE_URL")
@@ -160,7 +159,6 @@ class Services:
         return BudgetBounds(
             tier_requests_per_10s=settings.tier_requests_per_10s,
             default_requests_per_10s=settings.tier_requests_per_10s * settings.budget_percent // 100,
-            default_worker_share=1 / settings.fix_workers,
         )
 
     def requests_per_10s(self, config: GuardConfig) -> int:

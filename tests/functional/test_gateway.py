@@ -10,7 +10,7 @@ import pytest
 from hubspot_sandbox import ALL_SCOPES, Portal, Sandbox, SandboxSettings
 from hubspot_sandbox.api.oauth import PORTAL_ID
 from lifecycle_guard.crm import AuthenticationFailed, DailyLimitReached, HubSpotUnavailable, MissingScopes
-from lifecycle_guard.gateway import HubSpotGateway, api_request, crm_endpoints
+from lifecycle_guard.gateway import HubSpotGateway, api_request, crm_endpoints, transport
 from lifecycle_guard.gateway.api_request import TOKEN_INFO_PATH
 from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType
 
@@ -201,6 +201,21 @@ def test_a_batch_update_that_stalls_on_every_attempt_gives_up_after_its_attempts
     assert gateway.usage.statuses == {"network": 3}
     # ... and nothing was written: the stalled calls are still held, unanswered
     assert sandbox.portal.get_property("contacts", ids[0], LIFECYCLE_STAGE) == "subscriber"
+
+
+def test_a_request_that_stalls_every_attempt_gives_up_at_its_deadline_not_after_every_attempt(sandbox, monkeypatch):
+    # GIVEN a batch read that stalls on every attempt, six attempts allowed, and a deadline of two read timeouts
+    monkeypatch.setattr(crm_endpoints, "REQUEST_TIMEOUT", SHORT_TIMEOUT)
+    monkeypatch.setattr(transport, "REQUEST_DEADLINE_SECONDS", 2 * SHORT_TIMEOUT[1])
+    sandbox.queue_fault(method="POST", path=BATCH_READ, when="stall", times=6)
+    gateway = gateway_for(sandbox, max_attempts=6)
+    # WHEN the gateway reads, THEN it gives up once the deadline is spent, before its six attempts
+    started = time.monotonic()
+    with pytest.raises(HubSpotUnavailable, match=r"gave up after [23] attempts and \d+ s"):
+        gateway.crm.read(ObjectType.CONTACTS, contact_ids(sandbox), [LIFECYCLE_STAGE])
+    # ... within the deadline and one more read timeout: the bound that keeps a step inside its Lambda's timeout
+    assert time.monotonic() - started < 3 * SHORT_TIMEOUT[1] + 1
+    assert gateway.usage.statuses["network"] in (2, 3)
 
 
 def test_a_stalled_token_introspection_times_out_and_is_sent_again(sandbox, monkeypatch):

@@ -28,7 +28,7 @@ SPEC = PortalSpec(contacts=150, companies=20, seed=7)
 # A private-app token only this sandbox knows; distinctive, so a scan of the logs cannot miss it.
 TOKEN = "pat-na1-7f3c2a91-4be8-4d1e-9c55-handlersecret"
 CONFIG: dict[str, Any] = {
-    "budget": {"worker_share": 1.0, "requests_per_10s": 1000, "search_requests_per_second": 5},
+    "budget": {"requests_per_10s": 1000, "search_requests_per_second": 5},
     "verification": {"live_test_wait_seconds": 1, "settle_seconds": 2},
     "fix": {"job_size": 100},
 }

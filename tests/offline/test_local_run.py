@@ -8,7 +8,7 @@ from lifecycle_guard_offline.local_run import LocalRun, LocalRunResult
 from lifecycle_guard_offline.phase_watch import Progress
 
 QUICK = {
-    "budget": {"worker_share": 1.0, "requests_per_10s": 1000},
+    "budget": {"requests_per_10s": 1000},
     "prevention": {"enabled": False},
     "verification": {"live_test": False, "settle_seconds": 0},
 }

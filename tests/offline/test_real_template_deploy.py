@@ -62,7 +62,8 @@ def test_parameters_reach_the_functions(app: OfflineApp) -> None:
     assert variables["HUBSPOT_BASE_URL"] == "http://127.0.0.1:8999"
     assert variables["HUBSPOT_TOKEN_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
     assert str(variables["API_REQUESTS_PER_10S"]) == "190"  # enterprise tier
-    assert str(variables["FIX_WORKERS"]) == "4"
+    (mapping,) = app.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 4}  # the tier's fix workers
     assert str(variables["API_BUDGET_PERCENT"]) == "40"
     assert variables["FIX_JOB_QUEUE_URL"] == app.queue_urls["FixJobQueue"]
     assert json.loads(str(function_variables(app, "AuditPlanFunction")["GUARD_CONFIG"])) == GUARD_CONFIG

@@ -21,7 +21,7 @@ SPEC = PortalSpec(contacts=300, companies=30, seed=3)
 # in 2 s (the sandbox has no search index lag unless told to), and fix jobs of 100 changes, so a few hundred changes
 # make several jobs.
 FAST_CONFIG: dict[str, Any] = {
-    "budget": {"worker_share": 1.0, "requests_per_10s": 1000, "search_requests_per_second": 5},
+    "budget": {"requests_per_10s": 1000, "search_requests_per_second": 5},
     "verification": {"live_test_wait_seconds": 1, "settle_seconds": 2},
     "fix": {"job_size": 100},
 }

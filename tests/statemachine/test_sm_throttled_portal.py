@@ -25,7 +25,7 @@ pytestmark = [
 BURST_LIMIT_PER_10S = 20
 SEARCH_LIMIT_PER_SECOND = 3
 # Ten times HubSpot's burst limit, and search paced at 5/s against HubSpot's 3/s.
-GENEROUS_BUDGET = {"worker_share": 1.0, "requests_per_10s": 200, "search_requests_per_second": 5}
+GENEROUS_BUDGET = {"requests_per_10s": 200, "search_requests_per_second": 5}
 
 
 def test_a_throttled_portal_run_succeeds_through_the_429s_and_counts_them():

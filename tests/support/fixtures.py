@@ -102,7 +102,6 @@ def make_services(aws: Aws) -> Callable[..., Services]:
             token_secret_arn=aws.secret_arn,
             tier_requests_per_10s=10_000,
             budget_percent=100,
-            fix_workers=1,
             deployed_config=json.dumps(config or {}),
             job_queue_url=aws.queue_url,
             dead_letter_queue_url=aws.dlq_url,

@@ -4,6 +4,7 @@ import json
 import re
 from typing import Any
 
+from lifecycle_guard_offline.cli import API_TIERS
 from lifecycle_guard_offline.sam_template import SamTemplate
 
 Resources = dict[str, dict[str, Any]]
@@ -18,6 +19,11 @@ def test_worker_mapping_reports_item_failures_with_tier_concurrency(resources: R
     assert mapping["ScalingConfig"]["MaximumConcurrency"] == TIER_WORKERS
     # Lambda accepts MaximumConcurrency from 2 to 1000.
     assert all(2 <= tier["FixWorkers"] <= 1000 for tier in transformed["Mappings"]["ApiTiers"].values())
+
+
+def test_the_clis_api_tiers_are_the_templates(transformed) -> None:
+    assert list(API_TIERS) == transformed["Parameters"]["HubSpotApiTier"]["AllowedValues"]
+    assert set(API_TIERS) == set(transformed["Mappings"]["ApiTiers"])
 
 
 def test_job_queue_redrives_to_the_dead_letter_queue(resources: Resources) -> None:

@@ -15,7 +15,7 @@ from lifecycle_guard.overrides import BudgetBounds, resolve_config, tier_applies
 from lifecycle_guard.runtime import Services, Settings, SettingsError
 from lifecycle_guard.steps.begin import begin
 
-BOUNDS = BudgetBounds(tier_requests_per_10s=190, default_requests_per_10s=95, default_worker_share=0.25)
+BOUNDS = BudgetBounds(tier_requests_per_10s=190, default_requests_per_10s=95)
 DEPLOYED = json.dumps({"caps": {"max_changes": 1000, "max_percent": 20}, "budget": {"daily_watermark": 5000}})
 
 
@@ -25,7 +25,6 @@ DEPLOYED = json.dumps({"caps": {"max_changes": 1000, "max_percent": 20}, "budget
         {"caps": {"max_changes": 10}},
         {"caps": {"max_percent": 5}},
         {"budget": {"requests_per_10s": 50}},
-        {"budget": {"worker_share": 0.1}},
         {"budget": {"daily_watermark": 20_000}},
         {"budget": {"burst_exemptions": False}},  # every call paced: fewer per window
         {"budget": {"search_requests_per_second": 2}},
@@ -46,7 +45,6 @@ def test_an_override_that_tightens_needs_no_flag_and_is_listed(tighter):
         ({"caps": {"max_changes": None}}, "caps.max_changes"),  # unlimited
         ({"caps": {"max_percent": 90}}, "caps.max_percent"),
         ({"budget": {"requests_per_10s": 150}}, "budget.requests_per_10s"),  # above the deployed 95
-        ({"budget": {"worker_share": 1.0}}, "budget.worker_share"),
         ({"budget": {"daily_watermark": 0}}, "budget.daily_watermark"),
         ({"budget": {"search_requests_per_second": 5}}, "budget.search_requests_per_second"),  # above 4
         ({"budget": {"max_attempts": 20}}, "budget.max_attempts"),  # above 6: more requests per failing call
@@ -144,7 +142,6 @@ ENVIRONMENT = {
     "HUBSPOT_TOKEN_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:t",
     "API_REQUESTS_PER_10S": "190",
     "API_BUDGET_PERCENT": "50",
-    "FIX_WORKERS": "4",
 }
 
 

@@ -8,7 +8,9 @@ Facts that shape it (see hubspot-facts.md of the shared notes, §7-8):
   absolute values, so retrying a write whose response was lost is safe; creates are not retried.
 - Each SDK sub-package has its own ApiException class; we catch the ones of the packages we call.
 - Every request has a connect and a read timeout, so a stalled connection fails (and is retried) instead of
-  holding the Lambda until its own timeout.
+  holding the Lambda until its own timeout; and a logical request stops retrying once it has tried for
+  ``REQUEST_DEADLINE_SECONDS``, so even an endpoint that stalls every attempt fails the step well inside the
+  shortest Lambda timeout of the template (300 s): its last attempt ends by the deadline plus one read timeout.
 - HubSpot's OpenAPI specs mark some operations ``x-hubspot-rate-limit-exemptions: ["ten-secondly"]``: CRM search
   (contacts.json, companies.json, deals.json: ``POST /crm/v3/objects/{type}/search``), the v4 association batch
   operations (assoc_v4.json, batch/read among them) and the v4 flow create and update (automationV4.json). With
@@ -47,6 +49,7 @@ from lifecycle_guard.crm import (
 from lifecycle_guard.usage import ApiUsage
 
 REQUEST_TIMEOUT = (5.0, 60.0)  # connect, read (seconds)
+REQUEST_DEADLINE_SECONDS = 150.0  # + one read timeout: 215 s at most per logical request, under 300 s
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 TEN_SECOND_WINDOW = 10.0
@@ -103,9 +106,11 @@ class Transport:
         usage: ApiUsage,
         burst_exemptions: bool = True,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.usage = usage
+        self._clock = clock
         self._pacer = pacer
         self._search_pacer = search_pacer
         self._max_attempts = max_attempts
@@ -119,6 +124,7 @@ class Transport:
         """The 2xx JSON body of ``call``; HubSpot's errors as ``HubSpotError`` subclasses."""
         failures = 0
         throttles = 0
+        deadline = self._clock() + REQUEST_DEADLINE_SECONDS
         while True:
             status, headers, raw = self._paced_attempt(endpoint, call, search=search)
             if 200 <= status < 300:
@@ -133,11 +139,16 @@ class Transport:
                 self._wait_out_throttle(endpoint, body, headers, search=search)
             elif status in _RETRYABLE_STATUSES and idempotent:
                 failures += 1
-                if failures >= self._max_attempts:
-                    raise HubSpotUnavailable(
-                        f"{endpoint}: {message} (gave up after {failures} attempts)", status=status, category=category
-                    )
                 delay = self._backoff(failures, headers, status)
+                out_of_time = self._clock() + delay > deadline
+                if failures >= self._max_attempts or out_of_time:
+                    spent = self._clock() - deadline + REQUEST_DEADLINE_SECONDS
+                    within = f" and {spent:.0f} s" if out_of_time and failures < self._max_attempts else ""
+                    raise HubSpotUnavailable(
+                        f"{endpoint}: {message} (gave up after {failures} attempts{within})",
+                        status=status,
+                        category=category,
+                    )
                 self.usage.backoff_seconds += delay
                 self._sleep(delay)
             else:
