@@ -49,8 +49,9 @@ format: setup  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format $(SOURCES)
 	$(VENV)/bin/ruff check --fix $(SOURCES)
 
-typecheck: setup  ## mypy (strict) on the shipped code and the benchmarks
+typecheck: setup  ## mypy (strict) on the shipped code, the in-memory CRM the unit tests use, and the benchmarks
 	$(VENV)/bin/mypy shared sandbox offline functions
+	MYPYPATH=tests $(VENV)/bin/mypy tests/support/memory_crm.py
 	MYPYPATH=bench $(VENV)/bin/mypy bench
 
 validate: setup tools  ## sam validate --lint, cfn-lint on the template and its transform, ASL validators

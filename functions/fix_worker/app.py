@@ -1,6 +1,5 @@
 """Apply fix jobs from SQS: partial batch failures, and idempotency on the job so a duplicate writes nothing."""
 
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -25,7 +24,7 @@ tracer = Tracer()
 metrics = Metrics()
 services = Services(Settings.from_environment(require=["job_max_receives"]))
 idempotency = IdempotencyConfig(event_key_jmespath="[run_id, job_id]", expires_after_seconds=7 * 86400)
-persistence = DynamoDBPersistenceLayer(table_name=os.environ["TABLE_NAME"], expiry_attr="expiration")
+persistence = DynamoDBPersistenceLayer(table_name=services.settings.table, expiry_attr="expiration")
 
 
 class FixJobRecord(SqsRecordModel):

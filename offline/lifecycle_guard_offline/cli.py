@@ -32,6 +32,7 @@ from lifecycle_guard.audit import audit
 from lifecycle_guard.config import ConfigError, GuardConfig, load_config, resolve_stage_labels, validate_for_portal
 from lifecycle_guard.crm import HubSpotError
 from lifecycle_guard.gateway import HubSpotGateway
+from lifecycle_guard.layout import index_key
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.stages import StageCatalog
 from lifecycle_guard_offline.bucket_mirror import BucketMirror
@@ -245,7 +246,7 @@ def _imported_journal(out: Path, mirror: BucketMirror, run_id: str) -> dict[str,
     prefix = f"runs/imported/{run_id}/"
     return {
         f"{prefix}journal.jsonl": journal.read_bytes(),
-        f"runs/index/{run_id}.json": json.dumps({"prefix": prefix}).encode(),
+        index_key(run_id): json.dumps({"prefix": prefix}).encode(),
     }
 
 

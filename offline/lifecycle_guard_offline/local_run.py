@@ -349,7 +349,7 @@ class LocalRun:
         run_dir.mkdir(parents=True, exist_ok=True)
         reports = [key for key in app.list_keys("runs/") if key.endswith(f"/{run_id}/report.json")]
         if reports:
-            prefix = reports[0].removesuffix("report.json")
+            prefix = RunLayout.of_report(run_id, reports[0]).prefix
             present = set(app.list_keys(prefix))
             for name in RUN_FILES:
                 if prefix + name in present:

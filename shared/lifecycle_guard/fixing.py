@@ -34,7 +34,7 @@ from lifecycle_guard.config import FixOptions
 from lifecycle_guard.crm import REFUSALS, WRITING_BLOCKED, Crm, HubSpotError
 from lifecycle_guard.jobs import PlannedChange
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, utcnow, write_segment
-from lifecycle_guard.layout import RunLayout
+from lifecycle_guard.layout import RunLayout, key_name
 from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType
 from lifecycle_guard.pending import marker_body, pending_batches, quarantine
 from lifecycle_guard.rejections import NOT_FOUND, update_isolating
@@ -330,7 +330,7 @@ def recover_pending(
     for pending in pending_batches(store, of_run, quarantined_by=layout.run_id):
         changes = [replace(c, rule=f"recovery:{pending.run_id}:{c.rule}") for c in pending.changes]
         fixer = Fixer(crm, catalogs[pending.object_type], store, options, layout)
-        job_id = "recover-" + pending.key.rsplit("/", 1)[-1].removesuffix(".json")
+        job_id = "recover-" + key_name(pending.key)
         try:
             outcome.add(fixer.apply(job_id, changes, mode=FixMode.RECOVER))
         except REFUSALS as exc:

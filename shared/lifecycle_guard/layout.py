@@ -67,6 +67,11 @@ def paused_flows_key(run_id: str) -> str:
     return f"{PAUSED_FLOWS_PREFIX}{run_id}/paused-flows.json"
 
 
+def key_name(key: str) -> str:
+    """The last part of a key without its ``.json``: a job's id under ``jobs/``, a marker's ``<job>-<batch>``."""
+    return key.rsplit("/", 1)[-1].removesuffix(".json")
+
+
 def context_key(run_id: str) -> str:
     """Where ``Begin`` stores the run's context; a fix worker knows only the run id."""
     return f"work/{run_id}/run.json"
@@ -82,6 +87,13 @@ class RunLayout:
         return cls(run_id, f"runs/{started_at:%Y/%m/%d}/{run_id}/")
 
     # ---- what users read ----
+    @classmethod
+    def of_report(cls, run_id: str, report_key: str) -> RunLayout:
+        """The layout of the run whose ``report.json`` is at ``report_key``."""
+        if not report_key.endswith(f"/{run_id}/report.json"):
+            raise ValueError(f"not the report of run {run_id!r}: {report_key!r}")
+        return cls(run_id, report_key.removesuffix("report.json"))
+
     @property
     def report_json(self) -> str:
         return f"{self.prefix}report.json"

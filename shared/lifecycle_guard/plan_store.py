@@ -7,7 +7,7 @@ import random
 from collections.abc import Iterator, Mapping
 
 from lifecycle_guard.jobs import FixJob, JobId, PlannedChange, RuleCount, plan_rows
-from lifecycle_guard.layout import RunLayout
+from lifecycle_guard.layout import RunLayout, key_name
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.stages import StageCatalog
 from lifecycle_guard.storage import ObjectStore
@@ -23,7 +23,7 @@ class PlanStore:
         self._store.put(self._layout.job(str(job_id)), job.to_json())
 
     def job_ids(self) -> list[JobId]:
-        return sorted(JobId.parse(key.rsplit("/", 1)[-1].removesuffix(".json")) for key in self._keys())
+        return sorted(JobId.parse(key_name(key)) for key in self._keys())
 
     def job(self, job_id: JobId) -> FixJob | None:
         body = self._store.get(self._layout.job(str(job_id)))
