@@ -29,7 +29,9 @@ def lambda_handler(event, context):
     remaining_at_start = context.get_remaining_time_in_millis()
     if event["input"].get("raise") == "FlakyError":
         raise FlakyError("the step failed on purpose")
+    held_from = time.time()
     time.sleep(event["input"].get("hold", 0.05))  # a long hold overlaps other invocations
+    held = [held_from, time.time()]
     s3.put_object(Bucket=os.environ["BUCKET_NAME"], Key=f"steps/{event['execution']}.json", Body=json.dumps(event))
     table.put_item(Item={"id": f"step#{event['execution']}", "function_name": context.function_name})
     return {
@@ -44,4 +46,5 @@ def lambda_handler(event, context):
         },
         "remaining_millis": [remaining_at_start, context.get_remaining_time_in_millis()],
         "container": CONTAINER,
+        "held": held,
     }
