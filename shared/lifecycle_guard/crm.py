@@ -7,7 +7,7 @@ verification handle a 403 or a daily limit the same way whatever answers them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -174,7 +174,7 @@ class Flows(Protocol):
 
 def iter_pages(
     crm: Crm, object_type: str, where: SearchFilter | None, properties: Sequence[str], after_id: int = 0
-) -> Iterator[list[Record]]:
+) -> Generator[list[Record]]:
     """Every matching record, a keyset page at a time, stable while the records change under us.
 
     Keyset paging instead of ``after`` offsets: offsets skip records when the pages we already read are fixed

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
@@ -28,6 +29,7 @@ from lifecycle_guard.crm import ASSOCIATION_BATCH_SIZE, Association, Crm, iter_p
 from lifecycle_guard.filters import StageFilter
 from lifecycle_guard.jobs import JobSink, PlannedChange
 from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType, Record
+from lifecycle_guard.prefetch import prefetched
 from lifecycle_guard.rules import (
     MISSING,
     DealState,
@@ -48,6 +50,8 @@ CONTEXT_BUFFER = 10 * ASSOCIATION_BATCH_SIZE
 # Records of any kind held at most: a portal whose dirty records need no context is decided in chunks of this size.
 RECORD_BUFFER = 50_000
 DEAL_PROPERTIES = ("hs_is_closed_won", "hs_is_closed")
+# Search pages fetched ahead while records are decided: one context buffer's worth.
+PREFETCH_PAGES = CONTEXT_BUFFER // 200
 
 
 class PlanCursor(BaseModel):
@@ -105,8 +109,12 @@ class Planner:
         cache: ContextCache,
         clock: Callable[[], float] = time.monotonic,
         on_progress: Callable[[PlanCursor], None] = lambda _cursor: None,
+        search_crm: Crm | None = None,
     ) -> None:
+        """``search_crm``: a second connection for the searches, which then run ahead on a thread of their own
+        (``prefetch``) while ``crm`` reads the context of the records found."""
         self._crm = crm
+        self._search_crm = search_crm
         self._config = config
         self._sink = sink
         self._cache = cache
@@ -139,14 +147,24 @@ class Planner:
         return after_id
 
     def _plan_object(self, object_type: ObjectType, after_id: int, deadline: float) -> tuple[int, bool]:
+        # The record source comes with the search at no extra request: it names the creator of a record that never
+        # had a stage, which its history cannot (there is none).
+        properties = [LIFECYCLE_STAGE, *object_type.display_properties, *RECORD_SOURCE_PROPERTIES]
+        where = dirty_filter(self._config, object_type)
+        if self._search_crm is None:
+            found = iter_pages(self._crm, object_type, where, properties, after_id)
+        else:
+            found = prefetched(iter_pages(self._search_crm, object_type, where, properties, after_id), PREFETCH_PAGES)
+        with closing(found) as pages:
+            return self._gather_and_decide(object_type, pages, after_id, deadline)
+
+    def _gather_and_decide(
+        self, object_type: ObjectType, pages: Iterable[list[Record]], after_id: int, deadline: float
+    ) -> tuple[int, bool]:
         buffer: list[Record] = []
         needing: list[int] = []  # positions in the buffer of records whose target needs context
         disallowed = self._config.disallowed(object_type)
         context_triggers = self._context_triggers(object_type)
-        # The record source comes with the search at no extra request: it names the creator of a record that never
-        # had a stage, which its history cannot (there is none).
-        properties = [LIFECYCLE_STAGE, *object_type.display_properties, *RECORD_SOURCE_PROPERTIES]
-        pages = iter_pages(self._crm, object_type, dirty_filter(self._config, object_type), properties, after_id)
         for page in pages:
             needing += [
                 len(buffer) + i

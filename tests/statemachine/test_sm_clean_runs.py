@@ -39,6 +39,7 @@ from support.oracle import actual_stages, differences, expected_stages
 
 from hubspot_sandbox import Sandbox
 from lifecycle_guard.config import GuardConfig
+from lifecycle_guard.steps import poll_wait_seconds
 from lifecycle_guard.steps.deadline import LAMBDA_SAFETY_MS
 from lifecycle_guard_offline import ExecutionResult, OfflineApp
 from lifecycle_guard_offline.iam_enforcement import EvaluatedCall
@@ -199,13 +200,17 @@ def assert_history_growth_keeps_a_million_contacts_far_from_25000_events(
         / 10
     )
     fix_seconds = requests / per_second
-    polls = fix_seconds / int(template["Parameters"]["ProgressPollSeconds"]["Default"]) + 1
+    # ... polled as the progress step waits: from ProgressPollSeconds, growing with the time waited
+    minimum, waited, polls = int(template["Parameters"]["ProgressPollSeconds"]["Default"]), 0.0, 1
+    while waited < fix_seconds:
+        waited += poll_wait_seconds(minimum, waited)
+        polls += 1
     # Planning: every contact found by search (100 per page, paced at search_requests_per_second) in Plan
     # invocations that stop LAMBDA_SAFETY_MS before Lambda's 15 minutes; ten more chunks for the reads.
     search_seconds = contacts / 100 / defaults.budget.search_requests_per_second
     plan_chunks = math.ceil(search_seconds / (900 - LAMBDA_SAFETY_MS / 1000)) + 10
     projected = fixed + polls * per_poll + plan_chunks * per_plan_chunk
-    # (today: 500,000 changes, 55,000 requests at 5/s = 11,000 s of fixing, 367 polls: about 3,500 events)
+    # (today: 500,000 changes, 55,000 requests at 5/s = 11,000 s of fixing, 207 polls: about 2,000 events)
     assert projected < HISTORY_LIMIT_EVENTS / 5, projected
 
 

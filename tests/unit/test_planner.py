@@ -40,7 +40,15 @@ def portal() -> InMemoryCrm:
     return crm
 
 
-def plan(crm: InMemoryCrm, *, deadline: float = float("inf"), cursor: PlanCursor | None = None, jobs=None, pending=()):
+def plan(
+    crm: InMemoryCrm,
+    *,
+    deadline: float = float("inf"),
+    cursor: PlanCursor | None = None,
+    jobs=None,
+    pending=(),
+    prefetch: bool = False,
+):
     """One planning invocation; its cursor, the jobs so far and the changes it left pending (for the next)."""
     jobs = {} if jobs is None else jobs
     config = GuardConfig()
@@ -54,7 +62,8 @@ def plan(crm: InMemoryCrm, *, deadline: float = float("inf"), cursor: PlanCursor
         catalogs, config.fix.job_size, config.fix.batch_size, store, next_job=cursor.next_job, pending=pending
     )
     cache = ContextCache.planned_before([*(c for changes in jobs.values() for c in changes), *pending])
-    return Planner(crm, config, sink, cache).plan(cursor, deadline), jobs, sink.pending()
+    planner = Planner(crm, config, sink, cache, search_crm=crm if prefetch else None)
+    return planner.plan(cursor, deadline), jobs, sink.pending()
 
 
 def targets(jobs: dict[str, list[PlannedChange]]) -> dict[tuple[str, str], tuple[str, str]]:
@@ -104,3 +113,7 @@ def test_a_plan_stopped_at_its_deadline_resumes_to_the_same_plan():
         rounds += 1
     assert rounds > 1
     assert targets(jobs) == whole
+
+
+def test_searches_fetched_ahead_on_their_own_thread_plan_the_same():
+    assert targets(plan(portal(), prefetch=True)[1]) == targets(plan(portal())[1])

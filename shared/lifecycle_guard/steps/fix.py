@@ -71,7 +71,7 @@ def poll(run: RunContext, services: Services) -> ProgressStatus:
         jobs_failed=state.jobs_failed,
         done=done,
         stalled=stalled,
-        wait_seconds=poll_wait_seconds(services.settings.poll_minimum_seconds, waited, settled, state.jobs_unfinished),
+        wait_seconds=poll_wait_seconds(services.settings.poll_minimum_seconds, waited),
         noticed_after_seconds=round(now - state.last_progress, 1) if done and settled and not stalled else 0.0,
     )
 
@@ -92,16 +92,15 @@ def _job_of(message: FixJobMessage, services: Services) -> tuple[RunContext, Fix
     return run, FixJob.from_json(stored)
 
 
-def poll_wait_seconds(minimum: int, waited: float, settled: int, unfinished: int) -> int:
-    """Half the time the unfinished jobs should still take at the rate jobs settled so far (a tenth of the time
-    waited before any settled), so the poll that sees the last one comes soon after it; within ``minimum`` and
-    five minutes.
+def poll_wait_seconds(minimum: int, waited: float) -> int:
+    """A fortieth of the time already waited, between ``minimum`` and five minutes: the poll that sees the last job
+    comes at most that long after it.
 
-    Never below a fortieth of the time already waited: each poll adds 9 events to the execution's history (limit
-    25,000), and that floor keeps polls to about 40 per tenfold of waiting (fewer than 400 in a day of fixing).
+    No rate estimate: jobs go out while planning goes on, at planning's pace, so the rate at which they settled
+    says little about how soon the last ones will. Each poll adds 9 events to the execution's history (limit
+    25,000); growing waits keep them to about 40 per tenfold of waiting (fewer than 400 in a day of fixing).
     """
-    estimate = unfinished * waited / settled / 2 if settled else waited / 10
-    return int(min(MAX_POLL_SECONDS, max(minimum, waited / 40, estimate)))
+    return int(min(MAX_POLL_SECONDS, max(minimum, waited / 40)))
 
 
 def fix_job(message: FixJobMessage, receive_count: int, services: Services) -> dict[str, Any]:

@@ -40,9 +40,15 @@ def plan(run: RunContext, execution: ExecutionInfo, services: Services, remainin
         next_job=checkpoint.cursor.next_job,
         pending=pending,
     )
-    with services.hubspot(run.run_id, run.config) as gateway:
+    # Two connections: the searches run ahead on their own (``prefetch``) while the other reads the context.
+    with services.hubspot(run.run_id, run.config) as gateway, services.hubspot(run.run_id, run.config) as search:
         planner = Planner(
-            gateway.crm, run.config, sink, cache, on_progress=lambda cursor: dispatcher.commit(cursor, sink.pending())
+            gateway.crm,
+            run.config,
+            sink,
+            cache,
+            on_progress=lambda cursor: dispatcher.commit(cursor, sink.pending()),
+            search_crm=search.crm,
         )
         cursor = planner.plan(checkpoint.cursor, deadline(remaining_ms))
     dispatcher.commit(cursor, sink.pending())
