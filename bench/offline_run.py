@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--url", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--budget", type=int, default=190, help="budget.requests_per_10s (default 190)")
-    parser.add_argument("--search-per-second", type=float, default=4.0, help="budget.search_requests_per_second")
+    parser.add_argument("--search-per-second", type=float, default=5.0, help="budget.search_requests_per_second")
     parser.add_argument("--live-test-wait", type=int, default=120, help="verification.live_test_wait_seconds (120)")
     parser.add_argument("--api-tier", default="professional", help="HubSpotApiTier (professional: 4 fix workers)")
     parser.add_argument("--workers", type=int, help="fix workers at once (default: the tier's)")

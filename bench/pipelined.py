@@ -268,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     portal_arguments(parser, contacts=100_000, work=True)
     parser.add_argument("--small-contacts", type=int, default=30_000, help="the small portal's contacts (30k)")
     parser.add_argument("--budget", type=int, default=190, help="the run's and the sandbox's requests per 10 s")
-    parser.add_argument("--search-per-second", type=float, default=4.0, help="budget.search_requests_per_second")
+    parser.add_argument("--search-per-second", type=float, default=5.0, help="budget.search_requests_per_second")
     parser.add_argument("--workers", type=int, default=4, help="fix workers at once (4)")
     parser.add_argument("--extrapolate", type=int, default=1_000_000, help="contacts to extrapolate to (1M)")
     args = parser.parse_args(argv)

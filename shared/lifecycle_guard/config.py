@@ -99,7 +99,13 @@ class ApiBudget(_Strict):
         description="Burst budget for the whole run, shared by the planner and every fix worker; unset = the "
         "deployed tier x percent.",
     )
-    search_requests_per_second: float = Field(default=4.0, gt=0, le=5)
+    search_requests_per_second: float = Field(
+        default=5,
+        gt=0,
+        le=5,
+        description="HubSpot's search limit is 5 a second; the pacer pads its second by 2.5 % and counts each search "
+        "from its answer.",
+    )
     burst_exemptions: bool = Field(
         default=True,
         description="Send the calls HubSpot's specs exempt from the ten-secondly limit (search, association batch "

@@ -47,6 +47,9 @@ PRIMARY_COMPANY_TYPE_ID = 1  # HUBSPOT_DEFINED contact -> company "Primary"
 # Records whose target needs context, gathered before the context is read: ten association reads' worth, so the
 # bulk reads (associations at 1000, companies and deals at 100) are full but for the last one of each gathering.
 CONTEXT_BUFFER = 10 * ASSOCIATION_BATCH_SIZE
+# ... but the first gathering of each object type is one association read's worth, then twice the last, up to
+# CONTEXT_BUFFER: the first jobs reach the workers after seconds of search, not after fifty pages of it.
+FIRST_CONTEXT_BUFFER = ASSOCIATION_BATCH_SIZE
 # Records of any kind held at most: a portal whose dirty records need no context is decided in chunks of this size.
 RECORD_BUFFER = 50_000
 DEAL_PROPERTIES = ("hs_is_closed_won", "hs_is_closed")
@@ -165,6 +168,7 @@ class Planner:
         needing: list[int] = []  # positions in the buffer of records whose target needs context
         disallowed = self._config.disallowed(object_type)
         context_triggers = self._context_triggers(object_type)
+        gather = FIRST_CONTEXT_BUFFER
         for page in pages:
             needing += [
                 len(buffer) + i
@@ -172,11 +176,12 @@ class Planner:
                 if trigger_of(record.stage, disallowed) in context_triggers
             ]
             buffer.extend(page)
-            if len(needing) >= CONTEXT_BUFFER:
-                # Decide exactly CONTEXT_BUFFER records needing context (whole bulk reads); the rest waits.
-                split = needing[CONTEXT_BUFFER - 1] + 1
+            if len(needing) >= gather:
+                # Decide exactly ``gather`` records needing context (whole bulk reads); the rest waits.
+                split = needing[gather - 1] + 1
                 after_id = self._decide(object_type, buffer[:split])
-                buffer, needing = buffer[split:], [i - split for i in needing[CONTEXT_BUFFER:]]
+                buffer, needing = buffer[split:], [i - split for i in needing[gather:]]
+                gather = min(CONTEXT_BUFFER, 2 * gather)
             elif len(buffer) >= RECORD_BUFFER:
                 after_id = self._decide(object_type, buffer)
                 buffer, needing = [], []

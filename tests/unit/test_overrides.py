@@ -16,7 +16,12 @@ from lifecycle_guard.runtime import Services, Settings, SettingsError
 from lifecycle_guard.steps.begin import begin
 
 BOUNDS = BudgetBounds(tier_requests_per_10s=190, default_requests_per_10s=95)
-DEPLOYED = json.dumps({"caps": {"max_changes": 1000, "max_percent": 20}, "budget": {"daily_watermark": 5000}})
+DEPLOYED = json.dumps(
+    {
+        "caps": {"max_changes": 1000, "max_percent": 20},
+        "budget": {"daily_watermark": 5000, "search_requests_per_second": 4},
+    }
+)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +51,7 @@ def test_an_override_that_tightens_needs_no_flag_and_is_listed(tighter):
         ({"caps": {"max_percent": 90}}, "caps.max_percent"),
         ({"budget": {"requests_per_10s": 150}}, "budget.requests_per_10s"),  # above the deployed 95
         ({"budget": {"daily_watermark": 0}}, "budget.daily_watermark"),
-        ({"budget": {"search_requests_per_second": 5}}, "budget.search_requests_per_second"),  # above 4
+        ({"budget": {"search_requests_per_second": 5}}, "budget.search_requests_per_second"),  # above the deployed 4
         ({"budget": {"max_attempts": 20}}, "budget.max_attempts"),  # above 6: more requests per failing call
     ],
 )

@@ -38,7 +38,7 @@ class HubSpotGateway:
         *,
         base_url: str = DEFAULT_BASE_URL,
         requests_per_10s: int = 100,
-        search_per_second: float = 4.0,
+        search_per_second: float = 5.0,
         max_attempts: int = 6,
         daily_watermark: int = 0,
         burst_exemptions: bool = True,

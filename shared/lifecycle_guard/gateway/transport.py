@@ -158,20 +158,25 @@ class Transport:
     def _paced_attempt(self, endpoint: str, call: Call, *, search: bool) -> tuple[int, Mapping[str, str], Any]:
         if not self._finishing:
             self.check_daily_watermark()
-        # Search pacer first, so a burst slot is not held while search waits; the burst stamp then moves to the
+        # Search pacer first, so a burst slot is not held while search waits; both stamps then move to the
         # answer (``sent``): a request delayed after its admission (a GC pause, the search pacer) must not land
         # in a later HubSpot window than the pacer counted it in, or that window gets limit + 1: a 429.
-        if search:
-            self.usage.paced_seconds += self._search_pacer.acquire().waited
-        if self._burst_exempt(endpoint):
-            status, headers, raw = _attempt(call)
-        else:
-            admission = self._pacer.acquire()
-            self.usage.paced_seconds += admission.waited
-            try:
+        searching = self._search_pacer.acquire() if search else None
+        try:
+            if searching is not None:
+                self.usage.paced_seconds += searching.waited
+            if self._burst_exempt(endpoint):
                 status, headers, raw = _attempt(call)
-            finally:
-                self._pacer.sent(admission)
+            else:
+                admission = self._pacer.acquire()
+                self.usage.paced_seconds += admission.waited
+                try:
+                    status, headers, raw = _attempt(call)
+                finally:
+                    self._pacer.sent(admission)
+        finally:
+            if searching is not None:
+                self._search_pacer.sent(searching)
         self.usage.record(endpoint, str(status) if status else "network")
         remaining = header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
         if remaining and remaining.lstrip("-").isdigit():
