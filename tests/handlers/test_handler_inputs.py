@@ -51,8 +51,8 @@ MALFORMED: list[tuple[str, Any, list[str]]] = [
     ),
     (
         "UndoFunction",
-        {"step": "undo", "execution": VALID_EXECUTION, "cursor": {"done": "perhaps"}},
-        ["undo.cursor.done", "valid boolean"],
+        {"step": "undo", "execution": VALID_EXECUTION, "cursor": {"after_job": "000001-contacts-forward"}},
+        ["undo.cursor", "Extra inputs are not permitted"],
     ),
     ("UndoFunction", {"step": "restore", "execution": VALID_EXECUTION}, ["'undo', 'check_restores'"]),
     ("PreventionFunction", {"step": "stop", "execution": VALID_EXECUTION}, ["step", "'ensure', 'pause' or 'resume'"]),

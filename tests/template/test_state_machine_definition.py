@@ -9,7 +9,9 @@ from lifecycle_guard_offline.sam_template import SamTemplate
 Definition = dict[str, Any]
 REPORT = "${ReportFunctionArn}"
 FAILURE_REPORTER = "ReportFailure"
-UNDO_WITH_FLOWS_OFF = ("PausePrevention", "Undo")
+# The undo's tasks that run while the prevention flows are off: deciding the restores, and the fix workers' restore
+# jobs being handed over and waited for.
+UNDO_WITH_FLOWS_OFF = ("PausePrevention", "Undo", "DispatchRestores", "CheckRestoreProgress")
 LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"}
 
 
@@ -70,6 +72,23 @@ def test_an_undo_switches_the_prevention_flows_back_on_whatever_happens(definiti
     (catcher,) = states["ResumeAfterFailure"]["Catch"]
     assert catcher["ResultPath"] == "$.resume_failure", "the undo's own failure would be overwritten"
     assert states["ResumeAfterFailure"]["Next"] == FAILURE_REPORTER
+
+
+def test_an_undo_switches_the_flows_back_on_only_once_its_restore_jobs_have_settled(definition: Definition) -> None:
+    # The fix workers write the restores: a flow switched back on while one of their jobs is queued would give each
+    # blank it restores afterwards the default stage again. Every way into ResumePrevention is the restore jobs'
+    # poll saying they are done (a failure goes to ResumeAfterFailure: the run ends either way).
+    states = definition["States"]
+    into_resume = {name for name, state in states.items() if "ResumePrevention" in successors(state)}
+    assert into_resume == {"AreRestoresComplete"}
+    choice = states["AreRestoresComplete"]
+    assert choice["Choices"] == [{"Variable": "$.progress.done", "BooleanEquals": True, "Next": "ResumePrevention"}]
+    # ... the undo's decisions all go through Dispatch (the jobs not handed over yet) before the first poll
+    assert states["IsUndoComplete"]["Default"] == "DispatchRestores"
+    assert states["DispatchRestores"]["Next"] == "AreRestoresComplete"
+    assert states["DispatchRestores"]["Parameters"]["step"] == "dispatch"
+    assert states["CheckRestoreProgress"]["Parameters"]["step"] == "poll"
+    assert successors(states["WaitForRestores"]) == {"CheckRestoreProgress"}
 
 
 def test_a_failed_begin_passes_on_only_its_failure(definition: Definition) -> None:

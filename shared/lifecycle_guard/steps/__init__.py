@@ -1,7 +1,8 @@
 """The use cases, one per state of the state machine, in a run's order: begin -> plan (handing fix jobs over as
 it cuts them) -> dispatch -> poll (the fix worker settles each job) -> prevent -> start the probe -> check it
-(until the flows acted) -> verify -> report; or begin -> pause prevention -> undo -> resume prevention -> check the
-restores -> report.
+(until the flows acted) -> verify -> report; or begin -> pause prevention -> undo (handing restore jobs over as it
+cuts them) -> dispatch -> poll (the fix worker settles each restore job) -> resume prevention -> check the restores
+-> report.
 The Lambda handlers parse their event (``contracts``) and call these."""
 
 from lifecycle_guard.steps.begin import begin

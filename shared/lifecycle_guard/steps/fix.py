@@ -1,5 +1,6 @@
 """Fixing, fanned out: the rest of the plan to the workers once planning is complete (after the caps), the worker's
-job, and polling for the end. In an apply run most jobs went out while planning went on (``job_dispatch``)."""
+job, and polling for the end. In an apply run most jobs went out while planning went on (``job_dispatch``); an
+undo's restore jobs go through the same steps, uncapped."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import time
 from typing import Any
 
 from lifecycle_guard.caps import CapExceededError, check_caps
-from lifecycle_guard.contracts import ProgressStatus, RunContext
+from lifecycle_guard.contracts import ProgressStatus, RunContext, UndoCursor
 from lifecycle_guard.crm import AuthenticationFailed, DailyLimitReached, MissingScopes
 from lifecycle_guard.fixing import Fixer, FixMode
 from lifecycle_guard.job_dispatch import JobDispatcher
-from lifecycle_guard.jobs import FixJob, JobId, count_rules
+from lifecycle_guard.jobs import FixJob, JobCursor, JobId, count_rules
 from lifecycle_guard.layout import context_key
 from lifecycle_guard.plan_store import PlanStore
+from lifecycle_guard.planning import PlanCursor
 from lifecycle_guard.queue import FixJobMessage
 from lifecycle_guard.runtime import Services
 from lifecycle_guard.steps.context import RunContextError
@@ -28,14 +30,17 @@ class RunAbortedError(RuntimeError):
 
 
 def dispatch(run: RunContext, services: Services) -> ProgressStatus:
-    """Count the complete plan; check it against the caps unless its jobs went out behind them already; then
-    (apply mode) hand over every job not sent yet."""
+    """Count the complete plan (a run's, or an undo's restores); check a run's against the caps unless its jobs went
+    out behind them already; then (apply mode) hand over every job not sent yet."""
     plans = PlanStore(services.store, run.layout)
     counts = count_rules(plans.jobs(), run.catalogs())
     plans.save_counts(counts)
-    dispatcher = JobDispatcher(run, plans, services.tracker, services.queue if run.apply else None)
+    cursor = UndoCursor if run.action == "undo" else PlanCursor
+    dispatcher: JobDispatcher[JobCursor] = JobDispatcher(
+        run, plans, services.tracker, services.queue if run.apply else None, cursor
+    )
     checkpoint = dispatcher.checkpoint
-    if not checkpoint.overlap:
+    if dispatcher.capped and not checkpoint.overlap:
         if run.before is None:
             raise RuntimeError(f"run {run.run_id} has no before-audit: the caps cannot be checked")
         check_caps(run.config.caps, run.before, counts)

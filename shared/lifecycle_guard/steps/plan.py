@@ -17,7 +17,9 @@ def plan(run: RunContext, execution: ExecutionInfo, services: Services, remainin
     """Plan until done or close to the Lambda deadline; each call resumes from the stored checkpoint."""
     plans = PlanStore(services.store, run.layout)
     queue = services.queue if run.apply else None
-    dispatcher = JobDispatcher(run, plans, services.tracker, queue, lambda: services.execution_stopped(execution.id))
+    dispatcher = JobDispatcher(
+        run, plans, services.tracker, queue, PlanCursor, lambda: services.execution_stopped(execution.id)
+    )
     checkpoint = dispatcher.checkpoint
     if checkpoint.cursor.done:
         return checkpoint.cursor  # a retry of an invocation that finished planning but not its answer
