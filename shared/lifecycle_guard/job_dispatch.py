@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from lifecycle_guard.caps import cap_excess, plan_bound
 from lifecycle_guard.contracts import RunContext
-from lifecycle_guard.jobs import JobCursor, JobId, PlannedChange
+from lifecycle_guard.jobs import JobCursor, JobId, JobSink, PlannedChange
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.plan_store import PlanStore
 from lifecycle_guard.queue import FixJobMessage, JobQueue
@@ -109,6 +109,19 @@ class JobDispatcher[CursorT: JobCursor]:
         overlap = self._queue is not None and fix.overlap_planning and within_caps
         self._plans.drop_from(0)
         return self._checkpoint_type(cursor=self._cursor(), overlap=overlap)
+
+    def sink(self) -> JobSink:
+        """Where planning cuts its changes into jobs, resuming from the checkpoint: the jobs stored here, numbered
+        on from its cursor, the changes it left pending added first."""
+        fix = self._run.config.fix
+        return JobSink(
+            self._run.catalogs(),
+            fix.job_size,
+            fix.batch_size,
+            self.store,
+            next_job=self.checkpoint.cursor.next_job,
+            pending=self.checkpoint.pending_changes(),
+        )
 
     def store(self, job_id: JobId, changes: list[PlannedChange]) -> None:
         """The sink's ``store_job``: the job goes to S3 now, to the queue at the next commit."""

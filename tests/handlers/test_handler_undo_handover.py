@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from handler_helpers import LoadedFunction, Stack, execution, invoke, run_item, running_stack, succeeded
+from handler_helpers import LoadedFunction, QuietQueue, execution, invoke, running_stack, succeeded
 from support.invariants import journal_of
 
 from lifecycle_guard.job_dispatch import RunStoppedError
@@ -33,22 +33,10 @@ NEAR_ITS_DEADLINE = 120  # seconds: an invocation with this little time left sto
 
 
 @dataclass(frozen=True)
-class UndoHandover:
-    stack: Stack
+class UndoHandover(QuietQueue):
     undo: LoadedFunction  # functions/undo/app.py, sending to `queue_url`
     progress: LoadedFunction  # functions/progress/app.py, likewise
-    queue_url: str
     changed: set[tuple[str, str]]  # the records the undone run changed (its journal's net changes)
-
-    def queued(self) -> list[FixJobMessage]:
-        """Every message the quiet queue received since the last call (received once, then left invisible)."""
-        sqs = self.stack.app.client("sqs")
-        messages = []
-        while batch := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600).get(
-            "Messages", []
-        ):
-            messages.extend(FixJobMessage.model_validate_json(message["Body"]) for message in batch)
-        return messages
 
     def begin(self, name: str, config: dict[str, Any] | None = None) -> str:
         request = {"action": "undo", "mode": "apply", "source": "console", "undo_run_id": UNDONE}
@@ -65,12 +53,6 @@ class UndoHandover:
             pass
         return cursor
 
-    def checkpoint(self, run_id: str) -> dict[str, Any]:
-        return dict(self.stack.app.read_json(f"work/{run_id}/plan-checkpoint.json"))
-
-    def jobs(self, run_id: str) -> list[str]:
-        return sorted(self.stack.app.list_keys(f"work/{run_id}/jobs/"))
-
     def restored_records(self, run_id: str) -> Counter[tuple[str, str]]:
         """How many of the undo's restore jobs hold each record."""
         records: Counter[tuple[str, str]] = Counter()
@@ -78,11 +60,6 @@ class UndoHandover:
             job = self.stack.app.read_json(key)
             records.update((job["object_type"], row[0]) for row in job["changes"])
         return records
-
-    def jobs_total(self, run_id: str) -> int:
-        item = run_item(self.stack.app, f"run#{run_id}")
-        assert item is not None
-        return int(item.get("jobs_total", {"N": "0"})["N"])
 
     def batch_reads(self) -> int:
         return sum(n for call, n in self.stack.sandbox.stats()["calls"].items() if call.endswith("/batch/read"))
@@ -100,7 +77,7 @@ def handover() -> Iterator[UndoHandover]:
         quiet = {"FIX_JOB_QUEUE_URL": queue_url}
         undo = LoadedFunction(app, "UndoFunction", quiet)
         progress = LoadedFunction(app, "ProgressFunction", quiet)
-        yield UndoHandover(stack, undo, progress, queue_url, changed)
+        yield UndoHandover(stack, queue_url, undo, progress, changed)
         undo.unload()
         progress.unload()
 

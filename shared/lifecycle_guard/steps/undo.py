@@ -10,7 +10,6 @@ from collections import Counter
 from lifecycle_guard.audit import audit
 from lifecycle_guard.contracts import ExecutionInfo, RunContext, UndoCursor
 from lifecycle_guard.job_dispatch import JobDispatcher
-from lifecycle_guard.jobs import JobSink
 from lifecycle_guard.journal import read_journal
 from lifecycle_guard.plan_store import PlanStore
 from lifecycle_guard.runtime import Services
@@ -33,15 +32,7 @@ def undo(run: RunContext, execution: ExecutionInfo, services: Services, remainin
     cursor = dispatcher.checkpoint.cursor
     if cursor.done:
         return cursor  # a retry of an invocation that decided everything but did not answer
-    fix = run.config.fix
-    sink = JobSink(
-        run.catalogs(),
-        fix.job_size,
-        fix.batch_size,
-        dispatcher.store,
-        next_job=cursor.next_job,
-        pending=dispatcher.checkpoint.pending_changes(),
-    )
+    sink = dispatcher.sink()
     stop_at = deadline(remaining_ms)
     with services.hubspot(run.run_id, run.config) as gateway:
         undoer = Undoer(
