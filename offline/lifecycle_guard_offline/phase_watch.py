@@ -43,6 +43,8 @@ PHASES = {
     "CheckRestoreProgress": "undo",
     "ResumePrevention": "undo",
     "CheckRestores": "undo",
+    "StopRestores": "undo",
+    "WaitForRestoresInFlight": "undo",
     "ResumeAfterFailure": "undo",
     "Report": "report",
     "ReportFailure": "report",

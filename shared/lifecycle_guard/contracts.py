@@ -213,7 +213,7 @@ class PlanEvent(_Contract):
 
 
 class ProgressEvent(_Contract):
-    step: Literal["dispatch", "poll"]
+    step: Literal["dispatch", "poll", "stop"]
     execution: ExecutionInfo
 
 

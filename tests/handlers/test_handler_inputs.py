@@ -40,7 +40,7 @@ MALFORMED: list[tuple[str, Any, list[str]]] = [
         ["plan.cursor", "Extra inputs are not permitted"],
     ),
     ("ProgressFunction", {"step": "dispatch"}, ["execution", "Field required"]),
-    ("ProgressFunction", {"step": "wait", "execution": VALID_EXECUTION}, ["step", "'dispatch' or 'poll'"]),
+    ("ProgressFunction", {"step": "wait", "execution": VALID_EXECUTION}, ["step", "'dispatch', 'poll' or 'stop'"]),
     ("PreventionFunction", {"execution": {**VALID_EXECUTION, "name": None}}, ["execution.name"]),
     ("PreventionFunction", {"run": {"run_id": "another-run"}}, ["run", "Extra inputs are not permitted"]),
     ("VerifyFunction", {"step": "verify", "execution": VALID_EXECUTION}, ["verify.probe", "verify.prevention"]),

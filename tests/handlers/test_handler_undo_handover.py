@@ -1,6 +1,7 @@
 """Undo hands each restore job to the workers as it cuts it (``job_dispatch``), as Plan hands over a run's fix jobs:
 before it has decided every journaled job, each job once, uncapped; a retried Undo sends again only what it may
-not have handed over and decides nothing again; a stopped undo hands nothing over.
+not have handed over and decides nothing again; a stopped undo hands nothing over; a failed one stops its restore
+jobs and waits only for those in flight.
 
 Undo and Progress are loaded with FIX_JOB_QUEUE_URL pointing at a queue nothing reads (the stack's own queue is
 drained at once by its SQS event source, which would hide what was sent, and would restore the portal under the
@@ -21,6 +22,7 @@ from support.invariants import journal_of
 
 from lifecycle_guard.job_dispatch import RunStoppedError
 from lifecycle_guard.queue import FixJobMessage
+from lifecycle_guard.steps.fix import FIX_WORKER_TIMEOUT_SECONDS
 from lifecycle_guard.storage import S3Store
 from lifecycle_guard.tracker import RunTracker
 from lifecycle_guard.undo import net_changes
@@ -164,3 +166,36 @@ def test_an_undo_whose_run_was_stopped_hands_no_restore_job_over(handover: UndoH
     # THEN no restore job went out
     assert handover.queued() == []
     assert handover.jobs_total(run_id) == 0
+
+
+def test_a_failed_undo_stops_its_restore_jobs_and_waits_only_for_those_in_flight(handover: UndoHandover):
+    app = handover.stack.app
+    tracker = RunTracker(app.client("dynamodb"), app.table_name)
+    # GIVEN an undo whose restore jobs all went out, one of them begun by a worker, when the undo failed
+    run_id = handover.begin("undo-failed")
+    handover.decide_to_the_end(run_id)
+    stop = {"step": "stop", "execution": execution(run_id)}
+    first, second, *_ = handover.queued()
+    tracker.start_job(run_id, first.job_id)
+    # WHEN StopRestores runs
+    status = handover.progress(stop)
+    # THEN the run is aborted (the workers start none of its jobs any more), and the flows wait for the one in flight
+    assert tracker.state(run_id).status == "aborted"
+    assert status["done"] is False
+    # WHEN that job settles, THEN the wait is over, though the jobs never started stay unfinished
+    tracker.settle_job(run_id, first.job_id, "done", {})
+    status = handover.progress(stop)
+    assert status["done"] is True
+    assert status["jobs_done"] == 1 < status["jobs_total"]
+    # WHEN another job's attempt had begun and died (it stays started), THEN the wait goes on until a fix worker's
+    # timeout has passed since the abort: by then no attempt begun before it can still be writing
+    tracker.start_job(run_id, second.job_id)
+    assert handover.progress(stop)["done"] is False
+    aborted_at = tracker.state(run_id).aborted_at
+    app.client("dynamodb").update_item(
+        TableName=app.table_name,
+        Key={"id": {"S": f"run#{run_id}"}},
+        UpdateExpression="SET aborted_at = :then",
+        ExpressionAttributeValues={":then": {"N": str(aborted_at - FIX_WORKER_TIMEOUT_SECONDS)}},
+    )
+    assert handover.progress(stop)["done"] is True

@@ -6,6 +6,7 @@ reach into any point (crash a worker, deliver a job twice) and stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -66,7 +67,8 @@ def _undo(
     on_message: Callable[[FixJobMessage, int], None] | None,
 ) -> None:
     """Pause the prevention flows, decide the restores (handed to the queue as they are cut), wait for the workers
-    to apply them, switch the flows back on (on the failure path too), read back."""
+    to apply them, switch the flows back on (on the failure path too, once the restore jobs are stopped: in-process
+    none is in flight), read back."""
     assert state.undo is not None
     try:
         state.paused = steps.pause_prevention(run, services)
@@ -74,6 +76,8 @@ def _undo(
             state.undo = steps.undo(run, execution, services, LAMBDA_MS)
         _fix(run, state, services, on_message)
     except Exception:
+        with contextlib.suppress(Exception):  # as StopRestores' Catch: the undo's own failure is the one to report
+            state.progress = steps.stop(run, services)
         try:
             state.resumed = steps.resume_prevention(run, services)
         except Exception as exc:

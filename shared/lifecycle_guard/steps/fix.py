@@ -23,6 +23,7 @@ from lifecycle_guard.steps.context import RunContextError
 
 STALL_SECONDS = 2 * 3600  # no job finished for this long: stop waiting, report the unfinished jobs
 MAX_POLL_SECONDS = 300
+FIX_WORKER_TIMEOUT_SECONDS = 300  # FixWorkerFunction's Timeout in template.yaml (tests/template holds them equal)
 
 
 class RunAbortedError(RuntimeError):
@@ -78,6 +79,29 @@ def poll(run: RunContext, services: Services) -> ProgressStatus:
         stalled=stalled,
         wait_seconds=poll_wait_seconds(services.settings.poll_minimum_seconds, waited, settled, state.jobs_unfinished),
         noticed_after_seconds=round(now - state.last_progress, 1) if done and settled and not stalled else 0.0,
+    )
+
+
+def stop(run: RunContext, services: Services) -> ProgressStatus:
+    """After a failure with jobs handed over (an undo's, whose prevention flows are still off): the run is aborted,
+    so the workers start none of its jobs any more, and this says whether one may still be writing. Done once none
+    is in flight, or once a fix worker's timeout has passed since the abort (an attempt begun before it has ended
+    by then, whether or not it could settle its job)."""
+    tracker = services.tracker
+    state = tracker.state(run.run_id)
+    in_flight = 0
+    if state.jobs_unfinished > 0:
+        tracker.abort(run.run_id, "stopped after the failure: the jobs not started yet do not run")
+        state = tracker.state(run.run_id)
+        job_ids = [str(job_id) for job_id in PlanStore(services.store, run.layout).job_ids()]
+        in_flight = tracker.jobs_started(run.run_id, job_ids)
+    waited = time.time() - state.aborted_at if state.aborted_at else 0.0
+    return ProgressStatus(
+        jobs_total=state.jobs_total,
+        jobs_done=state.jobs_done,
+        jobs_failed=state.jobs_failed,
+        done=in_flight == 0 or waited >= FIX_WORKER_TIMEOUT_SECONDS,
+        wait_seconds=services.settings.poll_minimum_seconds,
     )
 
 
