@@ -1,4 +1,5 @@
-"""Check the plan against the safety caps and enqueue its jobs, then report how far they are."""
+"""Check the plan against the safety caps and enqueue its jobs, then report how far they are; after an undo's
+failure, stop its restore jobs and report whether one is still in flight."""
 
 from typing import Any
 
@@ -15,6 +16,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 services = Services(Settings.from_environment(require=["job_queue_url", "dead_letter_queue_url", "poll_seconds"]))
+STEPS = {"dispatch": steps.dispatch, "poll": steps.poll, "stop": steps.stop}
 
 
 @logger.inject_lambda_context
@@ -23,7 +25,7 @@ services = Services(Settings.from_environment(require=["job_queue_url", "dead_le
 @event_parser(model=ProgressEvent)
 def lambda_handler(event: ProgressEvent, context: LambdaContext) -> dict[str, Any]:
     run = steps.load_run(services.store, event.execution)
-    status = steps.dispatch(run, services) if event.step == "dispatch" else steps.poll(run, services)
+    status = STEPS[event.step](run, services)
     metrics.add_metric(
         name="FixJobsOpen", unit=MetricUnit.Count, value=status.jobs_total - status.jobs_done - status.jobs_failed
     )

@@ -1,4 +1,5 @@
-"""Restore an earlier run's before-values from its journal, a chunk at a time; then read the restores back."""
+"""Decide what to restore of an earlier run, from its journal, a chunk at a time, handing the restores to the fix
+workers as they are cut; then read the restores back."""
 
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from lifecycle_guard.runtime import Services, Settings
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-services = Services(Settings.from_environment())
+services = Services(Settings.from_environment(require=["job_queue_url"]))
 
 Event = Annotated[UndoEvent | CheckRestoresEvent, Field(discriminator="step")]
 
@@ -29,9 +30,9 @@ def lambda_handler(event: UndoEvent | CheckRestoresEvent, context: LambdaContext
     if isinstance(event, CheckRestoresEvent):
         check = steps.check_restores(run, services, context.get_remaining_time_in_millis())
         metrics.add_metric(name="RestoresNotHeld", unit=MetricUnit.Count, value=check.checked - check.held)
-        logger.info("restores read back", **check.model_dump(exclude={"examples"}))
+        logger.info("restores read back", **check.model_dump(exclude={"examples", "after"}))
         return check.model_dump(mode="json")
-    cursor = steps.undo(run, event.cursor, services, context.get_remaining_time_in_millis())
-    metrics.add_metric(name="RecordsRestored", unit=MetricUnit.Count, value=sum(cursor.restored.values()))
-    logger.info("undo progress", **cursor.model_dump())
+    cursor = steps.undo(run, event.execution, services, context.get_remaining_time_in_millis())
+    metrics.add_metric(name="UndoChunks", unit=MetricUnit.Count, value=1)
+    logger.info("undo decided", **cursor.model_dump())
     return cursor.model_dump(mode="json")

@@ -165,8 +165,12 @@ def outcome_line(report: RunReport) -> str:
 
 
 def undo_counts(report: RunReport) -> str:
-    """What an undo restored and what became of it once the prevention flows were back on."""
-    verb = "restored" if report.mode == "apply" else "would restore"
+    """What an undo restored (what the fix workers applied; a dry run's plan) and what became of it once the
+    prevention flows were back on."""
+    if report.mode == "apply":
+        verb, restored = "restored", report.fix.applied
+    else:
+        verb, restored = "would restore", report.summary().changes_planned
     restores = report.restores
     held = ""
     if restores and restores.checked:
@@ -177,10 +181,7 @@ def undo_counts(report: RunReport) -> str:
                 f"workflow, {restores.changed_since:,} changed by someone else since)"
             )
     already = f"; {report.already_restored:,} restored already" if report.already_restored else ""
-    return (
-        f"{verb} {report.summary().changes_planned:,} records{held}{already}; {report.fix.skipped:,} left alone "
-        "(changed since the run)"
-    )
+    return f"{verb} {restored:,} records{held}{already}; {report.fix.skipped:,} left alone (changed since the run)"
 
 
 def checks_passed(report: RunReport) -> str:

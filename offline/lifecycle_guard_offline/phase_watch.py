@@ -38,8 +38,13 @@ PHASES = {
     "Verify": "verify",
     "PausePrevention": "undo",
     "Undo": "undo",
+    "DispatchRestores": "undo",
+    "WaitForRestores": "undo",
+    "CheckRestoreProgress": "undo",
     "ResumePrevention": "undo",
     "CheckRestores": "undo",
+    "StopRestores": "undo",
+    "WaitForRestoresInFlight": "undo",
     "ResumeAfterFailure": "undo",
     "Report": "report",
     "ReportFailure": "report",
@@ -130,12 +135,10 @@ class PhaseWatch:
             plans = PlanStore(S3Store(self._app.client("s3"), self._app.bucket_name), self._context().layout)
             planned = sum(count.planned for count in plans.counts())
             return Progress(phase, detail=f"{planned:,} records would change", seconds=seconds, status=status)
-        if phase in ("fix", "undo"):
+        if phase in ("fix", "undo"):  # an undo's restores are fix jobs too
             run = self._tracker.state(self._run_id)
-            if phase == "undo":
-                return Progress(phase, detail=f"{run.applied:,} records restored", seconds=seconds, status=status)
             done = run.jobs_done + run.jobs_failed
-            detail = f"{run.applied:,} records fixed"
+            detail = f"{run.applied:,} records {'restored' if phase == 'undo' else 'fixed'}"
             return Progress(phase, done, run.jobs_total, detail, seconds=seconds, status=status)
         detail = "" if status != "running" else doing(history, datetime.now(UTC), self._settle)
         return Progress(phase, detail=detail, seconds=seconds, status=status)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lifecycle_guard.audit import AuditSnapshot
 from lifecycle_guard.config import GuardConfig, Mode
 from lifecycle_guard.flow_pause import SwitchedFlows
+from lifecycle_guard.jobs import JobCursor
 from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.live_test import ProbeState
 from lifecycle_guard.objects import ObjectType
@@ -118,15 +119,16 @@ class RunContext(_Contract):
         }
 
 
-class UndoCursor(_Contract):
-    """Where an undo stands: the last journaled job restored, and the counts so far."""
+class UndoCursor(_Contract, JobCursor):
+    """Where an undo's deciding stands: the last journaled job of the undone run decided, the restore jobs cut
+    (``next_job``; ``done`` once every journaled job is decided and cut), and the counts so far. It is stored with
+    the undo's checkpoint (``job_dispatch``), which a retried Undo resumes from."""
 
-    done: bool = False
     after_job: str = ""
-    restored: dict[str, int] = {}  # per object type (would be restored, in a dry run)
+    to_restore: dict[str, int] = {}  # per object type: restores cut into fix jobs (what the workers applied is
+    # in the run's counters)
     skipped: dict[str, int] = {}  # per object type: changed since the run, left alone
     already_restored: dict[str, int] = {}  # per object type: at the original already (an interrupted undo's work)
-    after: AuditSnapshot | None = None  # the portal's counts once the undo is done
 
 
 class ProgressStatus(_Contract):
@@ -211,7 +213,7 @@ class PlanEvent(_Contract):
 
 
 class ProgressEvent(_Contract):
-    step: Literal["dispatch", "poll"]
+    step: Literal["dispatch", "poll", "stop"]
     execution: ExecutionInfo
 
 
@@ -240,9 +242,11 @@ class VerifyEvent(_Contract):
 
 
 class UndoEvent(_Contract):
+    """Like planning, the undo resumes from the checkpoint it stored, not from the state's cursor: a retried
+    invocation must not decide again what the previous one handed to the workers."""
+
     step: Literal["undo"]
     execution: ExecutionInfo
-    cursor: UndoCursor
 
 
 class CheckRestoresEvent(_Contract):

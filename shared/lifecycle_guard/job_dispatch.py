@@ -14,6 +14,10 @@ Three rules keep that as safe as planning everything first:
   worker skips a job that is settled, and Powertools idempotency a copy that is in progress);
 - the run's job total in DynamoDB is set (not added to) before the jobs go out, so the progress poll never sees
   more jobs settled than dispatched.
+
+An undo's restores go out the same way (``steps.undo``: its cursor is an ``UndoCursor``), checkpointed alike, but
+uncapped: it writes back at most what the undone run wrote, which passed the caps then, and a cap that stopped an
+undo half-way would leave the portal between the run and its undo.
 """
 
 from __future__ import annotations
@@ -25,18 +29,18 @@ from pydantic import BaseModel
 
 from lifecycle_guard.caps import cap_excess, plan_bound
 from lifecycle_guard.contracts import RunContext
-from lifecycle_guard.jobs import JobId, PlannedChange
+from lifecycle_guard.jobs import JobCursor, JobId, JobSink, PlannedChange
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.plan_store import PlanStore
-from lifecycle_guard.planning import PlanCursor
 from lifecycle_guard.queue import FixJobMessage, JobQueue
 from lifecycle_guard.tracker import RunTracker
 
 
-class PlanCheckpoint(BaseModel):
-    """Where planning stands and what it handed over (``work/<run>/plan-checkpoint.json``)."""
+class PlanCheckpoint[CursorT: JobCursor](BaseModel):
+    """Where planning (or an undo's deciding) stands and what it handed over
+    (``work/<run>/plan-checkpoint.json``)."""
 
-    cursor: PlanCursor = PlanCursor()
+    cursor: CursorT
     pending: dict[ObjectType, list[list[str]]] = {}  # decided, not yet in a job (``JobSink.pending``), as rows
     overlap: bool = False  # jobs go out while planning goes on
     sent_through: int = 0  # the jobs numbered below this were handed to the queue ...
@@ -56,7 +60,7 @@ class RunStoppedError(RuntimeError):
     """The run was stopped (its execution, or its status) while planning went on: no more jobs go out."""
 
 
-class JobDispatcher:
+class JobDispatcher[CursorT: JobCursor]:
     """Stores a run's jobs as planning cuts them, and hands them to the queue in checkpointed steps."""
 
     def __init__(
@@ -65,22 +69,32 @@ class JobDispatcher:
         plans: PlanStore,
         tracker: RunTracker,
         queue: JobQueue | None,
+        cursor: type[CursorT],
         execution_stopped: Callable[[], bool] = lambda: False,
     ) -> None:
-        """``queue`` None: a dry run, whose jobs never go out. ``execution_stopped``: whether the run's execution
-        has ended, asked before each hand-over while planning goes on."""
+        """``queue`` None: a dry run, whose jobs never go out. ``cursor``: the kind of cursor the checkpoint holds
+        (a run's ``PlanCursor``, an undo's ``UndoCursor``). ``execution_stopped``: whether the run's execution has
+        ended, asked before each hand-over while planning goes on."""
         self._run = run
         self._plans = plans
         self._tracker = tracker
         self._queue = queue
+        self._cursor = cursor
+        # Parametrised at run time: pydantic parses and serialises the cursor as this kind, not as a JobCursor.
+        self._checkpoint_type: type[PlanCheckpoint[CursorT]] = PlanCheckpoint[cursor]  # type: ignore[valid-type]
         self._execution_stopped = execution_stopped
         self._stored: dict[int, Counter[ObjectType]] = {}  # jobs stored by this process, not yet handed over
         self.checkpoint = self._load()
 
-    def _load(self) -> PlanCheckpoint:
+    @property
+    def capped(self) -> bool:
+        """Whether the safety caps gate these jobs: a run's plan, not an undo's restores (see the module's doc)."""
+        return self._run.action == "run"
+
+    def _load(self) -> PlanCheckpoint[CursorT]:
         stored = self._plans.checkpoint()
         if stored is not None:
-            checkpoint = PlanCheckpoint.model_validate_json(stored)
+            checkpoint = self._checkpoint_type.model_validate_json(stored)
             self._plans.drop_from(checkpoint.cursor.next_job)  # a failed attempt's jobs: planned again
             if checkpoint.unacknowledged:
                 self._send(checkpoint.unacknowledged)
@@ -88,21 +102,33 @@ class JobDispatcher:
                 self._plans.save_checkpoint(checkpoint.model_dump_json().encode())
             return checkpoint
         run, fix = self._run, self._run.config.fix
-        overlap = (
-            self._queue is not None
-            and fix.overlap_planning
-            and run.before is not None
+        within_caps = not self.capped or (
+            run.before is not None
             and cap_excess(run.config.caps, run.before, plan_bound(run.config, run.before)) is None
         )
+        overlap = self._queue is not None and fix.overlap_planning and within_caps
         self._plans.drop_from(0)
-        return PlanCheckpoint(overlap=overlap)
+        return self._checkpoint_type(cursor=self._cursor(), overlap=overlap)
+
+    def sink(self) -> JobSink:
+        """Where planning cuts its changes into jobs, resuming from the checkpoint: the jobs stored here, numbered
+        on from its cursor, the changes it left pending added first."""
+        fix = self._run.config.fix
+        return JobSink(
+            self._run.catalogs(),
+            fix.job_size,
+            fix.batch_size,
+            self.store,
+            next_job=self.checkpoint.cursor.next_job,
+            pending=self.checkpoint.pending_changes(),
+        )
 
     def store(self, job_id: JobId, changes: list[PlannedChange]) -> None:
         """The sink's ``store_job``: the job goes to S3 now, to the queue at the next commit."""
         self._plans.put(job_id, changes)
         self._stored[job_id.sequence] = Counter(change.object_type for change in changes)
 
-    def commit(self, cursor: PlanCursor, pending: Iterable[PlannedChange]) -> None:
+    def commit(self, cursor: CursorT, pending: Iterable[PlannedChange]) -> None:
         """Planning reached ``cursor``: store the checkpoint, then hand over the jobs it may (``overlap``)."""
         checkpoint = self.checkpoint
         rows: dict[ObjectType, list[list[str]]] = {}
@@ -126,14 +152,15 @@ class JobDispatcher:
         if self._execution_stopped() or self._tracker.state(self._run.run_id).status != "running":
             raise RunStoppedError(f"run {self._run.run_id} was stopped: no more fix jobs are handed to the workers")
 
-    def _handover(self, checkpoint: PlanCheckpoint, next_job: int) -> dict[str, object]:
+    def _handover(self, checkpoint: PlanCheckpoint[CursorT], next_job: int) -> dict[str, object]:
         """The jobs of the next hand-over, as far as the caps allow; halted at the first that would pass them."""
+        before = self._run.before if self.capped else None
         dispatched = Counter(checkpoint.dispatched)
         sent_through = checkpoint.sent_through
         for sequence in range(checkpoint.sent_through, next_job):
             stored = self._stored.pop(sequence, None)
             grown = dispatched + (stored if stored is not None else self._changes_in(sequence))
-            excess = cap_excess(self._run.config.caps, self._run.before, grown) if self._run.before else None
+            excess = cap_excess(self._run.config.caps, before, grown) if before is not None else None
             if excess:
                 return {"sent_through": sent_through, "sending_from": checkpoint.sent_through, "halted": excess}
             dispatched, sent_through = grown, sequence + 1

@@ -51,6 +51,14 @@ class PlannedChange:
         )
 
 
+class JobCursor(BaseModel):
+    """Where cutting a plan into fix jobs stands: the next job's number, and whether every job is cut. What the
+    cutting resumes from beyond that is each planner's own (``planning.PlanCursor``, ``contracts.UndoCursor``)."""
+
+    next_job: int = 0
+    done: bool = False
+
+
 def move_kind(catalog: StageCatalog, change: PlannedChange) -> MoveKind:
     """ "backward" for a move HubSpot would ignore unless the stage is cleared first, else "forward"."""
     return BACKWARD if catalog.needs_clear_first(change.before, change.target) else FORWARD

@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from lifecycle_guard.config import GuardConfig
 from lifecycle_guard.crm import ASSOCIATION_BATCH_SIZE, Association, Crm, iter_pages
 from lifecycle_guard.filters import StageFilter
-from lifecycle_guard.jobs import JobSink, PlannedChange
+from lifecycle_guard.jobs import JobCursor, JobSink, PlannedChange
 from lifecycle_guard.objects import LIFECYCLE_STAGE, ObjectType, Record
 from lifecycle_guard.prefetch import prefetched
 from lifecycle_guard.rules import (
@@ -57,15 +57,13 @@ DEAL_PROPERTIES = ("hs_is_closed_won", "hs_is_closed")
 PREFETCH_PAGES = CONTEXT_BUFFER // 200
 
 
-class PlanCursor(BaseModel):
+class PlanCursor(JobCursor):
     """Where planning stands; small enough to travel in the state machine's payload."""
 
     model_config = ConfigDict(frozen=True)
 
     object_type: ObjectType = ObjectType.COMPANIES
     after_id: int = 0
-    next_job: int = 0
-    done: bool = False
 
 
 def primary_companies(links: Mapping[str, Mapping[str, Association]]) -> dict[str, str]:

@@ -156,10 +156,32 @@ def _about_the_undo(state: ExecutionState) -> dict[str, Any]:
 
 
 def undo_changes(undo: UndoCursor, undo_run_id: str) -> list[RuleCount]:
+    """An undo's plan: the restores it cut into fix jobs (what the workers applied is ``fix.applied``)."""
     return [
         RuleCount(object_type=ObjectType(t), rule=f"undo:{undo_run_id}", kind="restore", planned=n)
-        for t, n in sorted(undo.restored.items())
+        for t, n in sorted(undo.to_restore.items())
     ]
+
+
+def fix_summary(
+    tracker: RunState,
+    undo: UndoCursor | None,
+    *,
+    jobs_planned: int,
+    residue: list[dict[str, str]],
+    pending_recovery: int,
+) -> FixSummary:
+    """What the fix workers did, from the run's counters. An undo's records left alone are the Undo step's (changed
+    since the run, never handed to a worker) and the workers' (changed between that decision and the write)."""
+    summary = FixSummary(
+        **tracker.model_dump(include=set(FixCounts.model_fields)),
+        jobs_planned=jobs_planned,
+        residue=residue,
+        pending_recovery=pending_recovery,
+    )
+    if undo is not None:
+        summary.skipped += sum(undo.skipped.values())
+    return summary
 
 
 def stage_labeller(run: RunContext | None, object_type: ObjectType) -> Callable[[str], str]:
@@ -219,16 +241,18 @@ def build_report(
     drift: Drift | None = None,
 ) -> RunReport:
     """``run``: the context Begin stored (None if it did not get that far); ``planned``: the plan's counts of a run
-    (undo's come from its cursor); ``jobs_planned``: its fix jobs; ``changed``: the first changed records and how
-    many there are; ``residue``: a sample of the records left off target; ``pending_recovery``: the records in
-    batches the run left pending; ``files``: the report's S3 keys; ``rejected``: the records HubSpot refused, by
-    reason; ``quarantined``: the pending markers in quarantine; ``sources``: the fixed records by the source of
-    their bad value, worst first; ``drift``: this run against the runs before it."""
+    (an undo's come from its cursor, its after-counts from its read-back); ``jobs_planned``: its fix jobs;
+    ``changed``: the first changed records and how many there are; ``residue``: a sample of the records left off
+    target; ``pending_recovery``: the records in batches the run left pending; ``files``: the report's S3 keys;
+    ``rejected``: the records HubSpot refused, by reason; ``quarantined``: the pending markers in quarantine;
+    ``sources``: the fixed records by the source of their bad value, worst first; ``drift``: this run against the
+    runs before it."""
     failed = failures(state, tracker)
     checks = report_checks(run, state, tracker.usage)
-    undo = state.undo
-    if run is not None and run.action == "undo" and undo is not None:
-        after, changes = undo.after, undo_changes(undo, run.undo_run_id or "")
+    undo = state.undo if run is not None and run.action == "undo" else None
+    if run is not None and undo is not None:
+        after = state.restores.after if state.restores else None
+        changes = undo_changes(undo, run.undo_run_id or "")
     else:
         after, changes = state.verification.after if state.verification else None, planned
     preview = planned_after(run.before, planned) if run and not run.apply and run.before and planned else None
@@ -247,12 +271,7 @@ def build_report(
         changed_total=changed[1],
         probe=state.probe,
         **_about_the_undo(state),
-        fix=FixSummary(
-            **tracker.model_dump(include=set(FixCounts.model_fields)),
-            jobs_planned=jobs_planned,
-            residue=residue,
-            pending_recovery=pending_recovery,
-        ),
+        fix=fix_summary(tracker, undo, jobs_planned=jobs_planned, residue=residue, pending_recovery=pending_recovery),
         prevention=state.prevention,
         checks=checks,
         waits=run_waits(state, tracker.usage),

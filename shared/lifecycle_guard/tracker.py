@@ -8,7 +8,7 @@ attempts). Powertools idempotency records share the table; every item expires th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ from lifecycle_guard.usage import ApiTotals, ApiUsage
 
 LOCK_ID = "lock#lifecycle-guard"
 RUN_TTL_SECONDS = 400 * 86400
+BATCH_GET_KEYS = 100  # DynamoDB's BatchGetItem limit
 
 
 class RunInProgressError(RuntimeError):
@@ -46,6 +47,7 @@ class RunState(FixCounts):
     last_progress: float = 0.0
     dispatched_at: float = 0.0
     abort_reason: str | None = None
+    aborted_at: float = 0.0
     halt_reason: str | None = None
     usage: ApiTotals = ApiTotals()
 
@@ -212,13 +214,21 @@ class RunTracker:
         )
 
     def abort(self, run_id: str, reason: str) -> None:
-        """Stop the run's remaining jobs: workers check the status before they write."""
+        """Stop the run's remaining jobs: workers check the status before they write. The first abort's reason and
+        time are kept."""
         self._db.update_item(
             TableName=self._table,
             Key={"id": {"S": f"run#{run_id}"}},
-            UpdateExpression="SET #s = :aborted, abort_reason = if_not_exists(abort_reason, :why)",
+            UpdateExpression=(
+                "SET #s = :aborted, abort_reason = if_not_exists(abort_reason, :why), "
+                "aborted_at = if_not_exists(aborted_at, :now)"
+            ),
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":aborted": {"S": "aborted"}, ":why": {"S": reason}},
+            ExpressionAttributeValues={
+                ":aborted": {"S": "aborted"},
+                ":why": {"S": reason},
+                ":now": _number(self._clock()),
+            },
         )
 
     def finish_run(self, run_id: str, status: str) -> None:
@@ -253,6 +263,26 @@ class RunTracker:
         )
         attributes = reply["Attributes"]
         return JobAttempt(attempt=int(attributes["attempts"]["N"]), previous_status=attributes["status"]["S"])
+
+    def jobs_started(self, run_id: str, job_ids: Sequence[str]) -> int:
+        """How many of ``job_ids`` a worker started and has not settled: in flight, or an attempt that died."""
+        started = 0
+        for start in range(0, len(job_ids), BATCH_GET_KEYS):
+            keys = [{"id": {"S": f"job#{run_id}#{job_id}"}} for job_id in job_ids[start : start + BATCH_GET_KEYS]]
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "#s",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                reply = self._db.batch_get_item(RequestItems=request)
+                items = reply.get("Responses", {}).get(self._table, [])
+                started += sum(1 for item in items if item.get("status", {}).get("S") == "started")
+                request = reply.get("UnprocessedKeys") or {}
+        return started
 
     def settle_job(
         self, run_id: str, job_id: str, status: Literal["done", "failed"], counts: Mapping[str, int]

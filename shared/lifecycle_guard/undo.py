@@ -2,28 +2,27 @@
 
 A record's net change in a run is its first applied write's ``before`` and its last applied write's ``after``.
 Undo restores the ``before`` only where HubSpot still holds that ``after``: a record someone (or something)
-changed since is left alone and journaled as skipped, unless ``force``. Restoring goes through the same
-``Fixer`` as a run - clear-then-set for backward moves, read-back, journal under the undo run - so an undo can
-itself be undone.
+changed since is left alone and journaled as skipped, unless ``force``. The restores are planned changes of the
+undo run (before: the value HubSpot holds now, target: the original), cut into fix jobs and applied by the fix
+workers like a run's (``steps.undo``): clear-then-set for backward moves, read-back, journal under the undo run -
+so an undo can itself be undone.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from itertools import groupby
 
 from pydantic import BaseModel
 
-from lifecycle_guard.config import FixOptions
+from lifecycle_guard.audit import AuditSnapshot
 from lifecycle_guard.crm import Crm
-from lifecycle_guard.fixing import Fixer, FixOutcome
 from lifecycle_guard.jobs import PlannedChange
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, utcnow, write_segment
 from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import LIFECYCLE_STAGE, NO_STAGE, ObjectType
-from lifecycle_guard.stages import StageCatalog
 from lifecycle_guard.storage import ObjectStore
 
 EXAMPLES = 20
@@ -86,38 +85,37 @@ def undo_plan(changes: Iterable[NetChange], current: dict[str, str], *, run_id: 
 
 @dataclass
 class UndoCounts:
-    restored: Counter[str]
-    skipped: Counter[str]
-    already_restored: Counter[str]
-    outcome: FixOutcome
+    """Per object type, what deciding a journaled job found: restores handed on, records left alone, records at
+    their original already."""
+
+    to_restore: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    already_restored: Counter[str] = field(default_factory=Counter)
 
 
 class Undoer:
-    """Undoes one journaled job at a time: reads current values, skips what changed since, restores the rest."""
+    """Decides one journaled job at a time: reads current values, journals what changed since as skipped, and hands
+    each restore to ``restore`` (the undo's job sink: the fix workers write it)."""
 
     def __init__(
         self,
         crm: Crm,
-        catalogs: Mapping[ObjectType, StageCatalog],
         store: ObjectStore,
-        options: FixOptions,
         layout: RunLayout,
         *,
-        undo_run_id: str,
+        undone_run_id: str,
         force: bool,
-        apply: bool,
+        restore: Callable[[PlannedChange], None],
     ) -> None:
         self._crm = crm
-        self._catalogs = catalogs
         self._store = store
-        self._options = options
         self._layout = layout
-        self._undo_run_id = undo_run_id
+        self._undone_run_id = undone_run_id
         self._force = force
-        self._apply = apply
+        self._restore = restore
 
     def undo_job(self, job_id: str, entries: Iterable[JournalEntry]) -> UndoCounts:
-        counts = UndoCounts(Counter(), Counter(), Counter(), FixOutcome())
+        counts = UndoCounts()
         changes = net_changes(entries)
         for object_type in ObjectType:
             of_type = [c for c in changes if c.object_type is object_type]
@@ -125,24 +123,17 @@ class Undoer:
                 continue
             found = self._crm.read(object_type, [c.object_id for c in of_type], [LIFECYCLE_STAGE])
             current = {object_id: record.stage for object_id, record in found.items()}
-            plan = undo_plan(of_type, current, run_id=self._undo_run_id, force=self._force)
-            restore = plan.restore
-            undo_job_id = f"undo-{job_id}-{object_type.value}"
-            self._journal_skips(undo_job_id, plan.skipped, current)
+            plan = undo_plan(of_type, current, run_id=self._undone_run_id, force=self._force)
+            self._journal_skips(f"undo-{job_id}-{object_type.value}", plan.skipped, current)
             counts.skipped[object_type.value] += len(plan.skipped)
             counts.already_restored[object_type.value] += len(plan.already_restored)
-            if not restore:
-                continue
-            if self._apply:
-                fixer = Fixer(self._crm, self._catalogs[object_type], self._store, self._options, self._layout)
-                outcome = fixer.apply(undo_job_id, restore)
-                counts.outcome.add(outcome)
-                counts.restored[object_type.value] += outcome.applied
-            else:
-                counts.restored[object_type.value] += len(restore)
+            counts.to_restore[object_type.value] += len(plan.restore)
+            for change in plan.restore:
+                self._restore(change)
         return counts
 
-    def _journal_skips(self, job_id: str, skipped: list[NetChange], current: Mapping[str, str]) -> None:
+    def _journal_skips(self, job_id: str, skipped: list[NetChange], current: dict[str, str]) -> None:
+        """Under a key of their own, so a retried decision of the same job writes the same segment again."""
         entries = [
             JournalEntry(
                 run_id=self._layout.run_id,
@@ -152,7 +143,7 @@ class Undoer:
                 write=Write.NONE,
                 before=current.get(change.object_id, ""),
                 after=current.get(change.object_id, ""),
-                rule=f"undo:{self._undo_run_id}",
+                rule=f"undo:{self._undone_run_id}",
                 at=utcnow(),
                 outcome=WriteOutcome.SKIPPED,
                 detail="changed since the run (or deleted); undo with force to restore it anyway",
@@ -166,7 +157,7 @@ class RestoreCheck(BaseModel):
     """What the records an undo restored hold once it is done and the prevention flows are back on: still the
     restored value, the default stage again (a workflow - ours if it was not paused, or another), or another value
     (someone changed it since). ``complete`` is False when the Lambda's time ran out first (``checked`` says how
-    far it got)."""
+    far it got). ``after``: the portal's counts then."""
 
     checked: int = 0
     held: int = 0
@@ -174,6 +165,7 @@ class RestoreCheck(BaseModel):
     changed_since: int = 0
     complete: bool = True
     examples: list[str] = []  # "<type> <id>: restored 'x', now 'y'" for the first records that did not hold
+    after: AuditSnapshot | None = None
 
 
 def _restored(entries: Iterable[JournalEntry]) -> dict[tuple[ObjectType, str], str]:

@@ -1,6 +1,6 @@
 """Fix workers really running at once, as deployed (the tier's MaximumConcurrency of 4), on the real state machine:
-one burst budget for all of them and the planner, the run's counters added to by all of them, and two workers
-racing on one job delivered twice.
+one burst budget for all of them and the planner, the run's counters added to by all of them, two workers racing
+on one job delivered twice, and an undo whose restore jobs they share.
 
 The sandbox enforces a burst limit the run's budget equals, so a worker that drew on its own share of the budget
 (or a budget that admitted more than its limit across processes) would draw HubSpot's 429s.
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -23,6 +24,7 @@ from support.invariants import journal_of, journal_problems, now_ms, portal_prob
 from support.oracle import actual_stages, expected_stages
 
 from hubspot_sandbox import Sandbox, SandboxSettings, generate_portal
+from lifecycle_guard.queue import FixJobMessage
 from lifecycle_guard.storage import S3Store
 from lifecycle_guard.tracker import RunTracker
 from lifecycle_guard_offline import LambdaContext, OfflineApp
@@ -31,6 +33,7 @@ BUDGET = 60  # requests per 10 s: the run's, and the sandbox's limit
 MANY_SMALL_JOBS = {"fix": {"batch_size": 10, "job_size": 20}, "budget": {"requests_per_10s": BUDGET}}
 APPLY = {"action": "run", "mode": "apply", "source": "console"}
 RUN_TIMEOUT_SECONDS = 300
+SEARCH_WINDOW_SECONDS = 1.5  # a little over HubSpot's search window (5 a second)
 
 
 @dataclass
@@ -44,6 +47,9 @@ class RacingWorker:
     app: OfflineApp | None = None
     deliveries: Counter[str] = field(default_factory=Counter)
     overlapped: threading.Event = field(default_factory=threading.Event)
+    job_ended: Callable[[FixJobMessage], None] = lambda _message: None  # called as each delivery's handler returns
+    running: int = 0
+    peak: int = 0  # the most deliveries handled at once (set back to 0 to measure from then on)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _containers: threading.local = field(default_factory=threading.local)
 
@@ -56,12 +62,20 @@ class RacingWorker:
             number = self.deliveries[job_id]
             if self.race and self.raced is None and f"-{self.race}-" in job_id:
                 self.raced = job_id
-        if job_id == self.raced and number == 1:
-            self.app.client("sqs").send_message(QueueUrl=self.app.queue_urls["FixJobQueue"], MessageBody=record["body"])
-            self.overlapped.wait(timeout=30)
-        elif job_id == self.raced and number == 2:
-            self.overlapped.set()
-        return self._module().lambda_handler(event, context)
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            if job_id == self.raced and number == 1:
+                sqs = self.app.client("sqs")
+                sqs.send_message(QueueUrl=self.app.queue_urls["FixJobQueue"], MessageBody=record["body"])
+                self.overlapped.wait(timeout=30)
+            elif job_id == self.raced and number == 2:
+                self.overlapped.set()
+            return self._module().lambda_handler(event, context)
+        finally:
+            self.job_ended(FixJobMessage.model_validate_json(record["body"]))
+            with self._lock:
+                self.running -= 1
 
     def _module(self) -> ModuleType:
         module: ModuleType | None = getattr(self._containers, "module", None)
@@ -136,3 +150,52 @@ def test_two_workers_racing_on_one_job_delivered_twice_write_it_once(deployment:
     assert deployment.worker.raced in {job.rsplit("/", 1)[-1].removesuffix(".json") for job in run["jobs"]}
     assert deployment.worker.overlapped.is_set()
     assert deployment.worker.deliveries[deployment.worker.raced] >= 2
+
+
+def test_an_undo_with_four_workers_restores_every_record_once_while_the_flows_stay_off(deployment: Deployment):
+    app, sandbox, worker = deployment.app, deployment.sandbox, deployment.worker
+    # GIVEN a portal fixed by an apply run with four workers, which switched its prevention flows on
+    before, since = actual_stages(sandbox.portal), now_ms()
+    run = run_and_check(deployment, "to-undo")
+    ours = {flow["id"] for flow in sandbox.portal.flows() if flow["isEnabled"]}
+    assert len(ours) == 2
+    # AND a note, as each of the undo's restore jobs ends, of whether any of those flows is on
+    flows_on_at_end: dict[str, bool] = {}
+
+    def note_flows(message: FixJobMessage) -> None:
+        if message.run_id == "undo-4":
+            enabled = {flow["id"] for flow in sandbox.portal.flows() if flow["isEnabled"]}
+            flows_on_at_end[message.job_id] = bool(ours & enabled)
+
+    worker.job_ended, worker.peak = note_flows, 0
+    # Search is paced per process (``runtime.Services.hubspot``): the run's last searches (Verify's after-counts)
+    # and the undo's first (Begin's audit) must not fall into one second of HubSpot's 5 a second.
+    time.sleep(SEARCH_WINDOW_SECONDS)
+    # WHEN the run is undone through the state machine
+    undo = {"action": "undo", "mode": "apply", "source": "console", "undo_run_id": "to-undo"}
+    undone = app.run(undo, name="undo-4", timeout_seconds=RUN_TIMEOUT_SECONDS)
+    # THEN it succeeded, every record holds its stage from before the run (none blank that was not blank), the
+    # flows are on again, and the restores held
+    assert undone.status == "SUCCEEDED", undone.cause
+    after = actual_stages(sandbox.portal)
+    assert {key: after[key] for key in before} == before
+    assert {flow["id"] for flow in sandbox.portal.flows() if flow["isEnabled"]} == ours
+    assert undone.output["checks"]["restored values held"] == "PASS"
+    # ... the restore jobs really ran at once, inside the one budget, with the flows off until the last ended
+    undo_jobs = app.list_keys("work/undo-4/jobs/")
+    assert len(undo_jobs) > 8
+    assert worker.peak >= 2
+    assert sandbox.stats()["rate_limited"] == {}
+    assert len(flows_on_at_end) == len(undo_jobs)
+    assert not any(flows_on_at_end.values())
+    # ... HubSpot applied exactly what the two journals say, each record restored once, from the value it held
+    # before the run
+    journal = journal_of(S3Store(app.client("s3"), app.bucket_name), "to-undo", "undo-4")
+    assert journal_problems(sandbox.portal, journal, before=before, since_ms=since) == []
+    # ... and the undo's counters add up: each job settled once, what the workers applied is what it restored
+    state = RunTracker(app.client("dynamodb"), app.table_name).state("undo-4")
+    assert (state.jobs_total, state.jobs_done, state.jobs_failed) == (len(undo_jobs), len(undo_jobs), 0)
+    fixed = {(e.object_type, e.object_id) for e in run["journal"] if e.outcome.value == "applied"}
+    undo_journal = [e for e in journal if e.run_id == "undo-4"]
+    restored = {(e.object_type, e.object_id) for e in undo_journal if e.outcome.value == "applied"}
+    assert state.applied == len(restored) == len(fixed) == undone.output["changes_applied"]

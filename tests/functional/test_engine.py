@@ -13,10 +13,12 @@ from support.oracle import actual_stages, differences, expected_stages
 from support.pipeline import run_pipeline
 
 from hubspot_sandbox import PortalSpec, StageMix, generate_portal
+from lifecycle_guard import steps
 from lifecycle_guard.flow_pause import PauseRecord
 from lifecycle_guard.gateway.crm_endpoints import CrmEndpoints
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard.layout import paused_flows_key
+from lifecycle_guard.queue import FixJobMessage
 from lifecycle_guard.workflows import put_body
 
 APPLY = {"action": "run", "mode": "apply", "config": {"verification": {"live_test_wait_seconds": 1}}}
@@ -168,6 +170,12 @@ def test_undo_restores_the_before_state_except_records_changed_since(aws, start_
     after = actual_stages(portal)
     assert after[touched] == "customer"
     assert [key for key in changed if key != touched and after[key] != before[key]] == []
+    # ... and its report counts what the fix workers restored (from its journal) and the one record left alone
+    report = json.loads(read(aws, undone["files"]["report_json"]))
+    restored = {(e.object_type, e.object_id) for e in journal(aws, undone) if e.outcome is WriteOutcome.APPLIED}
+    assert undone["changes_applied"] == undone["changes_planned"] == len(restored) == len(changed) - 1
+    assert report["fix"]["skipped"] == 1
+    assert report["restores"]["checked"] == report["restores"]["held"] == len(restored)
 
 
 def test_a_crash_between_clear_and_set_is_finished_with_the_planned_target(
@@ -294,3 +302,43 @@ def test_an_undo_reports_restores_another_workflow_set_again(aws, start_sandbox,
     assert report["flows_paused"] == []
     assert portal.flow(flow_id)["isEnabled"] is True
     assert portal.flow(flow_id)["revisionId"] == "1"
+
+
+def test_an_undo_whose_restore_job_failed_switches_the_flows_back_on_and_may_simply_be_run_again(
+    aws, start_sandbox, make_services
+):
+    # GIVEN a portal fixed by an apply run that switched the prevention flows on, in jobs of 100
+    portal, before, _, services, _ = fixed_portal(
+        start_sandbox, make_services, "fix-failing", {"verification": {"live_test": False}, "fix": {"job_size": 100}}
+    )
+    ours = {flow["id"] for flow in portal.flows() if flow["isEnabled"]}
+    # AND a worker that fails the undo's first restore job (as one that reached HubSpot's daily limit does)
+    failed: list[FixJobMessage] = []
+
+    def fail_the_first(message: FixJobMessage, receive_count: int) -> None:
+        if failed:
+            steps.fix_job(message, receive_count, services)
+            return
+        failed.append(message)
+        services.tracker.settle_job(message.run_id, message.job_id, "failed", {})
+
+    # WHEN the run is undone
+    request = {"action": "undo", "mode": "apply", "undo_run_id": "fix-failing"}
+    undone = run_pipeline(services, request, name="undo-fails", on_message=fail_the_first)
+    # THEN the undo failed naming the job, once every other restore job had settled; the flows are back on
+    assert undone["outcome"] == "failed", undone
+    assert f"fix jobs failed: {failed[0].job_id}" in undone["failures"]
+    assert {flow["id"] for flow in portal.flows() if flow["isEnabled"]} == ours
+    # ... the failed job's records still hold the run's values, every other record is back
+    job = json.loads(read(aws, failed[0].job_key))
+    unrestored = {(job["object_type"], row[0]): row[1] for row in job["changes"]}  # the run's value: "before"
+    after = actual_stages(portal)
+    assert {key: after[key] for key in unrestored} == unrestored
+    assert [key for key in before if key not in unrestored and after[key] != before[key]] == []
+    # ... and the run is not marked undone: the undo is run again without force, and finishes
+    again = run_pipeline(services, request, name="undo-again")
+    assert again["outcome"] == "succeeded", again
+    assert actual_stages(portal) == before
+    assert again["changes_applied"] == len(unrestored)
+    report = json.loads(read(aws, again["files"]["report_json"]))
+    assert report["already_restored"] == undone["changes_applied"] > 0

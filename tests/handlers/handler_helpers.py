@@ -20,6 +20,7 @@ from typing import Any
 from support.functions import import_function
 
 from hubspot_sandbox import ALL_SCOPES, PortalSpec, Sandbox, SandboxSettings, generate_portal
+from lifecycle_guard.queue import FixJobMessage
 from lifecycle_guard_offline import LambdaContext, OfflineApp
 from lifecycle_guard_offline.environment import patched_environ
 
@@ -302,3 +303,34 @@ def run_item(app: OfflineApp, key: str) -> dict[str, Any] | None:
         .get("Item")
     )
     return item
+
+
+@dataclass(frozen=True)
+class QuietQueue:
+    """A stack whose functions under test send fix jobs to ``queue_url``, a queue nothing reads (the stack's own is
+    drained at once by its SQS event source, which would hide what was sent), and what a run handed over."""
+
+    stack: Stack
+    queue_url: str
+
+    def queued(self) -> list[FixJobMessage]:
+        """Every message the quiet queue received since the last call (received once, then left invisible)."""
+        sqs = self.stack.app.client("sqs")
+        messages = []
+        while batch := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600).get(
+            "Messages", []
+        ):
+            messages.extend(FixJobMessage.model_validate_json(message["Body"]) for message in batch)
+        return messages
+
+    def checkpoint(self, run_id: str) -> dict[str, Any]:
+        return dict(self.stack.app.read_json(f"work/{run_id}/plan-checkpoint.json"))
+
+    def jobs(self, run_id: str) -> list[str]:
+        return sorted(self.stack.app.list_keys(f"work/{run_id}/jobs/"))
+
+    def jobs_total(self, run_id: str) -> int:
+        """The jobs the run's item says were handed to the workers."""
+        item = run_item(self.stack.app, f"run#{run_id}")
+        assert item is not None
+        return int(item.get("jobs_total", {"N": "0"})["N"])

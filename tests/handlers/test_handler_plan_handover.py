@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from handler_helpers import LoadedFunction, Stack, begin_event, execution, invoke, run_item, running_stack, succeeded
+from handler_helpers import LoadedFunction, QuietQueue, Stack, begin_event, execution, invoke, running_stack, succeeded
 
 from hubspot_sandbox.history import ChangeSource
 from lifecycle_guard.caps import CapExceededError
@@ -29,21 +29,9 @@ IMPORT = ChangeSource("IMPORT", "4242", "late import")
 
 
 @dataclass(frozen=True)
-class Handover:
-    stack: Stack
+class Handover(QuietQueue):
     plan: LoadedFunction  # functions/audit_plan/app.py, sending to `queue_url`
     progress: LoadedFunction  # functions/progress/app.py, likewise
-    queue_url: str
-
-    def queued(self) -> list[FixJobMessage]:
-        """Every message the quiet queue received since the last call (received once, then left invisible)."""
-        sqs = self.stack.app.client("sqs")
-        messages = []
-        while batch := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600).get(
-            "Messages", []
-        ):
-            messages.extend(FixJobMessage.model_validate_json(message["Body"]) for message in batch)
-        return messages
 
     def begin(self, name: str, caps: dict[str, Any] | None = None) -> str:
         event = begin_event(name, config={"caps": caps} if caps else None, allow_loosening=bool(caps))
@@ -53,17 +41,6 @@ class Handover:
         while not (cursor := self.plan({"step": "plan", "execution": execution(run_id)}))["done"]:
             pass
         return cursor
-
-    def checkpoint(self, run_id: str) -> dict[str, Any]:
-        return dict(self.stack.app.read_json(f"work/{run_id}/plan-checkpoint.json"))
-
-    def jobs(self, run_id: str) -> list[str]:
-        return sorted(key for key in self.stack.app.list_keys(f"work/{run_id}/jobs/"))
-
-    def jobs_total(self, run_id: str) -> int:
-        item = run_item(self.stack.app, f"run#{run_id}")
-        assert item is not None
-        return int(item.get("jobs_total", {"N": "0"})["N"])
 
     def changes_in(self, messages: list[FixJobMessage]) -> int:
         return sum(len(self.stack.app.read_json(message.job_key)["changes"]) for message in messages)
@@ -76,7 +53,7 @@ def handover() -> Iterator[Handover]:
         quiet = {"FIX_JOB_QUEUE_URL": queue_url}
         plan = LoadedFunction(stack.app, "AuditPlanFunction", quiet)
         progress = LoadedFunction(stack.app, "ProgressFunction", quiet)
-        yield Handover(stack, plan, progress, queue_url)
+        yield Handover(stack, queue_url, plan, progress)
         plan.unload()
         progress.unload()
 

@@ -116,7 +116,7 @@ def test_a_dry_run_dispatches_nothing(progress: Progress):
     assert status["jobs_total"] == planned
 
 
-def test_an_event_for_neither_step_is_refused(progress: Progress):
-    with pytest.raises(ValidationError, match="'dispatch' or 'poll'"):
+def test_an_event_for_none_of_its_steps_is_refused(progress: Progress):
+    with pytest.raises(ValidationError, match="'dispatch', 'poll' or 'stop'"):
         progress.handler({"step": "enqueue", "run": {}})
     assert progress.queued() == []

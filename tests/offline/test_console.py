@@ -216,13 +216,17 @@ def test_a_dry_runs_table_shows_the_after_state_its_plan_would_leave():
     assert rows[1] == ["Lead", "5", "8", "+3"]
 
 
-def test_an_undos_line_says_how_many_restores_hold_and_a_dry_run_claims_none():
-    undo = REPORT.model_copy(update={"action": "undo", "fix": FixSummary(skipped=2)})
-    applied = undo.model_copy(update={"restores": RestoreCheck(checked=3, held=3)})
+def test_an_undos_line_counts_what_the_workers_restored_and_a_dry_run_what_it_would():
+    # GIVEN an undo that cut 3 restores into fix jobs, of which the workers applied 2 (the third record changed
+    # before its write: left alone, as are 2 the undo found changed since the run)
+    undo = REPORT.model_copy(update={"action": "undo", "fix": FixSummary(applied=2, skipped=3)})
+    applied = undo.model_copy(update={"restores": RestoreCheck(checked=2, held=2)})
+    # THEN its line says what the workers applied, not what was planned, and how many of those hold
     assert outcome_line(applied) == (
-        "succeeded: restored 3 records (3 hold the restored value); 2 left alone (changed since the run)"
+        "succeeded: restored 2 records (2 hold the restored value); 3 left alone (changed since the run)"
     )
-    dry = undo.model_copy(update={"mode": "dry-run", "restores": RestoreCheck()})
+    # ... and a dry run, whose jobs never run, what it would restore: its plan
+    dry = undo.model_copy(update={"mode": "dry-run", "fix": FixSummary(skipped=2), "restores": RestoreCheck()})
     assert outcome_line(dry) == "succeeded: would restore 3 records; 2 left alone (changed since the run)"
 
 

@@ -98,8 +98,19 @@ UNDO_ACTIONS = {
     **STATE_MACHINE_ACTIONS,
     # Begin finds the undone run's files through the run index.
     "AuditPlanFunction": {"s3:GetObject", "s3:PutObject", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-    # Reads the undone run's journal; writes its own markers and journal segments, and deletes the markers.
-    "UndoFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "dynamodb:UpdateItem"},
+    # Reads the undone run's journal; stores its restore jobs, its checkpoint and the skips it journals; hands each
+    # job to the workers as it cuts it, after asking whether its execution or run was stopped.
+    "UndoFunction": {
+        "s3:GetObject",
+        "s3:PutObject",
+        "sqs:SendMessage",
+        "states:DescribeExecution",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+    },
+    # The restore jobs: dispatched and polled as a run's fix jobs, written by the fix workers.
+    "ProgressFunction": APPLY_ACTIONS["ProgressFunction"],
+    "FixWorkerFunction": APPLY_ACTIONS["FixWorkerFunction"],
     # Stores the flows it switches off for the undo, and reads them back to switch them on.
     "PreventionFunction": {"s3:GetObject", "s3:PutObject", "dynamodb:UpdateItem"},
     **REPORT_ACTIONS,

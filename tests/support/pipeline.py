@@ -6,6 +6,7 @@ reach into any point (crash a worker, deliver a job twice) and stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -45,14 +46,38 @@ def deliver_jobs(services: Services, *, on_message: Callable[[FixJobMessage, int
             delivered += 1
 
 
-def _undo(run: RunContext, state: ExecutionState, services: Services) -> None:
-    """Pause the prevention flows, restore, switch them back on (on the failure path too), read back."""
+def _fix(
+    run: RunContext,
+    state: ExecutionState,
+    services: Services,
+    on_message: Callable[[FixJobMessage, int], None] | None,
+) -> None:
+    """Dispatch what is not handed over yet, then deliver the queued jobs to the worker until every one settled."""
+    state.progress = steps.dispatch(run, services)
+    while not state.progress.done:
+        deliver_jobs(services, on_message=on_message)
+        state.progress = steps.poll(run, services)
+
+
+def _undo(
+    run: RunContext,
+    execution: ExecutionInfo,
+    state: ExecutionState,
+    services: Services,
+    on_message: Callable[[FixJobMessage, int], None] | None,
+) -> None:
+    """Pause the prevention flows, decide the restores (handed to the queue as they are cut), wait for the workers
+    to apply them, switch the flows back on (on the failure path too, once the restore jobs are stopped: in-process
+    none is in flight), read back."""
     assert state.undo is not None
     try:
         state.paused = steps.pause_prevention(run, services)
         while not state.undo.done:
-            state.undo = steps.undo(run, state.undo, services, LAMBDA_MS)
+            state.undo = steps.undo(run, execution, services, LAMBDA_MS)
+        _fix(run, state, services, on_message)
     except Exception:
+        with contextlib.suppress(Exception):  # as StopRestores' Catch: the undo's own failure is the one to report
+            state.progress = steps.stop(run, services)
         try:
             state.resumed = steps.resume_prevention(run, services)
         except Exception as exc:
@@ -82,15 +107,12 @@ def run_pipeline(
         state = ExecutionState.model_validate(begun.model_dump())
         run = steps.load_run(services.store, execution)
         if state.undo is not None:
-            _undo(run, state, services)
+            _undo(run, execution, state, services, on_message)
         else:
             assert state.plan is not None
             while not state.plan.done:
                 state.plan = steps.plan(run, execution, services, LAMBDA_MS)
-            state.progress = steps.dispatch(run, services)
-            while not state.progress.done:
-                deliver_jobs(services, on_message=on_message)
-                state.progress = steps.poll(run, services)
+            _fix(run, state, services, on_message)
             state.prevention = steps.prevent(run, services)
             state.probe = steps.start_probe(run, state.prevention, services)
             while state.probe.started and not state.probe.settled:

@@ -31,7 +31,7 @@ ASL = json.loads((PROJECT_ROOT / "statemachine" / "lifecycle_guard.asl.json").re
 # Each Lambda's events, by the step the Parameters name (None: the function has one event and no step).
 EVENTS: dict[str, dict[str | None, type[BaseModel]]] = {
     "${AuditPlanFunctionArn}": {"begin": BeginEvent, "plan": PlanEvent},
-    "${ProgressFunctionArn}": {"dispatch": ProgressEvent, "poll": ProgressEvent},
+    "${ProgressFunctionArn}": {"dispatch": ProgressEvent, "poll": ProgressEvent, "stop": ProgressEvent},
     "${PreventionFunctionArn}": {"ensure": PreventionEvent, "pause": PreventionEvent, "resume": PreventionEvent},
     "${VerifyFunctionArn}": {"start_probe": StartProbeEvent, "check_probe": CheckProbeEvent, "verify": VerifyEvent},
     "${UndoFunctionArn}": {"undo": UndoEvent, "check_restores": CheckRestoresEvent},

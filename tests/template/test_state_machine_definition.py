@@ -3,13 +3,17 @@
 import json
 from typing import Any
 
+from lifecycle_guard.steps.fix import FIX_WORKER_TIMEOUT_SECONDS
 from lifecycle_guard_offline.asl_substitutions import placeholder_names
 from lifecycle_guard_offline.sam_template import SamTemplate
 
 Definition = dict[str, Any]
 REPORT = "${ReportFunctionArn}"
 FAILURE_REPORTER = "ReportFailure"
-UNDO_WITH_FLOWS_OFF = ("PausePrevention", "Undo")
+# The undo's tasks that run while the prevention flows are off: deciding the restores, the fix workers' restore
+# jobs being handed over and waited for, and after a failure the wait for those still in flight.
+UNDO_WITH_FLOWS_OFF = ("PausePrevention", "Undo", "DispatchRestores", "CheckRestoreProgress", "StopRestores")
+RESTORE_JOBS_OUT = ("Undo", "DispatchRestores", "CheckRestoreProgress")  # restore jobs may be with the workers
 LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"}
 
 
@@ -72,6 +76,49 @@ def test_an_undo_switches_the_prevention_flows_back_on_whatever_happens(definiti
     assert states["ResumeAfterFailure"]["Next"] == FAILURE_REPORTER
 
 
+def test_an_undo_switches_the_flows_back_on_only_once_its_restore_jobs_have_settled(definition: Definition) -> None:
+    # The fix workers write the restores: a flow switched back on while one of their jobs is queued would give each
+    # blank it restores afterwards the default stage again. Every way into ResumePrevention is the restore jobs'
+    # poll saying they are done (a failure goes to ResumeAfterFailure: the run ends either way).
+    states = definition["States"]
+    into_resume = {name for name, state in states.items() if "ResumePrevention" in successors(state)}
+    assert into_resume == {"AreRestoresComplete"}
+    choice = states["AreRestoresComplete"]
+    assert choice["Choices"] == [{"Variable": "$.progress.done", "BooleanEquals": True, "Next": "ResumePrevention"}]
+    # ... the undo's decisions all go through Dispatch (the jobs not handed over yet) before the first poll
+    assert states["IsUndoComplete"]["Default"] == "DispatchRestores"
+    assert states["DispatchRestores"]["Next"] == "AreRestoresComplete"
+    assert states["DispatchRestores"]["Parameters"]["step"] == "dispatch"
+    assert states["CheckRestoreProgress"]["Parameters"]["step"] == "poll"
+    assert successors(states["WaitForRestores"]) == {"CheckRestoreProgress"}
+
+
+def test_a_failed_undo_stops_its_restore_jobs_and_waits_for_those_in_flight_before_the_flows_go_back_on(
+    definition: Definition,
+) -> None:
+    states = definition["States"]
+    # a failure once restore jobs may have gone out is kept in the state, and goes to StopRestores
+    for name in RESTORE_JOBS_OUT:
+        assert [(c["Next"], c["ResultPath"]) for c in states[name]["Catch"]] == [("StopRestores", "$.failure")], name
+    # ... which loops (a Wait between) until no job is in flight; only then, or if it fails itself (its error
+    # dropped: the undo's is the one to report), are the flows switched back on
+    stop = states["StopRestores"]
+    assert stop["Parameters"]["step"] == "stop"
+    assert stop["Next"] == "AreRestoresStopped"
+    assert [(c["Next"], c["ResultPath"]) for c in stop["Catch"]] == [("ResumeAfterFailure", None)]
+    assert states["AreRestoresStopped"]["Choices"] == [
+        {"Variable": "$.progress.done", "BooleanEquals": True, "Next": "ResumeAfterFailure"}
+    ]
+    assert successors(states["WaitForRestoresInFlight"]) == {"StopRestores"}
+    into_resume = {name for name, state in states.items() if "ResumeAfterFailure" in successors(state)}
+    assert into_resume == {"AreRestoresStopped"}
+
+
+def test_the_wait_for_restore_jobs_in_flight_is_bounded_by_the_fix_workers_timeout(sam_template: SamTemplate) -> None:
+    worker = sam_template.resources["FixWorkerFunction"]["Properties"]
+    assert worker["Timeout"] == FIX_WORKER_TIMEOUT_SECONDS
+
+
 def test_a_failed_begin_passes_on_only_its_failure(definition: Definition) -> None:
     # Before Begin succeeds the state is the raw execution input: untrusted (it could carry another run's
     # context), so the failure alone goes on to the report.
@@ -89,6 +136,8 @@ def test_every_catch_writes_a_report_then_fails(definition: Definition) -> None:
     for name, task in tasks(definition).items():
         for catcher in task["Catch"]:
             for path in paths_to_the_end(definition, catcher["Next"]):
+                if successors(states[path[-1]]):
+                    continue  # it only loops back (StopRestores' wait); the loop's way out is another path
                 assert states[path[-1]]["Type"] == "Fail", (name, path)
                 if name != FAILURE_REPORTER:  # the reporter's own failure can only end the run
                     assert any(states[step].get("Resource") == REPORT for step in path), (name, path)

@@ -6,14 +6,18 @@ from datetime import UTC, datetime
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
 from lifecycle_guard.changes import ChangedRecord
-from lifecycle_guard.config import GuardConfig
+from lifecycle_guard.config import GuardConfig, Mode
+from lifecycle_guard.contracts import ExecutionInfo, ExecutionState, ProgressStatus, RunContext, UndoCursor
 from lifecycle_guard.jobs import RuleCount
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.overrides import Override
 from lifecycle_guard.pending import QuarantinedMarker
 from lifecycle_guard.rejections import RejectedRecord, RejectedRecords
+from lifecycle_guard.report_builder import build_report
 from lifecycle_guard.report_html import render_html
 from lifecycle_guard.reporting import FixSummary, RunReport
+from lifecycle_guard.tracker import RunState
+from lifecycle_guard.undo import RestoreCheck
 from lifecycle_guard.verification import Check
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
@@ -199,3 +203,41 @@ def test_the_page_warns_of_records_left_pending_recovery_and_only_then():
     stopped = render_html(report(outcome="failed", fix=FixSummary(pending_recovery=14)))
     assert "14 records are in write batches this run left unfinished" in stopped
     assert "left unfinished" not in render_html(report())
+
+
+def undo_report(state: ExecutionState, tracker: RunState) -> RunReport:
+    run = RunContext(
+        run_id="undo-nightly-1",
+        action="undo",
+        mode=Mode.APPLY,
+        source="console",
+        started_at=AT,
+        prefix="runs/2026/11/25/undo-nightly-1/",
+        config=GuardConfig(),
+        stages=dict.fromkeys(ObjectType, STAGES),
+        undo_run_id="nightly-1",
+        undo_prefix="runs/2026/11/25/nightly-1/",
+    )
+    execution = ExecutionInfo(id="arn:execution:undo-nightly-1", name="undo-nightly-1", start_time=AT)
+    return build_report(execution, run, state, tracker, planned=[], residue=[], files={}, finished_at=AT)
+
+
+def test_an_undos_report_counts_what_its_workers_restored_and_every_record_left_alone():
+    # GIVEN an undo that cut 5 restores into fix jobs and left 2 records alone (changed since the run), whose workers
+    # applied 4 restores and found 1 record changed before they wrote it; read back with the flows on again
+    after = AuditSnapshot(taken_at=AT, counts={t: counts(6, 1, 2, 3) for t in ObjectType})
+    state = ExecutionState(
+        undo=UndoCursor(done=True, next_job=1, to_restore={"contacts": 5}, skipped={"contacts": 2}),
+        progress=ProgressStatus(jobs_total=1, jobs_done=1, done=True),
+        restores=RestoreCheck(checked=4, held=4, after=after),
+    )
+    tracker = RunState(status="running", jobs_total=1, jobs_done=1, applied=4, skipped=1)
+    # WHEN its report is built
+    built = undo_report(state, tracker)
+    # THEN it planned 5 restores and applied the 4 the workers did, left 3 alone, and its after-counts are the ones
+    # read with the restores
+    summary = built.summary()
+    assert (summary.changes_planned, summary.changes_applied) == (5, 4)
+    assert built.fix.skipped == 3
+    assert built.after == after
+    assert built.outcome == "succeeded"

@@ -1,5 +1,6 @@
 """Fixing, fanned out: the rest of the plan to the workers once planning is complete (after the caps), the worker's
-job, and polling for the end. In an apply run most jobs went out while planning went on (``job_dispatch``)."""
+job, and polling for the end. In an apply run most jobs went out while planning went on (``job_dispatch``); an
+undo's restore jobs go through the same steps, uncapped."""
 
 from __future__ import annotations
 
@@ -8,19 +9,21 @@ import time
 from typing import Any
 
 from lifecycle_guard.caps import CapExceededError, check_caps
-from lifecycle_guard.contracts import ProgressStatus, RunContext
+from lifecycle_guard.contracts import ProgressStatus, RunContext, UndoCursor
 from lifecycle_guard.crm import AuthenticationFailed, DailyLimitReached, MissingScopes
 from lifecycle_guard.fixing import Fixer, FixMode
 from lifecycle_guard.job_dispatch import JobDispatcher
-from lifecycle_guard.jobs import FixJob, JobId, count_rules
+from lifecycle_guard.jobs import FixJob, JobCursor, JobId, count_rules
 from lifecycle_guard.layout import context_key
 from lifecycle_guard.plan_store import PlanStore
+from lifecycle_guard.planning import PlanCursor
 from lifecycle_guard.queue import FixJobMessage
 from lifecycle_guard.runtime import Services
 from lifecycle_guard.steps.context import RunContextError
 
 STALL_SECONDS = 2 * 3600  # no job finished for this long: stop waiting, report the unfinished jobs
 MAX_POLL_SECONDS = 300
+FIX_WORKER_TIMEOUT_SECONDS = 300  # FixWorkerFunction's Timeout in template.yaml (tests/template holds them equal)
 
 
 class RunAbortedError(RuntimeError):
@@ -28,14 +31,17 @@ class RunAbortedError(RuntimeError):
 
 
 def dispatch(run: RunContext, services: Services) -> ProgressStatus:
-    """Count the complete plan; check it against the caps unless its jobs went out behind them already; then
-    (apply mode) hand over every job not sent yet."""
+    """Count the complete plan (a run's, or an undo's restores); check a run's against the caps unless its jobs went
+    out behind them already; then (apply mode) hand over every job not sent yet."""
     plans = PlanStore(services.store, run.layout)
     counts = count_rules(plans.jobs(), run.catalogs())
     plans.save_counts(counts)
-    dispatcher = JobDispatcher(run, plans, services.tracker, services.queue if run.apply else None)
+    cursor = UndoCursor if run.action == "undo" else PlanCursor
+    dispatcher: JobDispatcher[JobCursor] = JobDispatcher(
+        run, plans, services.tracker, services.queue if run.apply else None, cursor
+    )
     checkpoint = dispatcher.checkpoint
-    if not checkpoint.overlap:
+    if dispatcher.capped and not checkpoint.overlap:
         if run.before is None:
             raise RuntimeError(f"run {run.run_id} has no before-audit: the caps cannot be checked")
         check_caps(run.config.caps, run.before, counts)
@@ -73,6 +79,29 @@ def poll(run: RunContext, services: Services) -> ProgressStatus:
         stalled=stalled,
         wait_seconds=poll_wait_seconds(services.settings.poll_minimum_seconds, waited),
         noticed_after_seconds=round(now - state.last_progress, 1) if done and settled and not stalled else 0.0,
+    )
+
+
+def stop(run: RunContext, services: Services) -> ProgressStatus:
+    """After a failure with jobs handed over (an undo's, whose prevention flows are still off): the run is aborted,
+    so the workers start none of its jobs any more, and this says whether one may still be writing. Done once none
+    is in flight, or once a fix worker's timeout has passed since the abort (an attempt begun before it has ended
+    by then, whether or not it could settle its job)."""
+    tracker = services.tracker
+    state = tracker.state(run.run_id)
+    in_flight = 0
+    if state.jobs_unfinished > 0:
+        tracker.abort(run.run_id, "stopped after the failure: the jobs not started yet do not run")
+        state = tracker.state(run.run_id)
+        job_ids = [str(job_id) for job_id in PlanStore(services.store, run.layout).job_ids()]
+        in_flight = tracker.jobs_started(run.run_id, job_ids)
+    waited = time.time() - state.aborted_at if state.aborted_at else 0.0
+    return ProgressStatus(
+        jobs_total=state.jobs_total,
+        jobs_done=state.jobs_done,
+        jobs_failed=state.jobs_failed,
+        done=in_flight == 0 or waited >= FIX_WORKER_TIMEOUT_SECONDS,
+        wait_seconds=services.settings.poll_minimum_seconds,
     )
 
 

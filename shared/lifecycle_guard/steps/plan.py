@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from lifecycle_guard.contracts import ExecutionInfo, RunContext
 from lifecycle_guard.job_dispatch import JobDispatcher
-from lifecycle_guard.jobs import JobSink
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.plan_store import PlanStore
 from lifecycle_guard.planning import ContextCache, PlanCursor, Planner
@@ -17,29 +16,16 @@ def plan(run: RunContext, execution: ExecutionInfo, services: Services, remainin
     """Plan until done or close to the Lambda deadline; each call resumes from the stored checkpoint."""
     plans = PlanStore(services.store, run.layout)
     queue = services.queue if run.apply else None
-    dispatcher = JobDispatcher(run, plans, services.tracker, queue, lambda: services.execution_stopped(execution.id))
+    dispatcher = JobDispatcher(
+        run, plans, services.tracker, queue, PlanCursor, lambda: services.execution_stopped(execution.id)
+    )
     checkpoint = dispatcher.checkpoint
     if checkpoint.cursor.done:
         return checkpoint.cursor  # a retry of an invocation that finished planning but not its answer
-    pending = checkpoint.pending_changes()
-    # Contacts inherit the targets of companies planned in earlier invocations.
+    sink = dispatcher.sink()
+    # Contacts inherit the targets of companies planned in earlier invocations (cut into jobs, or still pending).
     planned_companies = [c for job in plans.jobs(ObjectType.COMPANIES) for c in job.changes]
-    cache = ContextCache(
-        planned_company_stages={
-            change.object_id: change.target
-            for change in planned_companies + pending
-            if change.object_type is ObjectType.COMPANIES
-        }
-    )
-    fix = run.config.fix
-    sink = JobSink(
-        run.catalogs(),
-        fix.job_size,
-        fix.batch_size,
-        dispatcher.store,
-        next_job=checkpoint.cursor.next_job,
-        pending=pending,
-    )
+    cache = ContextCache.planned_before(planned_companies + sink.pending())
     # Two connections: the searches run ahead on their own (``prefetch``) while the other reads the context.
     with services.hubspot(run.run_id, run.config) as gateway, services.hubspot(run.run_id, run.config) as search:
         planner = Planner(

@@ -90,8 +90,12 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
 
 
 def _mark_undone(store: ObjectStore, run: RunContext, state: ExecutionState) -> None:
-    """An undo that restored all it could: undoing the same run again needs ``force`` (``steps.begin``)."""
-    if run.action == "undo" and run.apply and run.undo_run_id and state.undo and state.undo.done:
+    """An undo that restored all it could - every journaled job decided, every restore job handed over settled done:
+    undoing the same run again needs ``force`` (``steps.begin``). One whose restore jobs failed, never finished or
+    were stopped after a failure may simply be run again."""
+    progress = state.progress
+    settled = progress is not None and progress.done and progress.jobs_done == progress.jobs_total
+    if run.action == "undo" and run.apply and run.undo_run_id and state.undo and state.undo.done and settled:
         marker = {"undone_by": run.run_id, "at": utcnow().isoformat()}
         store.put(undone_key(run.undo_run_id), json.dumps(marker).encode())
 
