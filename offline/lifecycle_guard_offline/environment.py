@@ -8,10 +8,14 @@ only: a child process inherits the process environment (`os.putenv`), which hand
 """
 
 import os
-import threading
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+
+# The layers of the running context (innermost last): a context variable, so a thread a handler hands work to with
+# its context (``contextvars.copy_context``) sees the handler's variables too.
+_layers: ContextVar[tuple[dict[str, str | None], ...]] = ContextVar("environ_layers", default=())
 
 
 class ThreadScopedEnviron(MutableMapping[str, str]):
@@ -19,23 +23,19 @@ class ThreadScopedEnviron(MutableMapping[str, str]):
 
     def __init__(self, process: MutableMapping[str, str]) -> None:
         self.process = process
-        self._threads = threading.local()
 
     @property
-    def _layers(self) -> list[dict[str, str | None]]:
-        layers: list[dict[str, str | None]] | None = getattr(self._threads, "layers", None)
-        if layers is None:
-            layers = self._threads.layers = []
-        return layers
+    def _layers(self) -> tuple[dict[str, str | None], ...]:
+        return _layers.get()
 
     @contextmanager
     def layer(self, changes: Mapping[str, str | None]) -> Iterator[None]:
-        """``changes`` seen by this thread only, until the block ends (nests)."""
-        self._layers.append(dict(changes))
+        """``changes`` seen by this context only, until the block ends (nests)."""
+        token = _layers.set((*_layers.get(), dict(changes)))
         try:
             yield
         finally:
-            self._layers.pop()
+            _layers.reset(token)
 
     def __getitem__(self, name: str) -> str:
         for layer in reversed(self._layers):

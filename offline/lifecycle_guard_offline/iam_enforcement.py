@@ -12,13 +12,15 @@ client per process for every function. Here instead:
   built and before it is sent): `iam_actions` derives the IAM action(s), resource ARN(s) and condition keys,
   `iam_policy` evaluates them against the caller's policies.
 - The caller is who runs the code, not whose credentials a client holds (boto3's default session resolves
-  credentials once, so every function's clients hold the same ones): `acting_as` marks the current thread (the
-  dispatcher around each handler, the SQS poller around its SQS calls). Clients of the operator's session
+  credentials once, so every function's clients hold the same ones): `acting_as` marks the current context (the
+  dispatcher around each handler, the SQS poller around its SQS calls), which a thread the handler hands work to
+  with its context (`contextvars.copy_context`, as `storage.read_in_order` does) carries along. Clients of the
+  operator's session
   (`OfflineApp.client`: tests, the CLI, the deployment) are never checked, on any thread. Calls on threads nobody
   marked are attributed by the access key they are signed with: the Step Functions engine's clients in moto 5.2.5
   sign with "ak" (`moto/stepfunctions/parser/asl/utils/boto_client.py`), so those calls are the state machine's
-  role; the operator's key is the operator's; any other key fails loudly. A thread a handler starts itself is
-  unmarked, so its calls would pass as the operator's (no code here does that).
+  role; the operator's key is the operator's; any other key fails loudly. A thread a handler starts without its
+  context is unmarked, so its calls would pass as the operator's (the code's thread pools pass their context).
 - A role's policies (inline and attached managed ones) are read from moto's IAM once, when enforcement starts.
 - A refused call short-circuits `before-call` with the error response the service sends (status and error code per
   service, message in AWS's wording), so botocore raises the same ClientError it raises in AWS and the caller's
@@ -39,6 +41,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -217,23 +220,24 @@ class IamEnforcer:
 
 
 _active: IamEnforcer | None = None
-_thread_principals = threading.local()
+# A context variable, not a thread-local: a handler that hands work to a thread pool with its context
+# (``contextvars.copy_context``, as ``storage.read_in_order`` does) acts as its function's role there too.
+_acting: ContextVar[Principal | None] = ContextVar("acting_principal", default=None)
 
 
 @contextmanager
 def acting_as(principal: Principal) -> Iterator[None]:
-    """AWS calls this thread makes inside the block are `principal`'s (nests: the innermost wins)."""
-    stack: list[Principal] = _thread_principals.__dict__.setdefault("stack", [])
-    stack.append(principal)
+    """AWS calls made inside the block (on this thread, or on threads running its context) are `principal`'s
+    (nests: the innermost wins)."""
+    token = _acting.set(principal)
     try:
         yield
     finally:
-        stack.pop()
+        _acting.reset(token)
 
 
 def _acting_principal() -> Principal | None:
-    stack: list[Principal] = _thread_principals.__dict__.get("stack", [])
-    return stack[-1] if stack else None
+    return _acting.get()
 
 
 def _mark_operator(context: Any, **_: Any) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.sources import ValueSource
-from lifecycle_guard.storage import ObjectStore
+from lifecycle_guard.storage import ObjectStore, read_in_order
 
 
 class Write(StrEnum):
@@ -66,8 +66,8 @@ def read_journal(store: ObjectStore, layout: RunLayout) -> Iterator[JournalEntry
     if compacted is not None:
         yield from _parse(compacted)
         return
-    for key in sorted(store.keys(layout.journal_segments)):
-        yield from _parse(store.get(key) or b"")
+    for segment in read_in_order(store, sorted(store.keys(layout.journal_segments))):
+        yield from _parse(segment)
 
 
 def compact_journal(store: ObjectStore, layout: RunLayout, *, inspect: Callable[[bytes], None] | None = None) -> None:
@@ -75,8 +75,7 @@ def compact_journal(store: ObjectStore, layout: RunLayout, *, inspect: Callable[
     the report can gather what it needs from the journal without reading it twice."""
 
     def segments() -> Iterator[bytes]:
-        for key in sorted(store.keys(layout.journal_segments)):
-            segment = store.get(key) or b""
+        for segment in read_in_order(store, sorted(store.keys(layout.journal_segments))):
             if inspect is not None:
                 inspect(segment)
             yield segment

@@ -10,7 +10,7 @@ from lifecycle_guard.jobs import FixJob, JobId, PlannedChange, RuleCount, plan_r
 from lifecycle_guard.layout import RunLayout, key_name
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.stages import StageCatalog
-from lifecycle_guard.storage import ObjectStore
+from lifecycle_guard.storage import ObjectStore, read_in_order
 
 
 class PlanStore:
@@ -30,11 +30,11 @@ class PlanStore:
         return None if body is None else FixJob.from_json(body)
 
     def jobs(self, object_type: ObjectType | None = None) -> Iterator[FixJob]:
-        for job_id in self.job_ids():
-            if object_type is None or job_id.object_type is object_type:
-                job = self.job(job_id)
-                if job is not None:
-                    yield job
+        """The stored jobs in plan order (several read at once: ``read_in_order``)."""
+        wanted = [j for j in self.job_ids() if object_type is None or j.object_type is object_type]
+        for body in read_in_order(self._store, (self._layout.job(str(job_id)) for job_id in wanted)):
+            if body:
+                yield FixJob.from_json(body)
 
     def drop_from(self, sequence: int) -> None:
         """Jobs numbered ``sequence`` or later: leftovers of a planning attempt that failed half-way, whose

@@ -3,10 +3,16 @@ are made by ``layout``."""
 
 from __future__ import annotations
 
+import contextvars
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 MULTIPART_PART_BYTES = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last
+# Objects read at once by ``read_in_order``: a report reads a run's journal segments and jobs (thousands at a
+# million records), and one GET after another is bound by S3's latency, not its throughput.
+PARALLEL_READS = 16
 
 
 class ObjectStore(Protocol):
@@ -21,6 +27,20 @@ class ObjectStore(Protocol):
         ...
 
     def delete(self, key: str) -> None: ...
+
+
+def read_in_order(store: ObjectStore, keys: Iterable[str], workers: int = PARALLEL_READS) -> Iterator[bytes]:
+    """The objects at ``keys``, in that order (a missing one as b""), read ``workers`` at a time (boto3's clients
+    are thread-safe), at most ``2 * workers`` ahead of the consumer. Each read runs in the caller's context
+    (``contextvars``), as the caller's own would."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-read") as pool:
+        ahead: deque[Future[bytes | None]] = deque()
+        for key in keys:
+            ahead.append(pool.submit(contextvars.copy_context().run, store.get, key))
+            if len(ahead) >= 2 * workers:
+                yield ahead.popleft().result() or b""
+        while ahead:
+            yield ahead.popleft().result() or b""
 
 
 class S3Store:
