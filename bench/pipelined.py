@@ -269,7 +269,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Extrapolated / limits floor = **{x['vs_limits_floor']:.2f}** (target <= {TARGET_VS_LIMITS}); "
         f"/ plan-overlap floor = {x['vs_overlap_floor']:.2f}. At the measured part's overall efficiency "
         f"({x['efficiency']:.3f} of the limits, its start and end scaled with it): "
-        f"{x['proportional_total_seconds']:,.0f} s, x{x['proportional_total_seconds'] / x['limits_floor_seconds']:.2f}.",
+        f"{x['proportional_total_seconds']:,.0f} s, "
+        f"x{x['proportional_total_seconds'] / x['limits_floor_seconds']:.2f}.",
         "",
     ]
     return "\n".join(lines)
