@@ -18,7 +18,7 @@ With a burst of ``b`` (tolerance ``(b - 1) * interval``) and ``interval = window
 (``budget.WINDOW_MARGIN``): a request admitted at ``now`` arrives at HubSpot a DynamoDB answer and a connect later,
 and the padding keeps such a delay (and a few milliseconds of clock difference between Lambda hosts, which keep
 time with the Amazon Time Sync Service; the bound on that difference is UNCONFIRMED here) inside the window. The
-price is ``b / limit`` of the budget (3 of 190: 1.6 %); a burst above 1 lets a caller that was idle send at once
+price is ``b / limit`` of the budget (2 of 190: 1.1 %); a burst above 1 lets a caller that was idle send at once
 instead of losing the gap.
 
 A 429 that says the window is full anyway pushes ``tat`` forward: every process waits, not just the one that saw it.
@@ -48,7 +48,7 @@ class DynamoDbRateGate:
         limit: int,
         window: float,
         *,
-        burst: int = 3,
+        burst: int = 2,
         margin: float = WINDOW_MARGIN,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,

@@ -38,7 +38,7 @@ CONFIRM_SAMPLE = 1000  # candidates batch-read to tell a real violation from sea
 SEARCH_LAG = "HubSpot's search to catch up with the run's writes and deletes (its index lags by seconds)"
 SETTLE_POLL_SECONDS = 5.0
 PROBE_GONE_POLL_SECONDS = 1.0
-REENROLL_POLL_SECONDS = 2.0
+REENROLL_POLL_SECONDS = 1.0
 # The second blank is awaited inside the Verify Lambda (15 minutes at most), unlike the first (the state machine's
 # check loop, ``live_test``).
 REENROLL_MAX_WAIT_SECONDS = 300
