@@ -17,7 +17,7 @@ log is the source of truth for calls; each call is attributed to the phase of th
   overhead endpoint by endpoint.
 
 Rate limits are off here (sandbox unlimited, run budget 1,000,000 requests / 10 s) because they do not change
-which calls are made: ``budget_use.py`` runs under HubSpot's limits and reports the same totals with 0 429s.
+which calls are made: ``pipelined.py`` runs under HubSpot's limits and reports the same totals with 0 429s.
 """
 
 from __future__ import annotations
