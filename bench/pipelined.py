@@ -336,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         and large["peak_workers"] >= args.workers
     )
     small_ratio = small["execution_seconds"] / small["need_seconds"]
+    ratios = ", ".join(f"{v:.3f}" for v in extrapolation["vs_limits_floor_runs"])
     report = {
         "machine": machine(),
         "run": {"command": command_line(), "seconds": clock.seconds},
@@ -355,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{args.extrapolate:,} contacts at {args.budget}/10 s: extrapolated run vs HubSpot's limits floor",
                 f"{extrapolation['seconds']['total'] / 60:.1f} min; limits floor "
                 f"{extrapolation['limits_floor_seconds'] / 60:.1f} min "
-                f"(x{extrapolation['vs_limits_floor']:.3f}, median of {args.repeat}: {', '.join(f'{v:.3f}' for v in extrapolation['vs_limits_floor_runs'])}); "
+                f"(x{extrapolation['vs_limits_floor']:.3f}, median of {args.repeat}: {ratios}); "
                 f"plan-overlap floor {extrapolation['overlap_floor_seconds'] / 60:.1f} min "
                 f"(x{extrapolation['vs_overlap_floor']:.2f})",
                 f"<= x{TARGET_VS_LIMITS}",
