@@ -5,7 +5,8 @@
 - the journal holds every applied write: per record, the lifecycle-stage values HubSpot's history shows as written
   by the API during the runs equal, in order, the values the journals record as applied sets and clears; and each
   record's first journaled write starts from the value the record held before the runs, so an undo restores
-  exactly that (``journal_problems``);
+  exactly that (``journal_problems``; a prevention flow that fills a blank of ours with the value we set next is
+  the one other writer counted, as our set then changes nothing);
 - what a run's report says it spent on the API equals what the sandbox counted (``api_mismatches``).
 
 Journal entries are compared after collapsing repeats: a retried job re-reads its batch and confirms a write an
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hubspot_sandbox import Portal
+from hubspot_sandbox.history import HistoryEntry
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, read_journal
 from lifecycle_guard.layout import RunLayout, index_key
 from lifecycle_guard.storage import ObjectStore
@@ -78,16 +80,36 @@ def journal_of(store: ObjectStore, *run_ids: str) -> list[JournalEntry]:
     return [entry for run_id in run_ids for entry in read_journal(store, run_layout(store, run_id))]
 
 
-def api_stage_writes(portal: Portal, since_ms: int) -> dict[Key, list[str]]:
-    """Per record, the stage values the API wrote since ``since_ms``, oldest first ("" is a clear)."""
-    writes: dict[Key, list[str]] = {}
+def api_stage_writes(portal: Portal, since_ms: int) -> dict[Key, list[HistoryEntry]]:
+    """Per record, the stage history since ``since_ms``, oldest first ("" is a clear), from the API's first write on
+    (what other sources did later is needed to read the API's writes right: ``_journaled_as_hubspot_saw``)."""
+    writes: dict[Key, list[HistoryEntry]] = {}
     for object_type in OBJECT_TYPES:
         for record_id, _ in portal.records(object_type):
-            entries = portal.property_history(object_type, record_id, STAGE)
-            values = [e.value for e in reversed(entries) if e.source_type == "API" and e.timestamp_ms >= since_ms]
-            if values:
-                writes[(object_type, record_id)] = values
+            history = portal.property_history(object_type, record_id, STAGE)
+            recent = [e for e in reversed(history) if e.timestamp_ms >= since_ms]
+            first_api = next((i for i, e in enumerate(recent) if e.source_type == "API"), None)
+            if first_api is not None:
+                writes[(object_type, record_id)] = recent[first_api:]
     return writes
+
+
+def _applied_by_the_api(history: list[HistoryEntry], journaled: list[str]) -> list[str]:
+    """The values the API applied, in order, counting a workflow's fill of a blank the API had just made as the
+    API's when the journal's next write is that same value.
+
+    That is the race of a backward move against the prevention workflows: our clear enrolls the record, the flow
+    sets its default stage before our set arrives, and our set of that same value then changes nothing - HubSpot
+    keeps no history entry for a write that leaves a value as it was (the sandbox's reading, ``writes.py``:
+    UNCONFIRMED for HubSpot). The record is where the journal says, by the journal's write or the flow's.
+    """
+    applied: list[str] = []
+    for entry in history:
+        if entry.source_type == "API":
+            applied.append(entry.value)
+        elif applied and applied[-1] == "" and len(applied) < len(journaled) and journaled[len(applied)] == entry.value:
+            applied.append(entry.value)
+    return applied
 
 
 def journaled_stage_writes(entries: Iterable[JournalEntry]) -> dict[Key, list[JournalEntry]]:
@@ -110,8 +132,8 @@ def journal_problems(
     journaled = journaled_stage_writes(sorted(entries, key=lambda entry: entry.at))
     problems = []
     for key in sorted(applied.keys() | journaled.keys()):
-        in_hubspot = applied.get(key, [])
         in_journal = [entry.after for entry in journaled.get(key, [])]
+        in_hubspot = _applied_by_the_api(applied.get(key, []), in_journal)
         if in_hubspot != in_journal:
             problems.append(f"{key[0]} {key[1]}: HubSpot applied {in_hubspot}, the journal says {in_journal}")
         elif key in journaled and journaled[key][0].before != before.get(key):
