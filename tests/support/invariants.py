@@ -105,9 +105,9 @@ def _applied_by_the_api(history: list[HistoryEntry], journaled: list[str]) -> li
     """
     applied: list[str] = []
     for entry in history:
-        if entry.source_type == "API":
-            applied.append(entry.value)
-        elif applied and applied[-1] == "" and len(applied) < len(journaled) and journaled[len(applied)] == entry.value:
+        after_our_clear = bool(applied) and applied[-1] == ""
+        journaled_next = journaled[len(applied)] if len(applied) < len(journaled) else None
+        if entry.source_type == "API" or (after_our_clear and journaled_next == entry.value):
             applied.append(entry.value)
     return applied
 
