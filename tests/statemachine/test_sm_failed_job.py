@@ -12,6 +12,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal
@@ -59,10 +60,14 @@ class InjectedCrash(RuntimeError):
 
 
 _real_update = CrmEndpoints.update
+# Whether the running delivery is one that dies at its sets: the fix workers run concurrently, so the sabotage
+# follows the sabotaged delivery's context, never the other workers' (a class-wide patch would crash their sets too,
+# and dead-letter jobs nobody sabotaged).
+_never_set: ContextVar[bool] = ContextVar("never_set", default=False)
 
 
-def _update_but_never_set(self: CrmEndpoints, object_type: str, properties_by_id: Any) -> Any:
-    if any(properties["lifecyclestage"] for properties in properties_by_id.values()):
+def _update_but_never_set_when_sabotaged(self: CrmEndpoints, object_type: str, properties_by_id: Any) -> Any:
+    if _never_set.get() and any(properties["lifecyclestage"] for properties in properties_by_id.values()):
         raise InjectedCrash("injected: the worker died before setting the target stage")
     return _real_update(self, object_type, properties_by_id)
 
@@ -92,10 +97,11 @@ class SabotagedWorker:
             self.deliveries[job_id] = self.deliveries.get(job_id, 0) + 1
         if sabotaged and self.how == "crash":
             raise InjectedCrash(f"injected: the worker died on fix job {sabotaged[0]}")
-        if sabotaged:
-            with mock.patch.object(CrmEndpoints, "update", _update_but_never_set):
-                return self._real.lambda_handler(event, context)
-        return self._real.lambda_handler(event, context)
+        token = _never_set.set(bool(sabotaged))
+        try:
+            return self._real.lambda_handler(event, context)
+        finally:
+            _never_set.reset(token)
 
     def forget(self) -> None:
         sys.modules.pop(REAL_WORKER_MODULE, None)
@@ -112,6 +118,7 @@ class Deployment:
 def deployment() -> Iterator[Deployment]:
     worker = SabotagedWorker()
     with (
+        mock.patch.object(CrmEndpoints, "update", _update_but_never_set_when_sabotaged),
         running_sandbox(fresh_portal()) as sandbox,
         deployed_app(sandbox, handler_overrides={"FixWorkerFunction": worker}, guard_config=ONE_BATCH_JOBS) as app,
     ):
