@@ -66,7 +66,7 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
         planned=planned,
         jobs_planned=jobs_planned,
         changed=changed,
-        residue=_residue(services.store, layout),
+        residue=_residue(services.store, layout) if tracker.failed or tracker.ignored else [],
         pending_recovery=records_pending(services.store, layout.run_id),
         files=files,
         finished_at=utcnow(),
@@ -125,7 +125,8 @@ def _drift(store: ObjectStore, run: RunContext, planned: list[RuleCount], source
 
 
 def _residue(store: ObjectStore, layout: RunLayout) -> list[dict[str, str]]:
-    """A sample of the records the fix workers left off target, from their job results."""
+    """A sample of the records the fix workers left off target, from their job results (read only when the run's
+    counters say some were: a clean run's report would read every job's result for nothing)."""
     sample: list[dict[str, str]] = []
     for key in store.keys(layout.results):
         sample.extend(json.loads(store.get(key) or b"{}").get("residue", []))
