@@ -10,7 +10,8 @@ For each batch:
 4. a record we blanked but could not set gets its old value back - whatever ended the batch: a record HubSpot
    refused, or an exception after the clear (except one that says no write can succeed now: a refused token or
    the daily limit; the marker then stays and recovery finishes the record once writing works again);
-5. the batch's journal segment is stored (also when the batch fails half-way), then the marker is deleted.
+5. the batch's journal segment is stored (also when the batch fails half-way), then the marker is deleted; once
+   every batch of the job is done, their entries are stored again as one segment (``journal.segment_keys``).
 
 HubSpot refuses a whole batch for one bad input (a validation rule, a deleted option); ``rejections`` splits such a
 batch until the refused records stand alone: they are journaled ``failed`` with HubSpot's message, and the rest of
@@ -126,6 +127,8 @@ class Fixer:
     ) -> FixOutcome:
         outcome = FixOutcome()
         size = self._options.batch_size
+        journaled: list[JournalEntry] = []
+        attempt_id = f"{job_id}-a{attempt}"
         for number, start in enumerate(range(0, len(changes), size)):
             batch = list(changes[start : start + size])
             marker = self._layout.pending_marker(job_id, number)
@@ -134,13 +137,17 @@ class Fixer:
                 self._crm.check_daily_watermark()
                 self._store.put(marker, marker_body(self._layout.run_id, job_id, batch))
             with self._crm.finishing():
-                outcome.add(self._apply_batch(job_id, number, attempt, batch, mode))
+                segment = self._layout.journal_segment(attempt_id, number)
+                outcome.add(self._apply_batch(job_id, batch, mode, segment, journaled))
             if mode is not FixMode.RECOVER:
                 self._store.delete(marker)
+        if len(changes) > size:
+            # Every batch finished: their entries once more as one segment, which the report reads instead.
+            write_segment(self._store, self._layout.job_journal_segment(attempt_id), journaled)
         return outcome
 
     def _apply_batch(
-        self, job_id: str, number: int, attempt: int, changes: list[PlannedChange], mode: FixMode
+        self, job_id: str, changes: list[PlannedChange], mode: FixMode, segment: str, journaled: list[JournalEntry]
     ) -> FixOutcome:
         batch = _Batch(job_id, {c.object_id: c for c in changes}, {c.object_id: c.before for c in changes})
         try:
@@ -163,7 +170,8 @@ class Fixer:
             self._restore_blanks(batch)
         finally:
             # Even a batch that fails half-way journals the writes it made.
-            write_segment(self._store, self._layout.journal_segment(f"{job_id}-a{attempt}", number), batch.entries)
+            write_segment(self._store, segment, batch.entries)
+            journaled.extend(batch.entries)
         return self._outcome(batch)
 
     def _reconcile(self, batch: _Batch, *, blanks_only: bool) -> None:

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from lifecycle_guard.layout import RunLayout
+from lifecycle_guard.layout import JOB_SEGMENT_SUFFIX, RunLayout
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.sources import ValueSource
 from lifecycle_guard.storage import ObjectStore, read_in_order
@@ -60,13 +60,27 @@ def _parse(lines: bytes) -> Iterator[JournalEntry]:
             yield JournalEntry.model_validate_json(line)
 
 
+def segment_keys(store: ObjectStore, layout: RunLayout) -> list[str]:
+    """A run's journal segments in write order, each entry in one of them: a job attempt that finished every batch
+    wrote them again as one segment, read instead of its batch segments (one GET a job, not one a batch of 100);
+    an attempt that died half-way has its batch segments only."""
+    keys = sorted(store.keys(layout.journal_segments))
+    whole = {key.removesuffix(JOB_SEGMENT_SUFFIX) for key in keys if key.endswith(JOB_SEGMENT_SUFFIX)}
+
+    def covered(key: str) -> bool:
+        stem, _, batch = key.removesuffix(".jsonl").rpartition("-")
+        return batch.isdigit() and stem in whole
+
+    return [key for key in keys if not covered(key)]
+
+
 def read_journal(store: ObjectStore, layout: RunLayout) -> Iterator[JournalEntry]:
     """A run's entries in write order: the compacted journal if the run finished, else its segments."""
     compacted = store.get(layout.journal)
     if compacted is not None:
         yield from _parse(compacted)
         return
-    for segment in read_in_order(store, sorted(store.keys(layout.journal_segments))):
+    for segment in read_in_order(store, segment_keys(store, layout)):
         yield from _parse(segment)
 
 
@@ -75,7 +89,7 @@ def compact_journal(store: ObjectStore, layout: RunLayout, *, inspect: Callable[
     the report can gather what it needs from the journal without reading it twice."""
 
     def segments() -> Iterator[bytes]:
-        for segment in read_in_order(store, sorted(store.keys(layout.journal_segments))):
+        for segment in read_in_order(store, segment_keys(store, layout)):
             if inspect is not None:
                 inspect(segment)
             yield segment

@@ -4,8 +4,9 @@
 
 - ``runs/<day>/<run>/report.json|report.html|changes.csv|journal.jsonl|plan.jsonl`` - what users read; kept for
   the bucket's run retention, and ``latest/`` holds a copy of the newest report;
-- ``runs/<day>/<run>/journal/<job>-<batch>.jsonl`` - journal segments written as batches finish, compacted into
-  ``journal.jsonl`` by the report step;
+- ``runs/<day>/<run>/journal/<job>-<batch>.jsonl`` - journal segments written as batches finish, and
+  ``<job>.job.jsonl``, the same entries again as one segment once every batch of the job attempt finished (the
+  report reads it instead of the batches'); compacted into ``journal.jsonl`` by the report step;
 - ``runs/index/<run>.json`` - the run's prefix by run id, for undo;
 - ``runs/summaries/<started>-<run>.json`` - each run's counts for the drift across runs (``drift``), named by start time
   (``YYYYMMDDTHHMMSS``) so a listing from a date on is the look-back, oldest first;
@@ -56,6 +57,7 @@ def quarantine_key(marker_key: str) -> str:
 
 
 UNDONE_SUFFIX = ".undone.json"
+JOB_SEGMENT_SUFFIX = ".job.jsonl"
 
 
 def undone_key(run_id: str) -> str:
@@ -112,6 +114,10 @@ class RunLayout:
 
     def journal_segment(self, job_id: str, batch: int) -> str:
         return f"{self.journal_segments}{job_id}-{batch:04d}.jsonl"
+
+    def job_journal_segment(self, job_id: str) -> str:
+        """Every batch segment of ``job_id`` (a job attempt) in one (``journal.segment_keys``)."""
+        return f"{self.journal_segments}{job_id}{JOB_SEGMENT_SUFFIX}"
 
     @property
     def plan(self) -> str:

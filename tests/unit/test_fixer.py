@@ -200,3 +200,52 @@ def test_markers_recovery_cannot_trust_or_finish_are_quarantined_and_recovery_go
     # ... keeping each body verbatim, for whoever looks into it
     assert b"{not json" in (store.get(f"{QUARANTINE_PREFIX}run-0/garbled-0000.json") or b"")
     assert good not in set(store.keys(""))
+
+
+class CountingStore(MemoryStore):
+    """A MemoryStore that counts the objects read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    def get(self, key: str) -> bytes | None:
+        self.reads.append(key)
+        return super().get(key)
+
+
+def test_a_job_whose_batches_all_finished_is_read_back_from_one_segment_and_a_half_done_one_from_its_batches():
+    crm, store = InMemoryCrm(), CountingStore()
+    for n in range(1, 8):
+        crm.add("contacts", str(n), "other")
+    # GIVEN a job of one batch, a job of three batches that finished, and one whose second batch died
+    fixer(crm, store, job_size=3, batch_size=3).apply(
+        "000000-contacts-backward", [change(str(n), "other", "lead") for n in range(1, 4)]
+    )
+    fixer(crm, store, batch_size=1).apply(
+        "000001-contacts-backward", [change(str(n), "other", "lead") for n in range(4, 7)]
+    )
+    crm.reject = refusing_sets_of("customer", HubSpotUnavailable("HTTP 503 (gave up after 6 attempts)", status=503))
+    with pytest.raises(HubSpotUnavailable):
+        fixer(crm, store, batch_size=1).apply(
+            "000002-contacts-mixed", [change("7", "other", "lead"), change("1", "lead", "customer")]
+        )
+    store.reads.clear()
+    # WHEN the journal is read
+    entries = journal(store)
+    # THEN every entry is there once, in write order: the finished multi-batch job from its one segment, the job of
+    # a single batch and the job that died from their batch segments
+    assert [(object_id, write) for object_id, write, *_ in entries] == [
+        *[(str(n), w) for n in range(1, 4) for w in (Write.CLEAR,)],
+        *[(str(n), Write.SET) for n in range(1, 4)],
+        *[(str(n), w) for n in range(4, 7) for w in (Write.CLEAR, Write.SET)],
+        ("7", Write.CLEAR),
+        ("7", Write.SET),
+    ]
+    read = [key.removeprefix(LAYOUT.journal_segments) for key in store.reads if key != LAYOUT.journal]
+    assert read == [
+        "000000-contacts-backward-a1-0000.jsonl",
+        "000001-contacts-backward-a1.job.jsonl",
+        "000002-contacts-mixed-a1-0000.jsonl",
+    ]
+    assert "000001-contacts-backward-a1-0002.jsonl" in [k.removeprefix(LAYOUT.journal_segments) for k in store.keys("")]
