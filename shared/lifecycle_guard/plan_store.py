@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from lifecycle_guard.jobs import FixJob, JobId, PlannedChange, RuleCount, plan_rows
 from lifecycle_guard.layout import RunLayout, key_name
@@ -14,9 +14,13 @@ from lifecycle_guard.storage import ObjectStore, read_in_order
 
 
 class PlanStore:
-    def __init__(self, store: ObjectStore, layout: RunLayout) -> None:
+    def __init__(self, store: ObjectStore, layout: RunLayout, *, hold_jobs: bool = False) -> None:
+        """``hold_jobs``: keep the jobs ``jobs()`` reads, for a caller that goes through the plan more than once
+        (the report: plan.jsonl, then changes.csv) - their bodies, tens of MB for a million changes, instead of
+        one more GET per job."""
         self._store = store
         self._layout = layout
+        self._held: dict[str, bytes] | None = {} if hold_jobs else None
 
     def put(self, job_id: JobId, changes: list[PlannedChange]) -> None:
         job = FixJob(self._layout.run_id, job_id, changes)
@@ -31,8 +35,17 @@ class PlanStore:
 
     def jobs(self, object_type: ObjectType | None = None) -> Iterator[FixJob]:
         """The stored jobs in plan order (several read at once: ``read_in_order``)."""
-        wanted = [j for j in self.job_ids() if object_type is None or j.object_type is object_type]
-        for body in read_in_order(self._store, (self._layout.job(str(job_id)) for job_id in wanted)):
+        wanted = [
+            self._layout.job(str(j)) for j in self.job_ids() if object_type is None or j.object_type is object_type
+        ]
+        held = self._held
+        if held is not None and all(key in held for key in wanted):
+            bodies: Iterable[bytes] = (held[key] for key in wanted)
+        else:
+            bodies = read_in_order(self._store, wanted)
+        for key, body in zip(wanted, bodies, strict=True):
+            if held is not None:
+                held[key] = body
             if body:
                 yield FixJob.from_json(body)
 

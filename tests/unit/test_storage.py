@@ -1,4 +1,4 @@
-"""Reading many objects at once, in order: what a report does with a run's journal segments and jobs."""
+"""Reading many objects at once, in order, and once: what a report does with a run's journal segments and jobs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import contextvars
 import threading
 import time
 
+from lifecycle_guard.jobs import FORWARD, JobId, PlannedChange
+from lifecycle_guard.layout import RunLayout
+from lifecycle_guard.objects import ObjectType
+from lifecycle_guard.plan_store import PlanStore
 from lifecycle_guard.storage import MemoryStore, read_in_order
 
 CALLER = contextvars.ContextVar("caller", default="nobody")
@@ -48,3 +52,32 @@ def test_objects_come_in_order_read_several_at_once_in_the_callers_context():
     assert time.monotonic() - started < 1.0
     # ... each in the caller's context
     assert store.readers == {"report"}
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    def get(self, key: str) -> bytes | None:
+        self.reads.append(key)
+        return super().get(key)
+
+
+def test_a_plan_that_holds_its_jobs_reads_each_job_once_however_often_it_is_gone_through():
+    # GIVEN a plan of three jobs
+    store, layout = CountingStore(), RunLayout("run-1", "runs/2026/12/07/run-1/")
+    written = PlanStore(store, layout)
+    for number in range(3):
+        job_id = JobId(number, ObjectType.CONTACTS, FORWARD)
+        written.put(job_id, [PlannedChange(ObjectType.CONTACTS, str(number), "subscriber", "lead", "r")])
+    # WHEN the report's plan (holding its jobs) goes through them twice, and a plan that does not hold them too
+    held = PlanStore(store, layout, hold_jobs=True)
+    rounds = [[job.changes[0].object_id for job in held.jobs()] for _ in range(2)]
+    held_reads = len(store.reads)
+    for _ in range(2):
+        list(PlanStore(store, layout).jobs())
+    # THEN both rounds saw every job in order, and the held plan read each job once; the other, once a round
+    assert rounds == [["0", "1", "2"], ["0", "1", "2"]]
+    assert held_reads == 3
+    assert len(store.reads) == held_reads + 6

@@ -48,7 +48,7 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
     sources: list[SourceCount] = []
     drift: Drift | None = None
     if run and run.action == "run":
-        plans = PlanStore(services.store, layout)
+        plans = PlanStore(services.store, layout, hold_jobs=True)
         planned = plans.counts()
         jobs_planned = len(plans.job_ids())
         files["plan"] = plans.export(run.catalogs())
