@@ -110,6 +110,16 @@ def summarise(runs: list[dict[str, Any]], minimum: dict[tuple[str, str], int], f
                 "minimum_plus_fixed": batched_minimum + fixed.get(endpoint, 0),
             }
         )
+    # An endpoint's planning and fixing calls together: the two phases overlap (#12), so which of them a call is
+    # attributed to (by time) says nothing; only the sum has a minimum to compare with.
+    by_endpoint = [
+        {
+            "endpoint": endpoint,
+            "used": spread([sum(n for (p, e), n in u.items() if e == endpoint and p in BATCHED_PHASES) for u in used]),
+            "minimum": sum(n for (_, e), n in minimum.items() if e == endpoint),
+        }
+        for endpoint in sorted({e for _, e in batched_keys})
+    ]
     batched_used = spread([sum(n for k, n in u.items() if k[0] in BATCHED_PHASES) for u in used])
     whole_used = spread([sum(u.values()) for u in used])
     batched_min = sum(minimum.values())
@@ -120,7 +130,7 @@ def summarise(runs: list[dict[str, Any]], minimum: dict[tuple[str, str], int], f
         "batched_total": {"used": batched_used, "minimum": batched_min, "ratio": batched_used["median"] / batched_min},
         "whole_total": {"used": whole_used, "minimum_plus_fixed": whole_min, "ratio": whole_used["median"] / whole_min},
         "worst_endpoint": max(
-            batched, key=lambda row: row["used"]["median"] / row["minimum"] if row["minimum"] else 0.0
+            by_endpoint, key=lambda row: row["used"]["median"] / row["minimum"] if row["minimum"] else 0.0
         ),
     }
 
@@ -267,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             headline(
                 "API calls, worst single endpoint / its minimum",
-                f"{worst_ratio:.3f} ({worst['phase']} `{worst['endpoint']}`: {worst['used']['median']:,.0f} / "
+                f"{worst_ratio:.3f} (plan and fix `{worst['endpoint']}`: {worst['used']['median']:,.0f} / "
                 f"{worst['minimum']:,})",
                 f"<= {TARGET}",
                 verdict(worst_ratio <= TARGET),
