@@ -112,7 +112,7 @@ def summarise(runs: list[dict[str, Any]], minimum: dict[tuple[str, str], int], f
         )
     # An endpoint's planning and fixing calls together: the two phases overlap (#12), so which of them a call is
     # attributed to (by time) says nothing; only the sum has a minimum to compare with.
-    by_endpoint = [
+    by_endpoint: list[dict[str, Any]] = [
         {
             "endpoint": endpoint,
             "used": spread([sum(n for (p, e), n in u.items() if e == endpoint and p in BATCHED_PHASES) for u in used]),
