@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import pytest
 from support.memory_crm import InMemoryCrm
+from support.stores import CountingStore
 
 from lifecycle_guard.config import FixOptions
 from lifecycle_guard.crm import HubSpotUnavailable, MissingScopes, RequestRejected
@@ -200,18 +201,6 @@ def test_markers_recovery_cannot_trust_or_finish_are_quarantined_and_recovery_go
     # ... keeping each body verbatim, for whoever looks into it
     assert b"{not json" in (store.get(f"{QUARANTINE_PREFIX}run-0/garbled-0000.json") or b"")
     assert good not in set(store.keys(""))
-
-
-class CountingStore(MemoryStore):
-    """A MemoryStore that counts the objects read."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads: list[str] = []
-
-    def get(self, key: str) -> bytes | None:
-        self.reads.append(key)
-        return super().get(key)
 
 
 def test_a_job_whose_batches_all_finished_is_read_back_from_one_segment_and_a_half_done_one_from_its_batches():

@@ -6,6 +6,8 @@ import contextvars
 import threading
 import time
 
+from support.stores import CountingStore
+
 from lifecycle_guard.jobs import FORWARD, JobId, PlannedChange
 from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import ObjectType
@@ -52,16 +54,6 @@ def test_objects_come_in_order_read_several_at_once_in_the_callers_context():
     assert time.monotonic() - started < 1.0
     # ... each in the caller's context
     assert store.readers == {"report"}
-
-
-class CountingStore(MemoryStore):
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads: list[str] = []
-
-    def get(self, key: str) -> bytes | None:
-        self.reads.append(key)
-        return super().get(key)
 
 
 def test_a_plan_that_holds_its_jobs_reads_each_job_once_however_often_it_is_gone_through():
