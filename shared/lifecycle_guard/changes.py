@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
 from lifecycle_guard.jobs import PlannedChange, RuleCount
-from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
+from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome, parse_entries
 from lifecycle_guard.layout import RunLayout
 from lifecycle_guard.objects import NO_STAGE, ObjectType
 from lifecycle_guard.rules import MISSING
@@ -69,15 +69,29 @@ class FinalValue:
     reason: tuple[str, str] | None = None  # (outcome, detail)
 
 
+class FinalValues:
+    """Each record's final value and reason, gathered from a run's journal segments as the report compacts them
+    (``compact_journal``'s ``inspect``), so the journal is not read a second time."""
+
+    def __init__(self) -> None:
+        self.by_record: dict[tuple[ObjectType, str], FinalValue] = {}
+
+    def scan(self, segment: bytes) -> None:
+        self.add(parse_entries(segment))
+
+    def add(self, entries: Iterable[JournalEntry]) -> None:
+        for entry in entries:
+            final = self.by_record.setdefault((entry.object_type, entry.object_id), FinalValue())
+            if entry.outcome is WriteOutcome.APPLIED and entry.write is not Write.NONE:
+                final.value = entry.after
+            elif entry.outcome in (WriteOutcome.FAILED, WriteOutcome.SKIPPED):
+                final.reason = (entry.outcome.value, entry.detail)
+
+
 def final_values(entries: Iterable[JournalEntry]) -> dict[tuple[ObjectType, str], FinalValue]:
-    finals: dict[tuple[ObjectType, str], FinalValue] = {}
-    for entry in entries:
-        final = finals.setdefault((entry.object_type, entry.object_id), FinalValue())
-        if entry.outcome is WriteOutcome.APPLIED and entry.write is not Write.NONE:
-            final.value = entry.after
-        elif entry.outcome in (WriteOutcome.FAILED, WriteOutcome.SKIPPED):
-            final.reason = (entry.outcome.value, entry.detail)
-    return finals
+    finals = FinalValues()
+    finals.add(entries)
+    return finals.by_record
 
 
 def changed_records(

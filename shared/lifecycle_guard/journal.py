@@ -54,7 +54,8 @@ def write_segment(store: ObjectStore, key: str, entries: Iterable[JournalEntry])
         store.put(key, body, "application/x-ndjson")
 
 
-def _parse(lines: bytes) -> Iterator[JournalEntry]:
+def parse_entries(lines: bytes) -> Iterator[JournalEntry]:
+    """The entries of a journal segment (or of the compacted journal)."""
     for line in lines.splitlines():
         if line.strip():
             yield JournalEntry.model_validate_json(line)
@@ -78,10 +79,10 @@ def read_journal(store: ObjectStore, layout: RunLayout) -> Iterator[JournalEntry
     """A run's entries in write order: the compacted journal if the run finished, else its segments."""
     compacted = store.get(layout.journal)
     if compacted is not None:
-        yield from _parse(compacted)
+        yield from parse_entries(compacted)
         return
     for segment in read_in_order(store, segment_keys(store, layout)):
-        yield from _parse(segment)
+        yield from parse_entries(segment)
 
 
 def compact_journal(store: ObjectStore, layout: RunLayout, *, inspect: Callable[[bytes], None] | None = None) -> None:

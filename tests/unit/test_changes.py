@@ -7,7 +7,7 @@ import io
 from datetime import UTC, datetime
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
-from lifecycle_guard.changes import changed_records, final_values, planned_after, write_changes
+from lifecycle_guard.changes import FinalValues, changed_records, final_values, planned_after, write_changes
 from lifecycle_guard.jobs import PlannedChange, RuleCount
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard.layout import RunLayout
@@ -102,3 +102,16 @@ def test_the_planned_after_state_moves_each_change_from_its_trigger_to_its_targe
     after = planned_after(before, plan).counts[C]
     assert (after.missing, after.by_stage) == (0, {"subscriber": 0, "lead": 8, "customer": 2})
     assert before.counts[C].missing == 3  # the before-audit is left as it was
+
+
+def test_final_values_gathered_segment_by_segment_match_one_pass_over_the_journal():
+    # GIVEN the journal cut into segments between a record's writes (a retried job's, a recovery's)
+    segments = [JOURNAL[:1], JOURNAL[1:3], JOURNAL[3:]]
+    finals = FinalValues()
+    # WHEN the report's compaction hands each segment over as it streams past
+    for segment in segments:
+        finals.scan(b"".join(e.model_dump_json().encode() + b"\n" for e in segment))
+    # THEN each record's final word is the one a single pass over the whole journal gives
+    assert finals.by_record == final_values(JOURNAL)
+    assert finals.by_record[(C, "2")].value == "other"
+    assert finals.by_record[(C, "2")].reason == ("failed", "VALIDATION_ERROR: leads need an e-mail")

@@ -4,13 +4,13 @@ the lock; the run summary is the execution's output."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-from lifecycle_guard.changes import ChangedRecord, changed_records, final_values, write_changes
+from lifecycle_guard.changes import ChangedRecord, FinalValue, FinalValues, changed_records, write_changes
 from lifecycle_guard.contracts import CatchPayload, ExecutionInfo, ExecutionState, RunContext
 from lifecycle_guard.drift import Drift, previous_points, run_point, store_point, trend
 from lifecycle_guard.jobs import RuleCount
-from lifecycle_guard.journal import compact_journal, read_journal, utcnow
+from lifecycle_guard.journal import compact_journal, utcnow
 from lifecycle_guard.layout import LATEST_REPORT_HTML, LATEST_REPORT_JSON, RunLayout, undone_key
 from lifecycle_guard.objects import ObjectType
 from lifecycle_guard.offenders import SourceCount, SourceTally
@@ -39,8 +39,13 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
             update={"failure": state.failure or CatchPayload(Error="RunContextError", Cause=str(exc))}
         )
     layout = run.layout if run else RunLayout.for_run(execution.name, execution.start_time)
-    rejected = RejectionCollector()
-    compact_journal(services.store, layout, inspect=rejected.scan)
+    rejected, finals = RejectionCollector(), FinalValues()
+
+    def inspect(segment: bytes) -> None:
+        rejected.scan(segment)
+        finals.scan(segment)
+
+    compact_journal(services.store, layout, inspect=inspect)
     files = {"report_json": layout.report_json, "report_html": layout.report_html, "journal": layout.journal}
     planned: list[RuleCount] = []
     jobs_planned = 0
@@ -53,7 +58,7 @@ def report(execution: ExecutionInfo, state: ExecutionState, services: Services) 
         jobs_planned = len(plans.job_ids())
         files["plan"] = plans.export(run.catalogs())
         tally = SourceTally()
-        changed = _changed_records(services.store, run, plans, tally)
+        changed = _changed_records(services.store, run, plans, finals.by_record if run.apply else None, tally)
         files["changes_csv"] = layout.changes_csv
         sources = tally.ranked()
         drift = _drift(services.store, run, planned, sources)
@@ -101,11 +106,14 @@ def _mark_undone(store: ObjectStore, run: RunContext, state: ExecutionState) -> 
 
 
 def _changed_records(
-    store: ObjectStore, run: RunContext, plans: PlanStore, tally: SourceTally
+    store: ObjectStore,
+    run: RunContext,
+    plans: PlanStore,
+    finals: Mapping[tuple[ObjectType, str], FinalValue] | None,
+    tally: SourceTally,
 ) -> tuple[list[ChangedRecord], int]:
-    """Every planned change with the journal's final word on it (a dry run's: "would change"), to changes.csv;
-    ``tally`` counts the fixed ones by source on the way."""
-    finals = final_values(read_journal(store, run.layout)) if run.apply else None
+    """Every planned change with the journal's final word on it (``finals``; None for a dry run: "would change"),
+    to changes.csv; ``tally`` counts the fixed ones by source on the way."""
 
     def counted() -> Iterator[ChangedRecord]:
         for row in changed_records((change for job in plans.jobs() for change in job.changes), finals):
