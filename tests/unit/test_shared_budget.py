@@ -134,3 +134,63 @@ def test_threads_racing_on_the_item_stay_inside_the_budget(dynamodb):
     # THEN no padded 2 s window holds more than 40, and the budget was used (40 per 2.05 s, less the burst's 1)
     assert busiest_window(admitted, 2.0 * 1.025) <= 40
     assert len(admitted) >= 0.8 * 3.0 * 40 / 2.05
+
+
+class CountingClient:
+    """The DynamoDB client, counting the writes the gate makes."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.exceptions = client.exceptions  # type: ignore[attr-defined]
+        self.writes = 0
+        self._lock = threading.Lock()
+
+    def update_item(self, **kwargs: object) -> object:
+        with self._lock:
+            self.writes += 1
+        return self._client.update_item(**kwargs)  # type: ignore[attr-defined]
+
+
+def test_callers_waiting_together_pay_one_write_per_request(dynamodb):
+    # GIVEN five threads with real clocks, each its own process's gate, on a budget of 40 per 2 s
+    client = CountingClient(dynamodb)
+    admitted: list[float] = []
+    lock = threading.Lock()
+
+    def hungry() -> None:
+        process = DynamoDbRateGate(client, TABLE, "queued", 40, 2.0)
+        end = time.time() + 3.0
+        while time.time() < end:
+            at = process.acquire().at
+            with lock:
+                admitted.append(at)
+
+    threads = [threading.Thread(target=hungry) for _ in range(5)]
+    # WHEN they all ask as fast as they can for 3 s, so that four of them are waiting at any time
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # THEN each request cost one write (each caller's first guess of the schedule may miss once), not one per
+    # waiter at each free place
+    assert client.writes <= len(admitted) + 2 * len(threads)
+    assert busiest_window(admitted, 2.0 * 1.025) <= 40
+
+
+def test_a_caller_that_wakes_late_for_its_place_reserves_again(dynamodb):
+    # GIVEN a process whose sleep overshoots once by half a second (a garbage collection, say)
+    clock = FakeClock()
+    client = CountingClient(dynamodb)
+    stalls = [0.5]
+
+    def stalling_sleep(seconds: float) -> None:
+        clock.sleep(seconds + (stalls.pop() if stalls else 0.0))
+
+    process = DynamoDbRateGate(client, TABLE, "stalled", 190, WINDOW, clock=clock, sleep=stalling_sleep)
+    process.acquire(), process.acquire()  # the burst of 2, at once
+    writes = client.writes
+    # WHEN it waits for its third place and wakes half a second late
+    late = process.acquire()
+    # THEN it did not send at the place it missed: it reserved another, free when it woke, and sent then
+    assert client.writes == writes + 2
+    assert late.at >= clock.now - process.interval_us / 1_000_000
