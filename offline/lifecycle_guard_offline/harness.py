@@ -31,7 +31,7 @@ import boto3
 from moto import mock_aws
 from moto.core.config import DefaultConfig
 
-from lifecycle_guard_offline import call_gate
+from lifecycle_guard_offline import call_gate, heap
 from lifecycle_guard_offline.atomic_requests import atomic_requests
 from lifecycle_guard_offline.environment import patched_environ
 from lifecycle_guard_offline.executions import ExecutionResult, wait_for_execution
@@ -134,6 +134,7 @@ class OfflineApp:
         call_gate.release_for_new_app()
         stack = self._exit_stack
         stack.enter_context(patched_environ({**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region}))
+        stack.callback(heap.thaw)
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
         stack.enter_context(atomic_requests())
         self._session = boto3.session.Session(region_name=self.region)
@@ -161,6 +162,7 @@ class OfflineApp:
         )
         # Closed first: executions still running would otherwise call into a torn-down mock.
         stack.callback(self._stop_running_executions)
+        heap.settle_long_lived()
 
     def _iam_enforcer(self, function_ids: Mapping[str, str]) -> IamEnforcer:
         """Enforcement for the roles of the stack's functions and of its state machine."""

@@ -55,6 +55,7 @@ import moto
 from moto.awslambda.models import LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from lifecycle_guard_offline import heap
 from lifecycle_guard_offline.environment import patched_environ, thread_scoped_environ
 from lifecycle_guard_offline.iam_enforcement import IamEnforcer, acting_as
 from lifecycle_guard_offline.lambda_context import LambdaContext
@@ -232,6 +233,7 @@ class LambdaDispatcher:
         module_path, _, attribute = str(function.handler).rpartition(".")
         if container.module is None:
             container.module = _import_handler_module(code.code_dir, module_path, container.number)
+            heap.freeze_cold_start()
             with self._changed:
                 self._modules.append(container.module)
         handler = getattr(container.module, attribute, None)
