@@ -21,7 +21,9 @@ Prints one JSON line on stdout:
 - ``peak_workers``: the most fix worker invocations that ran at once;
 - ``process``: ``setup_seconds`` / ``setup_cpu_seconds`` (deploying the app into moto), ``run_seconds``
   (start_execution .. finished), ``run_cpu_user`` / ``run_cpu_system`` (CPU of this process, all threads, during
-  the execution), ``peak_rss_mb`` (VmHWM of this process over its whole life) and ``rss_mb`` at the end.
+  the execution), ``run_cpu_lambda`` / ``run_cpu_aws`` (of that, the Lambda handlers' own and moto's serving AWS
+  requests, ``cpu_split``), ``gc_pauses`` (collections during the execution, the longest and the total
+  seconds), ``peak_rss_mb`` (VmHWM of this process over its whole life) and ``rss_mb`` at the end.
 
 Lambda log lines (Powertools writes JSON to stdout) go to ``DIR/lambda.log``.
 """
@@ -29,6 +31,7 @@ Lambda log lines (Powertools writes JSON to stdout) go to ``DIR/lambda.log``.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -41,11 +44,31 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 from common import memory_mb, phase_windows
+from cpu_split import AWS, LAMBDA, CpuSplit
 
 from lifecycle_guard.config import load_config
 from lifecycle_guard_offline.executions import wait_for_execution
 from lifecycle_guard_offline.harness import OfflineApp
 from lifecycle_guard_offline.phase_watch import PHASES
+
+
+class GcPauses:
+    """How long the process stood still for the garbage collector: every thread stops, so requests admitted
+    before a pause go out together after it."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._started)
+
+    def summary(self) -> dict[str, float]:
+        return {"collections": len(self.pauses), "longest": max(self.pauses, default=0.0), "total": sum(self.pauses)}
+
 
 POLL_SECONDS = 0.5  # how often the finished state is checked: rarely, this process is what is measured
 # The CLI's phases, with the live test's wait for the workflows apart from the verification's work.
@@ -78,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
     started, cpu_started = time.perf_counter(), os.times()
     with (
+        CpuSplit().installed() as split,
         (args.out / "lambda.log").open("a") as log,
         warnings.catch_warnings(),
         redirect_stdout(log),
@@ -91,10 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ) as app,
     ):
         warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
-        deployed, cpu_deployed = time.perf_counter(), os.times()
+        deployed, cpu_deployed, split_deployed = time.perf_counter(), os.times(), split.snapshot()
+        gc_pauses = GcPauses()
+        gc.callbacks.append(gc_pauses)
         arn = app.start_execution({"action": "run", "mode": "apply", "source": "bench"}, name=run_id)
         result = wait_for_execution(app.client("stepfunctions"), arn, args.timeout, poll_seconds=POLL_SECONDS)
-        finished, cpu_finished = time.perf_counter(), os.times()
+        finished, cpu_finished, split_finished = time.perf_counter(), os.times(), split.snapshot()
+        gc.callbacks.remove(gc_pauses)
         report_key = next(key for key in app.list_keys("runs/") if key.endswith(f"/{run_id}/report.json"))
         report = app.read_json(report_key)
         peak_workers = app.peak_concurrency("FixWorkerFunction")
@@ -117,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "run_seconds": finished - deployed,
             "run_cpu_user": cpu_finished.user - cpu_deployed.user,
             "run_cpu_system": cpu_finished.system - cpu_deployed.system,
+            "run_cpu_lambda": split_finished[LAMBDA] - split_deployed[LAMBDA],
+            "run_cpu_aws": split_finished[AWS] - split_deployed[AWS],
+            "gc_pauses": gc_pauses.summary(),
             **memory_mb(),
         },
     }

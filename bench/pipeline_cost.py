@@ -7,7 +7,9 @@ full pipeline once (``offline_run.py``: apply mode, real state machine on moto, 
 another process, given an unlimited burst budget (1,000,000 requests / 10 s). Measured:
 
 - pipeline process: wall seconds of the execution (StartExecution .. finished), CPU seconds (user + system, all
-  threads) during it, and its peak RSS (VmHWM over the process's life, deploying the app into moto included);
+  threads) during it, split into the Lambda handlers' own, moto's serving their AWS requests (what runs on AWS's
+  side in a deployment) and the rest (``cpu_split.py``), its longest garbage-collection pause, and its peak RSS
+  (VmHWM over the process's life, deploying the app into moto included);
   deploying the app (template transform, moto CloudFormation) is reported apart, it is not per-run work in AWS;
 - sandbox process, separately: CPU seconds while the run executes, and its peak RSS while serving (VmHWM reset
   once the portal is generated and served).
@@ -74,6 +76,14 @@ def measure_run(spec: PortalSpec, work: Path) -> dict[str, Any]:
         "cpu_seconds": process["run_cpu_user"] + process["run_cpu_system"],
         "cpu_user": process["run_cpu_user"],
         "cpu_system": process["run_cpu_system"],
+        "cpu_lambda": process["run_cpu_lambda"],
+        "cpu_aws": process["run_cpu_aws"],
+        "cpu_harness": process["run_cpu_user"]
+        + process["run_cpu_system"]
+        - process["run_cpu_lambda"]
+        - process["run_cpu_aws"],
+        "gc_longest_seconds": process["gc_pauses"]["longest"],
+        "gc_total_seconds": process["gc_pauses"]["total"],
         "setup_seconds": process["setup_seconds"],
         "setup_cpu_seconds": process["setup_cpu_seconds"],
         "peak_rss_mb": process["peak_rss_mb"],
@@ -91,6 +101,11 @@ METRICS = (
     ("cpu_seconds", "pipeline: CPU seconds (user + system) during the execution", 1),
     ("cpu_user", "  of which user", 1),
     ("cpu_system", "  of which system", 1),
+    ("cpu_lambda", "  of which the Lambda handlers (our code, the client side of its AWS calls included)", 1),
+    ("cpu_aws", "  of which moto serving the handlers' AWS requests (AWS's side)", 1),
+    ("cpu_harness", "  of which the rest: Step Functions interpreter, SQS pollers, this process's polling", 1),
+    ("gc_total_seconds", "pipeline: garbage collection, seconds in all (every thread stopped)", 1),
+    ("gc_longest_seconds", "pipeline: longest garbage-collection pause (seconds)", 2),
     ("peak_rss_mb", "pipeline: peak RSS (MB)", 0),
     ("setup_seconds", "pipeline: deploying the app into moto, wall seconds (not per run in AWS)", 1),
     ("setup_cpu_seconds", "pipeline: deploying the app into moto, CPU seconds", 1),
