@@ -149,6 +149,7 @@ class LambdaDispatcher:
         finally:
             LambdaSimpleBackend.invoke = _MOTO_INVOKE  # type: ignore[method-assign]
             self.recycle_containers()
+            heap.thaw()  # the containers' cold starts were frozen (`heap`)
 
     def idle(self, timeout_seconds: float) -> bool:
         """Whether no invocation is running, waiting up to ``timeout_seconds`` for the ones that are."""

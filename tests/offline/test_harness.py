@@ -1,5 +1,6 @@
 """OfflineApp's lifecycle. These tests start their own OfflineApp, so this module does not use `fixture_app`."""
 
+import gc
 import os
 import sys
 
@@ -65,3 +66,14 @@ def test_iam_is_enforced_by_default_and_only_the_harness_may_switch_it_off(fixtu
         assert app.run({"hello": "unchecked"}).status == "SUCCEEDED"
         with pytest.raises(RuntimeError, match="IAM is not enforced"):
             _ = app.iam
+
+
+def test_the_long_lived_heap_is_out_of_the_collectors_sight_only_while_the_app_runs(fixture_template) -> None:
+    # GIVEN an app deployed and run once (its deployment and the handler's cold start frozen: `heap`)
+    with OfflineApp(template_path=fixture_template) as app:
+        assert app.run({"hello": "heap"}).status == "SUCCEEDED"
+        frozen = gc.get_freeze_count()
+        # THEN the collector passes over them while it runs
+        assert frozen > 10_000
+    # AND WHEN it closes, nothing stays frozen: the next app's (or test's) garbage is collectable again
+    assert gc.get_freeze_count() == 0
