@@ -112,25 +112,35 @@ def test_budgets_of_different_portals_are_separate(dynamodb):
     assert second.acquire().waited == 0.0
 
 
-def test_threads_racing_on_the_item_stay_inside_the_budget(dynamodb):
-    # GIVEN five threads with real clocks, each its own process's gate, on a budget of 40 per 2 s
+CALLERS = 5
+
+
+def race(client: object, key: str, seconds: float = 3.0) -> list[float]:
+    """Five threads with real clocks, each its own process's gate on a budget of 40 per 2 s, asking as fast as they
+    are let through for ``seconds``; returns the admission times."""
     admitted: list[float] = []
     lock = threading.Lock()
 
     def hungry() -> None:
-        process = DynamoDbRateGate(dynamodb, TABLE, "raced", 40, 2.0)
-        end = time.time() + 3.0
+        process = DynamoDbRateGate(client, TABLE, key, 40, 2.0)
+        end = time.time() + seconds
         while time.time() < end:
             at = process.acquire().at
             with lock:
                 admitted.append(at)
 
-    threads = [threading.Thread(target=hungry) for _ in range(5)]
-    # WHEN they all ask as fast as they can for 3 s
+    threads = [threading.Thread(target=hungry) for _ in range(CALLERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return admitted
+
+
+def test_threads_racing_on_the_item_stay_inside_the_budget(dynamodb):
+    # GIVEN five threads with real clocks, each its own process's gate, on a budget of 40 per 2 s
+    # WHEN they all ask as fast as they can for 3 s
+    admitted = race(dynamodb, "raced")
     # THEN no padded 2 s window holds more than 40, and the budget was used (40 per 2.05 s, less the burst's 1)
     assert busiest_window(admitted, 2.0 * 1.025) <= 40
     assert len(admitted) >= 0.8 * 3.0 * 40 / 2.05
@@ -152,28 +162,13 @@ class CountingClient:
 
 
 def test_callers_waiting_together_pay_one_write_per_request(dynamodb):
-    # GIVEN five threads with real clocks, each its own process's gate, on a budget of 40 per 2 s
+    # GIVEN five callers on a budget of 40 per 2 s, WHEN they all ask as fast as they can for 3 s, so that four of
+    # them are waiting at any time
     client = CountingClient(dynamodb)
-    admitted: list[float] = []
-    lock = threading.Lock()
-
-    def hungry() -> None:
-        process = DynamoDbRateGate(client, TABLE, "queued", 40, 2.0)
-        end = time.time() + 3.0
-        while time.time() < end:
-            at = process.acquire().at
-            with lock:
-                admitted.append(at)
-
-    threads = [threading.Thread(target=hungry) for _ in range(5)]
-    # WHEN they all ask as fast as they can for 3 s, so that four of them are waiting at any time
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    admitted = race(client, "queued")
     # THEN each request cost one write (each caller's first guess of the schedule may miss once), not one per
     # waiter at each free place
-    assert client.writes <= len(admitted) + 2 * len(threads)
+    assert client.writes <= len(admitted) + 2 * CALLERS
     assert busiest_window(admitted, 2.0 * 1.025) <= 40
 
 
