@@ -42,6 +42,7 @@ from common import (
     show,
     spread,
     table,
+    verdict,
     work_dir,
     write_results,
 )
@@ -52,6 +53,7 @@ from lifecycle_guard.budget import WINDOW_MARGIN
 NAME = "pipeline_cost"
 UNLIMITED = 1_000_000
 SEARCH_PER_SECOND = 5
+TARGET_HANDLER_CPU_SECONDS = 15  # issue #12: pipeline CPU for 100k contacts
 SEARCH_PACER_WINDOW = 1.0 * (1 + WINDOW_MARGIN)  # the search pacer's window: a second plus the margin
 
 
@@ -171,7 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summary,
         "headline": [
             headline(
-                f"{spec.contacts:,}-contact run, rate limits off: pipeline CPU s / wall s / peak RSS MB",
+                f"{spec.contacts:,}-contact run, rate limits off: CPU s of the Lambda handlers (our code)",
+                show(summary["cpu_lambda"]),
+                f"<= {TARGET_HANDLER_CPU_SECONDS}",
+                verdict(summary["cpu_lambda"]["median"] <= TARGET_HANDLER_CPU_SECONDS),
+            ),
+            headline(
+                "same run, the whole pipeline process (handlers, moto serving their AWS requests, harness): CPU s / "
+                "wall s / peak RSS MB",
                 f"{show(summary['cpu_seconds'])} / {show(summary['wall_seconds'])} / {show(summary['peak_rss_mb'], 0)}",
             ),
             headline(
