@@ -8,8 +8,8 @@ and it attributes a call by the credentials the client signed with, while Powert
 client per process for every function. Here instead:
 
 - A botocore hook on every client (registered in `botocore.handlers.BUILTIN_HANDLERS`, as moto registers its own)
-  captures each call's parameters (`before-parameter-build`) and authorises it (`before-call`, after the request is
-  built and before it is sent): `iam_actions` derives the IAM action(s), resource ARN(s) and condition keys,
+  authorises each call (`before-call`, after the request is built and before it is sent) with the parameters
+  `call_params` kept: `iam_actions` derives the IAM action(s), resource ARN(s) and condition keys,
   `iam_policy` evaluates them against the caller's policies.
 - The caller is who runs the code, not whose credentials a client holds (boto3's default session resolves
   credentials once, so every function's clients hold the same ones): `acting_as` marks the current context (the
@@ -50,13 +50,13 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.handlers import BUILTIN_HANDLERS
 
+from lifecycle_guard_offline.call_params import params_of
 from lifecycle_guard_offline.iam_actions import ApiCall, UnmappedCallError, authorization_requests
 from lifecycle_guard_offline.iam_policy import AuthorizationRequest, Decision, PolicyEvaluator
 
 # The access key moto 5.2.5's Step Functions engine signs its service integrations' calls with.
 STEP_FUNCTIONS_ENGINE_ACCESS_KEY = "ak"
 
-_PARAMS_KEY = "lifecycle_guard_offline.iam.params"
 _OPERATOR_KEY = "lifecycle_guard_offline.iam.operator"
 _AUTHORISED_KEY = "lifecycle_guard_offline.iam.authorised"  # (principal, call) of a call IAM let through
 
@@ -163,7 +163,7 @@ class IamEnforcer:
         call = ApiCall(
             iam_prefix=iam_prefix,
             operation=model.name,
-            params=context.get(_PARAMS_KEY, {}),
+            params=params_of(context),
             region=context.get("client_region") or "us-east-1",
             account=role_account,
             secure_transport=urlparse(request["url"]).scheme == "https",
@@ -244,11 +244,6 @@ def _mark_operator(context: Any, **_: Any) -> None:
     context[_OPERATOR_KEY] = True
 
 
-def _capture_params(params: Mapping[str, Any], context: Any, **_: Any) -> None:
-    if _active is not None:
-        context[_PARAMS_KEY] = dict(params)
-
-
 def _authorise(model: Any, params: Mapping[str, Any], request_signer: Any, context: Any, **_: Any) -> Any:
     if _active is None:
         return None
@@ -264,7 +259,6 @@ def _conceal_missing_key(
         _active.conceal_missing_key(model, http_response, parsed, context)
 
 
-BUILTIN_HANDLERS.append(("before-parameter-build", _capture_params))
 BUILTIN_HANDLERS.append(("before-call", _authorise))
 BUILTIN_HANDLERS.append(("after-call.s3", _conceal_missing_key))
 

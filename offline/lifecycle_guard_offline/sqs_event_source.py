@@ -51,6 +51,7 @@ from typing import Any
 import boto3
 from botocore.handlers import BUILTIN_HANDLERS
 
+from lifecycle_guard_offline.call_params import params_of
 from lifecycle_guard_offline.iam_enforcement import OPERATOR, IamEnforcer, Principal, acting_as
 
 _LOG = logging.getLogger(__name__)
@@ -110,7 +111,6 @@ class QueueActivity:
 
 _activity: dict[str, QueueActivity] = {}
 _activity_lock = threading.Lock()
-_REQUEST_KEY = "lifecycle_guard_offline.sqs.request"
 
 
 def queue_activity(queue_url: str) -> QueueActivity:
@@ -120,14 +120,10 @@ def queue_activity(queue_url: str) -> QueueActivity:
         return _activity.setdefault(key, QueueActivity())
 
 
-def _remember_request(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
-    context[_REQUEST_KEY] = params
-
-
 def _announce_change(model: Any, http_response: Any, context: Mapping[str, Any], **_: Any) -> None:
     """After a call that adds messages or changes when they are visible, wakes the queue's idle pollers."""
-    params = context.get(_REQUEST_KEY)
-    if params is None or http_response.status_code >= 300 or "QueueUrl" not in params:
+    params = params_of(context)
+    if http_response.status_code >= 300 or "QueueUrl" not in params:
         return
     if model.name in ("SendMessage", "ChangeMessageVisibility"):
         entries = [params]
@@ -140,7 +136,6 @@ def _announce_change(model: Any, http_response: Any, context: Mapping[str, Any],
         activity.changed(visible_in_seconds=delay)
 
 
-BUILTIN_HANDLERS.append(("before-parameter-build.sqs", _remember_request))
 BUILTIN_HANDLERS.append(("after-call.sqs", _announce_change))
 
 

@@ -88,12 +88,6 @@ class FinalValues:
                 final.reason = (entry.outcome.value, entry.detail)
 
 
-def final_values(entries: Iterable[JournalEntry]) -> dict[tuple[ObjectType, str], FinalValue]:
-    finals = FinalValues()
-    finals.add(entries)
-    return finals.by_record
-
-
 def changed_records(
     planned: Iterable[PlannedChange], finals: Mapping[tuple[ObjectType, str], FinalValue] | None
 ) -> Iterator[ChangedRecord]:

@@ -7,7 +7,7 @@ import io
 from datetime import UTC, datetime
 
 from lifecycle_guard.audit import AuditSnapshot, StageCounts
-from lifecycle_guard.changes import FinalValues, changed_records, final_values, planned_after, write_changes
+from lifecycle_guard.changes import FinalValue, FinalValues, changed_records, planned_after, write_changes
 from lifecycle_guard.jobs import PlannedChange, RuleCount
 from lifecycle_guard.journal import JournalEntry, Write, WriteOutcome
 from lifecycle_guard.layout import RunLayout
@@ -54,6 +54,13 @@ JOURNAL = [
     entry("3", Write.NONE, "customer", "customer", WriteOutcome.SKIPPED, "changed elsewhere to 'customer'"),
     entry("4", Write.SET, "subscriber", "lead", WriteOutcome.IGNORED),
 ]
+
+
+def final_values(entries: list[JournalEntry]) -> dict[tuple[ObjectType, str], FinalValue]:
+    """One pass over the whole journal."""
+    finals = FinalValues()
+    finals.add(entries)
+    return finals.by_record
 
 
 def test_each_record_gets_the_journals_final_word():
